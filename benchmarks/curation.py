@@ -1,7 +1,7 @@
 """flock /tmp/rk-heavy.lock python benchmarks/curation.py [--runs 3] [--fixtures runs/curation-bench/fixtures]
 
 The Skywork-80K recipe on full-size fixtures (~378K pairs in the public schemas, written once by
-rewardkit.fixtures.write_fixtures(scale="full")): every step of recipes/skywork-80k.yaml except the
+rewardkit.data.fixtures.write_fixtures(scale="full")): every step of recipes/skywork-80k.yaml except the
 WildGuardMix RM-agreement filter, whose cost is reward-model scoring (see BENCHMARKS.md "Scoring"), not
 curation. Decontamination runs against the shared RewardBench rows and XSTest prompts (local files).
 Each run is a fresh process (its peak RSS is its own); the table shows the median of the runs per step
@@ -85,7 +85,7 @@ def main() -> None:
         return once(args.fixtures, args.out)
 
     if not (args.fixtures / "magpie_air").exists():
-        from rewardkit.fixtures import write_fixtures
+        from rewardkit.data.fixtures import write_fixtures
 
         t = time.perf_counter()
         write_fixtures(args.fixtures, scale="full", seed=0)

@@ -4,7 +4,7 @@ rewardkit's decontamination vs the RewardBench maintainers' method (scikit-learn
 ngram_range (7, 13), fitted over benchmark + training prompts, flagged where X_train @ X_bench.T is
 non-zero), on the same texts, each method in its own fresh process:
 
-- training: ~80K pairs from full-scale fixtures (rewardkit.fixtures.write_fixtures(scale="full"), written
+- training: ~80K pairs from full-scale fixtures (rewardkit.data.fixtures.write_fixtures(scale="full"), written
   once to --fixtures), the first pairs of each of the seven sources in proportion to its size; their
   first user turns are the texts. 1% of them get a benchmark prompt planted (half verbatim, half upper-
   cased inside a longer text) so the flagged set is not empty.
@@ -42,8 +42,8 @@ def prepare(args, work: Path) -> dict:
     """Write the benchmark and training texts to work/data.json; returns a description of them."""
     from rewardkit.decontamination import tokenize
     from rewardkit.decontamination.run import load_references
-    from rewardkit.fixtures import ROWS, write_fixtures
-    from rewardkit.sources import iter_pairs
+    from rewardkit.data.fixtures import ROWS, write_fixtures
+    from rewardkit.data.sources import iter_pairs
 
     fixtures = Path(args.fixtures)
     if not (fixtures / "magpie_air").exists():
@@ -94,8 +94,8 @@ def child(method: str, data_path: Path, reps: int, out: Path) -> None:
     bench, train = data["bench"], data["train"]
     if method == "rewardkit":
         from rewardkit.decontamination import Decontaminate, build_index
-        from rewardkit.pairs import PreferencePair
-        from rewardkit.sources.base import RefPrompt
+        from rewardkit.data.pairs import PreferencePair
+        from rewardkit.data.pairs import RefPrompt
 
         refs = [RefPrompt(str(i), "bench", t) for i, t in enumerate(bench)]
         pairs = [PreferencePair([{"role": "user", "content": t}], "c", "r", "fixture") for t in train]

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import torch
 
-from rewardkit.modeling import load_reward_model
-from rewardkit.scoring import RewardModel
-from rewardkit.sources import read_pairs
-from rewardkit.tokenization import encode_pair, render
+from rewardkit.models.loading import load_reward_model
+from rewardkit.models.scoring import RewardModel
+from rewardkit.data.sources import read_pairs
+from rewardkit.models.tokenization import encode_pair, render
 
 RB500 = Path(__file__).resolve().parents[1].parent / "shared/data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl"
 

@@ -1,12 +1,12 @@
 """flock /tmp/rk-heavy.lock python benchmarks/table3_losses.py [--losses bradley_terry,focal] [--pairs 480]
 
 The report's Table 3 (section 4.2: Bradley-Terry vs seven loss variants on RewardBench) in its layout, at
-the scale this CPU machine allows. For each loss in `rewardkit.losses.LOSSES`, with the loss's default
+the scale this CPU machine allows. For each loss in `rewardkit.training.losses.LOSSES`, with the loss's default
 parameters (read from its signature and printed), the MiniLM backbone (22.7M params) is trained by
 `rewardkit.training.train_from_config` on the same seeded sample of the shared HH-RLHF test pairs (all four
 splits, bad rows skipped), with the same seed (so the same fresh head and batch order), steps and
-optimizer. Each model then scores the shared 500 RewardBench rows (`rewardkit.scoring.RewardModel`) and a
-held-out HH-RLHF sample; `rewardkit.evaluation` turns the scores into sections and bootstrap intervals.
+optimizer. Each model then scores the shared 500 RewardBench rows (`rewardkit.models.scoring.RewardModel`) and a
+held-out HH-RLHF sample; `rewardkit.evaluation.rewardbench` turns the scores into sections and bootstrap intervals.
 
 What this can show: that every loss trains end to end through the same loop and how its numbers move
 relative to Bradley-Terry on identical data, with paired bootstrap intervals saying whether a difference
@@ -52,7 +52,7 @@ CHAT_HARD_PRESENT = ("mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor")
 
 def loss_defaults(name: str) -> dict[str, float]:
     """The keyword parameters of LOSSES[name] and their defaults (what TrainConfig uses with no loss_params)."""
-    from rewardkit.losses import LOSSES
+    from rewardkit.training.losses import LOSSES
 
     params = inspect.signature(LOSSES[name]).parameters.values()
     return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
@@ -72,7 +72,7 @@ def paired_bootstrap_diff(a: list[int], b: list[int], *, n_boot: int = 1000, see
 def read_data(out_dir: Path, args) -> tuple[list, list, list, dict]:
     """(train pool, held-out HH sample, RewardBench pairs, read reports). The hold-out is taken before
     the trainer samples `--pairs`, so no held-out pair can be trained on."""
-    from rewardkit.sources import read_pairs
+    from rewardkit.data.sources import read_pairs
     from rewardkit.training.data import sample_pairs, split_pairs
 
     pool, reports = [], {}
@@ -101,8 +101,8 @@ def train_config(loss: str, args):
 
 def run_loss(loss: str, train_pool, held, rb, out_dir: Path, args) -> dict:
     """Train one loss, score RewardBench and the held-out pairs, and summarize."""
-    from rewardkit.evaluation import accuracy, bootstrap_ci, is_correct, summarize
-    from rewardkit.scoring import RewardModel
+    from rewardkit.evaluation.rewardbench import accuracy, bootstrap_ci, is_correct, summarize
+    from rewardkit.models.scoring import RewardModel
     from rewardkit.training import train_from_config
 
     run_dir = out_dir / loss
@@ -151,7 +151,7 @@ def section_flags(result: dict, rb, subsets) -> list[int]:
 
 def print_table(results: list[dict], rb, n_rows: dict) -> list[str]:
     """Markdown lines: Table 3's columns for the sections present, held-out HH, time, the report's numbers."""
-    from rewardkit.evaluation import SUBSET_MAPPING
+    from rewardkit.evaluation.rewardbench import SUBSET_MAPPING
 
     pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
     base = next((r for r in results if r["loss"] == "bradley_terry"), None)
@@ -185,11 +185,11 @@ def print_table(results: list[dict], rb, n_rows: dict) -> list[str]:
 
 
 def main() -> None:
-    from rewardkit.io import write_json_atomic
-    from rewardkit.losses import LOSSES
+    from rewardkit.data.io import write_json_atomic
+    from rewardkit.training.losses import LOSSES
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--losses", default=",".join(LOSSES), help="comma-separated names in rewardkit.losses.LOSSES")
+    ap.add_argument("--losses", default=",".join(LOSSES), help="comma-separated names in rewardkit.training.losses.LOSSES")
     ap.add_argument("--pairs", type=int, default=480, help="training pairs (a seeded sample, the same for every loss)")
     ap.add_argument("--batch", type=int, default=16, help="global batch (pairs per optimizer step)")
     ap.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (cosine, 10%% warmup)")
@@ -220,7 +220,7 @@ def main() -> None:
               f"{r['last_step_loss']:.4f}; scoring {r['score_seconds']:.1f} s; Chat "
               f"{100 * r['rewardbench']['sections']['Chat']:.1f}, held-out {100 * r['heldout']['accuracy']:.1f}", flush=True)
         results.append(r)
-    from rewardkit.evaluation import SUBSET_MAPPING
+    from rewardkit.evaluation.rewardbench import SUBSET_MAPPING
 
     n_rows = {"chat": sum(p.meta.get("subset") in SUBSET_MAPPING["Chat"] for p in rb),
               "chat_hard": sum(p.meta.get("subset") in CHAT_HARD_PRESENT for p in rb), "held": len(held)}

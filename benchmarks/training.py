@@ -42,9 +42,9 @@ def sample_pairs(n: int, seed: int = 0):
     """n seeded HH-RLHF pairs (all four test splits) whose conversations both fit MAX_LENGTH."""
     import random
 
-    from rewardkit.modeling import load_reward_model
-    from rewardkit.sources import read_pairs
-    from rewardkit.tokenization import encode_pair
+    from rewardkit.models.loading import load_reward_model
+    from rewardkit.data.sources import read_pairs
+    from rewardkit.models.tokenization import encode_pair
 
     _, tok = load_reward_model("smollm2", dtype="float32")
     pool = []
@@ -104,7 +104,7 @@ def worker_trl(job: dict, pairs, out: Path) -> dict:
     from transformers import TrainerCallback
     from trl import RewardConfig, RewardTrainer
 
-    from rewardkit.modeling import load_reward_model
+    from rewardkit.models.loading import load_reward_model
 
     class Clock(TrainerCallback):
         def on_train_begin(self, *a, **k):
@@ -136,7 +136,7 @@ def worker(job: dict) -> None:
     import torch
 
     torch.set_num_threads(job["threads"])
-    from rewardkit.pairs import PreferencePair
+    from rewardkit.data.pairs import PreferencePair
 
     pairs = [PreferencePair.from_dict(d) for d in job["pairs"]]
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,8 +160,8 @@ def main() -> None:
 
     import torch
 
-    from rewardkit.modeling import load_reward_model
-    from rewardkit.tokenization import encode_pair
+    from rewardkit.models.loading import load_reward_model
+    from rewardkit.models.tokenization import encode_pair
 
     threads = torch.get_num_threads()
     peak = bf16_peak()

@@ -6,7 +6,7 @@ from rewardkit.curation.magpie import (
     MAGPIE_AIR, MAGPIE_PRO, MAGPIE_PRO_LLAMA31, MAGPIE_ULTRA, MagpieSelect, kept_count,
 )
 from rewardkit.curation.steps import RunReport, run_steps
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.pairs import PreferencePair
 
 
 def mp(name: str, source: str, chosen: float, rejected: float, category: str | None) -> PreferencePair:

@@ -10,7 +10,7 @@ import pytest
 from rewardkit.curation.refusal import AdversarialOnly, RefusalRow, make_refusal_pairs
 from rewardkit.curation.rm_filter import LOWER, TIE, RMAgreement
 from rewardkit.curation.steps import RunReport, run_steps
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.pairs import PreferencePair
 
 XSTEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "xstest"
 
@@ -82,8 +82,8 @@ def test_rm_agreement_keeps_strictly_higher_and_counts_ties():
 
 
 def test_xstest_completions_give_exactly_the_expected_pairs():
-    from rewardkit.sources.base import ReadContext, parse_spec
-    from rewardkit.sources.xstest import iter_rows
+    from rewardkit.data.sources.base import ReadContext, parse_spec
+    from rewardkit.data.sources.xstest import iter_rows
 
     # Independently from the CSVs: per prompt id, the models' full compliances and full refusals.
     prompts = {r["id"]: r for r in csv.DictReader(open(XSTEST / "xstest_prompts.csv", encoding="utf-8"))}
@@ -125,7 +125,7 @@ def test_rm_agreement_with_a_tiny_real_model(tiny_rm):
     import torch
 
     from rewardkit.curation.run import BoundedScorer
-    from rewardkit.scoring import RewardModel
+    from rewardkit.models.scoring import RewardModel
 
     model, tok = tiny_rm
     words = "hello world why sky blue because light scatter good bad answer yes no cats dogs".split()
@@ -152,7 +152,7 @@ def test_rm_agreement_with_a_tiny_real_model(tiny_rm):
     assert 0 < len(kept) < len(pairs) and report.steps[0].dropped == {LOWER: n_lower}
     assert step.scorer.truncated == 0  # 256 tokens fit every pair
 
-    from rewardkit.tokenization import encode_pair
+    from rewardkit.models.tokenization import encode_pair
 
     lengths = [max(len(e.chosen_ids), len(e.rejected_ids)) for e in (encode_pair(tok, p, max_length=None) for p in pairs)]
     limit = max(lengths) - 1  # the longest pairs must be cut
@@ -162,8 +162,8 @@ def test_rm_agreement_with_a_tiny_real_model(tiny_rm):
 
 
 def test_conflicting_harm_labels_are_dropped_and_counted_not_decided_by_the_first_row():
-    from rewardkit.sources.base import ReadContext
-    from rewardkit.sources.wildguardmix import refusal_pairs
+    from rewardkit.data.sources.base import ReadContext
+    from rewardkit.data.sources.wildguardmix import refusal_pairs
 
     def row(i, harmful, refusal, prompt="p"):
         return RefusalRow(prompt=prompt, response=f"r{i}", prompt_harmful=harmful, refusal=refusal,

@@ -10,8 +10,8 @@ from rewardkit.curation.config import CurateConfig
 from rewardkit.curation.magpie import MAGPIE_SOURCES, kept_count
 from rewardkit.curation.mix import DUPLICATE, Dedupe, shuffled
 from rewardkit.curation.steps import RunReport, run_steps
-from rewardkit.io import read_pairs
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.io import read_pairs
+from rewardkit.data.pairs import PreferencePair
 from rewardkit.recipe import RecipeError, load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def test_recipes_validate_and_reject_unknown_keys(tmp_path):
 
 @pytest.fixture(scope="module")
 def fixtures(tmp_path_factory):
-    from rewardkit.fixtures import write_fixtures
+    from rewardkit.data.fixtures import write_fixtures
 
     out = tmp_path_factory.mktemp("fixtures")
     write_fixtures(out, scale="small", seed=0)
@@ -94,7 +94,7 @@ magpie:
 
 def test_curate_end_to_end_on_small_fixtures(fixtures, tiny_model_dir, tmp_path):
     from rewardkit.curation.run import curate
-    from rewardkit.sources import read_pairs as read_spec
+    from rewardkit.data.sources import read_pairs as read_spec
 
     path = tmp_path / "recipe.yaml"
     path.write_text(recipe_for(fixtures, tiny_model_dir, tmp_path / "out"))

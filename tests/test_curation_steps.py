@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rewardkit.curation.steps import UNEXPLAINED, DropLog, RunReport, run_steps
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.pairs import PreferencePair
 
 
 def pair(i: int, **meta) -> PreferencePair:

@@ -14,7 +14,7 @@ from rewardkit.cli import app
 from rewardkit.decontamination import Decontaminate, build_index, tokenize
 from rewardkit.decontamination.run import load_references
 from rewardkit.pipeline import run as run_pipeline
-from rewardkit.sources import read_pairs
+from rewardkit.data.sources import read_pairs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RB = f"rewardbench:{SHARED}/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl"
@@ -115,7 +115,7 @@ def test_batch_tokens_equal_the_regex_on_every_shared_text(train, benchmark):
 
 def test_bad_input_fails_early_and_names_file_and_line(tmp_path):
     from rewardkit.decontamination.run import decontaminate
-    from rewardkit.io import BadRow
+    from rewardkit.data.io import BadRow
 
     with pytest.raises(ValueError, match="fields must be one of"):
         decontaminate([XSTEST], ["rewardbench:"], tmp_path, fields="responses")  # never touches the hub

@@ -10,8 +10,8 @@ from tiny_models import save_tiny, tiny_llama, tiny_tokenizer
 from typer.testing import CliRunner
 
 from rewardkit.cli import app
-from rewardkit.scoring import RewardModel
-from rewardkit.sources import read_pairs
+from rewardkit.models.scoring import RewardModel
+from rewardkit.data.sources import read_pairs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 RB500 = SHARED / "data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl"
@@ -44,7 +44,7 @@ def test_evaluate_writes_every_example_and_recomputes(setup, tmp_path):
     assert results["sections"]["Safety"] is None and "Chat" in res.output and "Chat Hard" in res.output
     again = runner.invoke(app, ["evaluate", "--scores", str(out / "results.json")])
     assert again.exit_code == 0, again.output
-    from rewardkit.eval_run import recompute
+    from rewardkit.evaluation.run import recompute
 
     assert recompute(out / "results.json")["sections"] == results["sections"]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.evaluation import (
+from rewardkit.evaluation.rewardbench import (
     EXAMPLE_COUNTS, bootstrap_ci, overall, per_subset, section_scores, summarize,
 )
-from rewardkit.sources import read_pairs
+from rewardkit.data.sources import read_pairs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 RB500 = SHARED / "data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl"
@@ -116,7 +116,7 @@ def test_non_rewardbench_data_gets_accuracy_with_interval_and_no_sections():
 
 
 def test_recompute_from_results_json(tmp_path, rb_pairs):
-    from rewardkit.eval_run import recompute
+    from rewardkit.evaluation.run import recompute
 
     ex = _examples(rb_pairs, lambda i: (2.0, 1.0) if i % 3 else (0.0, 1.0))
     path = tmp_path / "results.json"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from rewardkit.fixtures import CATEGORIES, write_fixtures
-from rewardkit.sources import read_pairs
-from rewardkit.stats import dataset_table, pair_stats, total_row
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.fixtures import CATEGORIES, write_fixtures
+from rewardkit.data.sources import read_pairs
+from rewardkit.data.stats import dataset_table, pair_stats, total_row
+from rewardkit.data.pairs import PreferencePair
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ULTRA_COLUMNS = [
@@ -120,7 +120,7 @@ def test_pair_stats_hand_counted():
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
 def test_table1_on_real_rows_with_smollm2_tokenizer():
-    from rewardkit.stats import load_tokenizer
+    from rewardkit.data.stats import load_tokenizer
 
     rb = f"rewardbench:{DATA / 'rewardbench-filtered-first500' / 'reward_bench_filtered_sample.jsonl'}"
     arena = f"arena:{DATA / 'hf-samples-500' / 'lmsys_lmsys-arena-human-preference-55k_sample.jsonl'}"

@@ -8,8 +8,8 @@ import pytest
 import torch
 from tiny_models import VOCAB, tiny_backbone_dir, tiny_bert, tiny_llama, tiny_tokenizer
 
-from rewardkit.modeling import ARCHITECTURES, arch_spec, ensure_pad_token, forward_scores, load_reward_model
-from rewardkit.tokenization import encode_conversation
+from rewardkit.models.loading import ARCHITECTURES, arch_spec, ensure_pad_token, forward_scores, load_reward_model
+from rewardkit.models.tokenization import encode_conversation
 
 CONV = [{"role": "user", "content": "why is the sky blue"}, {"role": "assistant", "content": "because light scatter"}]
 SHORT = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "yes"}]
@@ -163,7 +163,7 @@ def test_skywork_format_scores_exactly_as_the_model_card_demo(tmp_path, make):
     from tiny_models import save_tiny, tiny_gemma2
     from transformers import AutoModelForSequenceClassification
 
-    from rewardkit.scoring import RewardModel
+    from rewardkit.models.scoring import RewardModel
 
     model = tiny_llama() if make == "llama" else tiny_gemma2()
     with torch.no_grad():

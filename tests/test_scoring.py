@@ -12,10 +12,10 @@ import pytest
 import torch
 from tiny_models import tiny_llama, tiny_tokenizer
 
-from rewardkit.modeling import forward_scores
-from rewardkit.pairs import PreferencePair
-from rewardkit.scoring import RewardModel, pad_right, plan_batches
-from rewardkit.tokenization import encode_conversation
+from rewardkit.models.loading import forward_scores
+from rewardkit.data.pairs import PreferencePair
+from rewardkit.models.scoring import RewardModel, pad_right, plan_batches
+from rewardkit.models.tokenization import encode_conversation
 
 WORDS = "why is the sky blue because light scatter good bad answer yes no cats dogs".split()
 
@@ -77,7 +77,7 @@ import torch.distributed as dist
 from accelerate import Accelerator
 from tiny_models import tiny_llama, tiny_tokenizer
 from test_scoring import _convs
-from rewardkit.scoring import RewardModel, score_distributed
+from rewardkit.models.scoring import RewardModel, score_distributed
 acc = Accelerator(cpu=True)
 scores = score_distributed(RewardModel(tiny_llama(), tiny_tokenizer()), _convs(9), acc, progress=False)
 out = {{"world": dist.get_world_size(), "rank": acc.process_index, "type": str(acc.distributed_type), "scores": scores}}

@@ -10,9 +10,9 @@ from tiny_models import save_tiny, tiny_llama, tiny_tokenizer
 from typer.testing import CliRunner
 
 from rewardkit.cli import app as cli_app
-from rewardkit.pairs import PreferencePair
-from rewardkit.scoring import RewardModel
-from rewardkit.serving import create_app
+from rewardkit.data.pairs import PreferencePair
+from rewardkit.models.scoring import RewardModel
+from rewardkit.serving.app import create_app
 
 CONVS = [[{"role": "user", "content": "why is the sky blue"}, {"role": "assistant", "content": "because light scatter"}],
          [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "yes"}]]

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rewardkit.cli import app
-from rewardkit.io import BadRow
-from rewardkit.sources import read_pairs
+from rewardkit.data.io import BadRow
+from rewardkit.data.sources import read_pairs
 
 N_VALID = 4  # valid units (each gives exactly one pair) around the bad row
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.io import read_pairs as read_pair_file
-from rewardkit.io import write_pairs
-from rewardkit.pairs import PreferencePair
-from rewardkit.sources import get_reader, read_pairs
-from rewardkit.sources.base import ReadContext, parse_spec
+from rewardkit.data.io import read_pairs as read_pair_file
+from rewardkit.data.io import write_pairs
+from rewardkit.data.pairs import PreferencePair
+from rewardkit.data.sources import get_reader, read_pairs
+from rewardkit.data.sources.base import ReadContext, parse_spec
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HS = DATA / "hf-samples-500"
@@ -67,7 +67,7 @@ def test_hh_rlhf_multi_turn_transcript_parsed_into_turns():
 
 
 def test_hh_rlhf_error_mode_names_the_first_malformed_line():
-    from rewardkit.io import BadRow
+    from rewardkit.data.io import BadRow
 
     with pytest.raises(BadRow) as exc:
         read_pairs(f"hh_rlhf:{DATA / 'hh-rlhf-test' / 'harmless-base'}")

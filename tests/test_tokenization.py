@@ -6,9 +6,9 @@ import pytest
 import torch
 from tiny_models import VOCAB, tiny_llama, tiny_tokenizer
 
-from rewardkit.modeling import forward_scores
-from rewardkit.pairs import PreferencePair
-from rewardkit.tokenization import encode_conversation, encode_pair, special_wrapping
+from rewardkit.models.loading import forward_scores
+from rewardkit.data.pairs import PreferencePair
+from rewardkit.models.tokenization import encode_conversation, encode_pair, special_wrapping
 
 BOS, END, ASSISTANT = VOCAB["<s>"], VOCAB["<|end|>"], VOCAB["<|assistant|>"]
 CONV = [{"role": "user", "content": "why is the sky blue"}, {"role": "assistant", "content": "because light scatter"}]

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from rewardkit.io import write_pairs
+from rewardkit.data.io import write_pairs
 from rewardkit.training.data import encode_pairs, epoch_batches, micro_batches, split_pairs
 from train_helpers import make_tiny_llama, toy_pairs
 
@@ -28,7 +28,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tok(tiny):
-    from rewardkit.modeling import load_reward_model
+    from rewardkit.models.loading import load_reward_model
 
     return load_reward_model(str(tiny), dtype="float32", seed=0)
 
@@ -104,7 +104,7 @@ def test_truncated_and_dropped_counts(tok):
 # ------------------------------------------------------------------ prompt sharing
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
 def test_prompt_sharing_gives_the_unshared_rewards(tiny, attn):
-    from rewardkit.modeling import forward_scores, load_reward_model
+    from rewardkit.models.loading import forward_scores, load_reward_model
     from rewardkit.training.data import collate_concat
     from rewardkit.training.forward import collate_shared, shared_scores
 
@@ -125,7 +125,7 @@ def test_prompt_sharing_gives_the_unshared_rewards(tiny, attn):
 def test_saved_model_loads_with_plain_transformers_and_scores_as_in_training(tiny, tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from rewardkit.tokenization import encode_pair
+    from rewardkit.models.tokenization import encode_pair
     from rewardkit.training import TrainConfig, train_from_config
 
     cfg = TrainConfig(model=str(tiny), global_batch_size=8, micro_batch_size=4, lr=3e-3, epochs=2, max_length=96,

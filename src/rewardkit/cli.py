@@ -46,7 +46,7 @@ def data_stats(
     quarantine_dir: Annotated[Optional[Path], typer.Option(help="Where skipped rows go, one file per spec.")] = None,
 ):
     """The report's Table 1 (pairs, turns, prompt and response tokens) for any inputs."""
-    from rewardkit.stats import dataset_table, print_table
+    from rewardkit.data.stats import dataset_table, print_table
 
     print_table(dataset_table(specs, tokenizer=tokenizer, on_bad_row=on_bad_row, quarantine_dir=quarantine_dir), console)
 
@@ -59,9 +59,9 @@ def data_convert(
     quarantine: Annotated[Optional[Path], typer.Option(help="Where skipped rows go (default: OUT.quarantine.jsonl).")] = None,
 ):
     """Read any source into PreferencePairs and write them atomically."""
-    from rewardkit.io import write_pairs
-    from rewardkit.sources import iter_pairs
-    from rewardkit.sources.base import ReadContext, fresh_quarantine
+    from rewardkit.data.io import write_pairs
+    from rewardkit.data.sources import iter_pairs
+    from rewardkit.data.sources.base import ReadContext, fresh_quarantine
 
     quarantine = quarantine or out.with_name(out.name + ".quarantine.jsonl")
     ctx = ReadContext(spec, on_bad_row, fresh_quarantine(quarantine))  # type: ignore[arg-type]
@@ -78,7 +78,7 @@ def data_fixtures(
     seed: Annotated[int, typer.Option(help="Seed of the generators; equal seeds give identical files.")] = 0,
 ):
     """Write files in the public schemas of HelpSteer2, OffsetBias, WildGuardMix and the Magpie sets."""
-    from rewardkit.fixtures import write_fixtures
+    from rewardkit.data.fixtures import write_fixtures
 
     for name, path in write_fixtures(out, scale=scale, seed=seed).items():  # type: ignore[arg-type]
         console.print(f"{name}:{path}", highlight=False)
@@ -143,7 +143,7 @@ def curate(
 
 
 def _eval_help(name: str) -> str:
-    from rewardkit.eval_run import EvaluateConfig
+    from rewardkit.evaluation.run import EvaluateConfig
 
     return EvaluateConfig.model_fields[name].description or ""
 
@@ -162,8 +162,8 @@ def evaluate(
     on_bad_row: OnBadRowOpt = "error",
 ):
     """RewardBench subset/section scores and Table 2 row; bootstrap accuracy for any other pair dataset."""
-    from rewardkit.eval_run import EvaluateConfig, recompute
-    from rewardkit.eval_run import evaluate as run_evaluate
+    from rewardkit.evaluation.run import EvaluateConfig, recompute
+    from rewardkit.evaluation.run import evaluate as run_evaluate
 
     if scores is not None:
         if data or model:
@@ -189,7 +189,7 @@ def score(
     on_bad_row: OnBadRowOpt = "error",
 ):
     """Score both responses of every pair of a dataset with a reward model."""
-    from rewardkit.eval_run import score_file
+    from rewardkit.evaluation.run import score_file
 
     score_file(model, data, out, max_length=max_length, batch_tokens=batch_tokens, dtype=dtype,
                on_bad_row=on_bad_row, seed=seed, console=console)
@@ -204,7 +204,7 @@ def serve(
     seed: Annotated[int, typer.Option(help=_eval_help("seed"))] = 0,
 ):
     """Serve a reward model over HTTP: POST /score {"conversations": [...]} -> {"scores": [...]}."""
-    from rewardkit.serving import serve as run_server
+    from rewardkit.serving.app import serve as run_server
 
     run_server(model, host=host, port=port, dtype=dtype, seed=seed)
 
@@ -217,7 +217,7 @@ def main() -> None:
 
         if os.environ.get("RK_DEBUG"):
             raise
-        from rewardkit.io import BadRow
+        from rewardkit.data.io import BadRow
         from rewardkit.recipe import RecipeError
 
         # ConnectionError/OSError: a hub id asked for on a machine that cannot reach the hub.

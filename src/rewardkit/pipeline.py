@@ -14,9 +14,9 @@ from rich.console import Console
 
 from rewardkit.curation.config import CurateConfig
 from rewardkit.decontamination.run import DecontaminateStage
-from rewardkit.eval_run import EvaluateConfig
-from rewardkit.fixtures import FixturesStage
-from rewardkit.io import write_text_atomic
+from rewardkit.evaluation.run import EvaluateConfig
+from rewardkit.data.fixtures import FixturesStage
+from rewardkit.data.io import write_text_atomic
 from rewardkit.recipe import StrictModel, dump_recipe, load_recipe
 from rewardkit.training.config import TrainConfig
 
@@ -34,7 +34,7 @@ class PipelineRecipe(StrictModel):
     out_dir: Path = Path("runs/pipeline")
     """Where every stage writes its outputs; the resolved recipe is saved here as recipe.yaml."""
     fixtures: FixturesStage | None = None
-    """Write fixture files in the public schemas (rewardkit.fixtures) to out_dir/fixtures/."""
+    """Write fixture files in the public schemas (rewardkit.data.fixtures) to out_dir/fixtures/."""
     data: DataStage | None = None
     """Print Table 1 for the listed inputs."""
     curate: CurateConfig | None = None
@@ -56,14 +56,14 @@ def run(recipe_path: str | Path, overrides: list[str] | None = None, console: Co
     results: dict = {}
 
     if recipe.fixtures is not None:
-        from rewardkit.fixtures import write_fixtures
+        from rewardkit.data.fixtures import write_fixtures
 
         console.rule("[bold]fixtures: sources in the public schemas")
         results["fixtures"] = write_fixtures(out / "fixtures", scale=recipe.fixtures.scale, seed=recipe.fixtures.seed)
         console.print(", ".join(f"{k}: {v}" for k, v in results["fixtures"].items()), highlight=False)
 
     if recipe.data is not None:
-        from rewardkit.stats import dataset_table, print_table
+        from rewardkit.data.stats import dataset_table, print_table
 
         console.rule("[bold]data: Table 1 of the inputs")
         rows = dataset_table(recipe.data.stats, tokenizer=recipe.data.tokenizer,
@@ -97,7 +97,7 @@ def run(recipe_path: str | Path, overrides: list[str] | None = None, console: Co
         results["train"] = {"model": train_from_config(cfg, out / "train")}
 
     if recipe.evaluate is not None:
-        from rewardkit.eval_run import run_stage
+        from rewardkit.evaluation.run import run_stage
 
         console.rule("[bold]evaluate: RewardBench (Table 2)")
         results["evaluate"] = run_stage(recipe.evaluate, out / "evaluate", results, console)

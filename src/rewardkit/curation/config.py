@@ -76,7 +76,7 @@ class SourceConfig(StrictModel):
     name: str
     """The label in counts and reports, e.g. "WildGuardMix"."""
     spec: str
-    """READER:LOCATION[?options] (rewardkit.sources); an empty location is the reader's hub id."""
+    """READER:LOCATION[?options] (rewardkit.data.sources); an empty location is the reader's hub id."""
     steps: list[StepConfig] = []
     """Applied in order to this source's pairs."""
 
@@ -105,7 +105,7 @@ class MagpieConfig(StrictModel):
 
 class ReportConfig(StrictModel):
     tokenizer: str | None = None
-    """Tokenizer for Table 1's token counts (rewardkit.stats.pair_stats); None: its default."""
+    """Tokenizer for Table 1's token counts (rewardkit.data.stats.pair_stats); None: its default."""
     token_sample: int | None = Field(2000, ge=1)
     """Table 1's averages (turns, tokens) over a seeded sample of at most this many pairs per source;
     pair counts are always exact. None: tokenize every pair (~90 s for 80K pairs on 2 cores)."""

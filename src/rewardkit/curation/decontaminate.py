@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rewardkit.curation.config import DecontaminateConfig
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.pairs import PreferencePair
 
 
 class BatchedDecontaminate:
@@ -23,6 +23,6 @@ class BatchedDecontaminate:
 
 
 def decontaminate_step(cfg: DecontaminateConfig, on_bad_row: str = "error") -> BatchedDecontaminate:
-    from rewardkit.decontamination import Decontaminate
+    from rewardkit.decontamination.run import filter_from_specs
 
-    return BatchedDecontaminate(Decontaminate.from_specs(cfg.benchmark, cfg.n, cfg.fields, on_bad_row))
+    return BatchedDecontaminate(filter_from_specs(cfg.benchmark, cfg.n, cfg.fields, on_bad_row))

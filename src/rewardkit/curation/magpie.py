@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.pairs import PreferencePair
 
 MAGPIE_ULTRA = "argilla/magpie-ultra-v0.1"
 MAGPIE_PRO_LLAMA31 = "Magpie-Align/Magpie-Llama-3.1-Pro-DPO-100K-v0.1"

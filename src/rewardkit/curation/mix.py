@@ -13,8 +13,8 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from rewardkit.io import PAIR_SCHEMA, atomic_path, write_jsonl_atomic
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.io import PAIR_SCHEMA, atomic_path, write_jsonl_atomic
+from rewardkit.data.pairs import PreferencePair
 
 DUPLICATE = "exact duplicate (same prompt, chosen and rejected)"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import islice, product
 from typing import Any
 
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.pairs import PreferencePair
 
 
 @dataclass(slots=True)

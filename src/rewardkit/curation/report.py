@@ -17,16 +17,16 @@ from rich.table import Table
 
 from rewardkit.curation.config import ReportConfig
 from rewardkit.curation.magpie import MagpieSelect
-from rewardkit.io import atomic_path, write_json_atomic, write_text_atomic
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.io import atomic_path, write_json_atomic, write_text_atomic
+from rewardkit.data.pairs import PreferencePair
 
 FIG3 = "fig3_magpie_scores.png"
 
 
 def table1(pairs: list[PreferencePair], tokenizer=None, sample: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
-    """Table 1 per source of the final mix, then the pair-weighted total (rewardkit.stats). With `sample`,
+    """Table 1 per source of the final mix, then the pair-weighted total (rewardkit.data.stats). With `sample`,
     the averages come from a seeded sample of at most that many pairs per source; counts stay exact."""
-    from rewardkit.stats import load_tokenizer, pair_stats, total_row
+    from rewardkit.data.stats import load_tokenizer, pair_stats, total_row
 
     tokenizer = load_tokenizer(tokenizer) if tokenizer is None or isinstance(tokenizer, str) else tokenizer
     by_source: dict[str, list[PreferencePair]] = defaultdict(list)
@@ -113,7 +113,7 @@ def write_report(mixed: list[PreferencePair], counts: dict, select: MagpieSelect
           f"Averages over a seeded sample of up to {cfg.token_sample:,} pairs per source; pair counts exact.\n\n"
           if cfg.token_sample else "", markdown_table(t1),
           "## Steps: kept and dropped per step and reason\n", markdown_table(counts["steps"])]
-    from rewardkit.stats import print_table
+    from rewardkit.data.stats import print_table
 
     print_table(t1, console)
     _print(console, "Curation steps", counts["steps"])

@@ -2,7 +2,7 @@
 correctly, i.e. chosen scored strictly higher than rejected. Ties are dropped and counted apart.
 
 Generic over pairs and scorers: any object with ``score_pairs(pairs) -> list[(chosen, rejected)]``
-(e.g. `rewardkit.scoring.RewardModel`). The recipe chains it after a model trained on the other
+(e.g. `rewardkit.models.scoring.RewardModel`). The recipe chains it after a model trained on the other
 sources (`rewardkit.curation.curate`), as Skywork did: "we included only those adversarial samples
 that the previous version of the reward model had already classified correctly".
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.pairs import PreferencePair
 
 
 class PairScorer(Protocol):

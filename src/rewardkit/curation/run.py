@@ -25,11 +25,11 @@ from rewardkit.curation.mix import Dedupe, shuffled, write_mix
 from rewardkit.curation.refusal import AdversarialOnly
 from rewardkit.curation.rm_filter import RMAgreement
 from rewardkit.curation.steps import DropLog, RunReport, Step, run_steps
-from rewardkit.io import write_json_atomic, write_pairs, write_text_atomic
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.io import write_json_atomic, write_pairs, write_text_atomic
+from rewardkit.data.pairs import PreferencePair
 from rewardkit.recipe import dump_recipe
-from rewardkit.sources import iter_pairs
-from rewardkit.sources.base import ReadContext, fresh_quarantine
+from rewardkit.data.sources import iter_pairs
+from rewardkit.data.sources.base import ReadContext, fresh_quarantine
 
 
 class Curation:
@@ -64,7 +64,7 @@ class Curation:
         raise AssertionError(c.kind)
 
     def scorer(self, c: RMAgreementConfig, others: list[PreferencePair]):
-        from rewardkit.scoring import RewardModel
+        from rewardkit.models.scoring import RewardModel
 
         model = c.model or self.rm_model or self.train_rm(c, others)
         self.scorers.append(BoundedScorer(RewardModel.load(model, dtype=c.dtype, seed=c.seed), c.max_length))

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from rewardkit.io import atomic_path
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.io import atomic_path
+from rewardkit.data.pairs import PreferencePair
 
 UNEXPLAINED = "dropped by a step that gives no reasons"
 DEFAULT_REASON = "filtered"

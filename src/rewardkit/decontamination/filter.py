@@ -14,7 +14,7 @@ from itertools import islice
 from typing import Any, Literal
 
 from rewardkit.decontamination.index import MAX_NGRAMS_LISTED, NgramIndex
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.pairs import PreferencePair
 
 Fields = Literal["first_user", "all_user", "all"]
 FIELDS: tuple[str, ...] = ("first_user", "all_user", "all")
@@ -82,14 +82,6 @@ class Decontaminate:
             raise ValueError(f"fields must be one of {FIELDS}, got {fields!r}")
         self.index, self.fields = index, fields
         self.name = f"decontaminate({index.n}-gram)"
-
-    @classmethod
-    def from_specs(cls, benchmark: list[str], n: int = 7, fields: Fields = "first_user",
-                   on_bad_row: str = "error") -> Decontaminate:
-        """The filter against benchmark spec strings (e.g. ["rewardbench:", "xstest:DIR"])."""
-        from rewardkit.decontamination.run import index_from_specs  # I/O lives at the edge
-
-        return cls(index_from_specs(benchmark, n, on_bad_row), fields)
 
     def check(self, pairs: list[PreferencePair]) -> list[PairMatch | None]:
         """One PairMatch (or None when clean) per pair, in order."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rewardkit.sources.base import RefPrompt
+from rewardkit.data.pairs import RefPrompt
 
 TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")  # sklearn's default token_pattern
 DEFAULT_N = 7

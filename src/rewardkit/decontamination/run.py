@@ -21,10 +21,10 @@ from rich.table import Table
 
 from rewardkit.decontamination.filter import FIELDS, Decontaminate, Fields, Table4
 from rewardkit.decontamination.index import DEFAULT_N, NgramIndex, build_index
-from rewardkit.io import atomic_path, write_json_atomic
+from rewardkit.data.io import atomic_path, write_json_atomic
 from rewardkit.recipe import StrictModel
-from rewardkit.sources import get_reader, iter_pairs
-from rewardkit.sources.base import OnBadRow, ReadContext, RefPrompt, fresh_quarantine, parse_spec
+from rewardkit.data.sources import get_reader, iter_pairs
+from rewardkit.data.sources.base import OnBadRow, ReadContext, RefPrompt, fresh_quarantine, parse_spec
 
 DEFAULT_BENCHMARK = "rewardbench:"  # allenai/reward-bench, split filtered, from the hub
 
@@ -70,6 +70,12 @@ def load_references(specs: Iterable[str], on_bad_row: OnBadRow = "error"
 
 def index_from_specs(specs: Iterable[str], n: int = DEFAULT_N, on_bad_row: OnBadRow = "error") -> NgramIndex:
     return build_index(load_references(specs, on_bad_row)[0], n)
+
+
+def filter_from_specs(benchmark: list[str], n: int = DEFAULT_N, fields: Fields = "first_user",
+                      on_bad_row: OnBadRow = "error") -> Decontaminate:
+    """The Decontaminate filter against benchmark spec strings (e.g. ["rewardbench:", "xstest:DIR"])."""
+    return Decontaminate(index_from_specs(benchmark, n, on_bad_row), fields)
 
 
 def decontaminate(data: list[str], benchmark: list[str], out_dir: str | Path, *, n: int = DEFAULT_N,

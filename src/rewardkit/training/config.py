@@ -32,7 +32,7 @@ class LoraOptions(StrictModel):
 class TrainConfig(StrictModel):
     model: str = "smollm2"
     """Backbone: an alias ("smollm2", "minilm"), an HF id, a local dir or a .gguf file
-    (rewardkit.modeling.load_reward_model); a fresh one-score head is put on it, drawn from `seed`."""
+    (rewardkit.models.loading.load_reward_model); a fresh one-score head is put on it, drawn from `seed`."""
     data: list[str] = []
     """Training pairs as spec strings (READER:LOCATION). In the pipeline, empty means the curate
     stage's output."""
@@ -52,7 +52,7 @@ class TrainConfig(StrictModel):
     """Token budget of each conversation (prompt + response) after the chat template."""
     on_long: Literal["truncate", "drop"] = "truncate"
     """Conversations longer than max_length: "truncate" cuts the prompt from the left and keeps the
-    response (rewardkit.tokenization); "drop" leaves the pair out. Both are counted in the log."""
+    response (rewardkit.models.tokenization); "drop" leaves the pair out. Both are counted in the log."""
 
     epochs: int = Field(2, ge=1)
     """Passes over the training pairs (report: 2)."""
@@ -80,7 +80,7 @@ class TrainConfig(StrictModel):
     """Clip the global gradient norm to this; None: no clipping."""
 
     loss: str = "bradley_terry"
-    """A name in rewardkit.losses.LOSSES."""
+    """A name in rewardkit.training.losses.LOSSES."""
     loss_params: dict[str, float] = {}
     """Keyword parameters of the loss (e.g. {gamma: 2.0} for focal); unknown names are rejected."""
     margin_field: str | None = None
@@ -121,7 +121,7 @@ class TrainConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check_loss(self) -> TrainConfig:
-        from rewardkit.losses import LOSSES
+        from rewardkit.training.losses import LOSSES
 
         if self.loss not in LOSSES:
             raise ValueError(f"loss {self.loss!r} is not one of {', '.join(sorted(LOSSES))}")

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rewardkit.pairs import PreferencePair
-from rewardkit.scoring import pad_right
-from rewardkit.tokenization import EncodedPair, encode_pair
+from rewardkit.data.pairs import PreferencePair
+from rewardkit.models.scoring import pad_right
+from rewardkit.models.tokenization import EncodedPair, encode_pair
 
 MEGA_BATCH = 50
 """Length grouping sorts windows of MEGA_BATCH global batches (HF's LengthGroupedSampler uses 50):
@@ -27,7 +27,7 @@ class EncodeCounts:
     pairs: int = 0
     kept: int = 0
     truncated: int = 0
-    """Kept but cut to max_length (prompt cut from the left; see rewardkit.tokenization)."""
+    """Kept but cut to max_length (prompt cut from the left; see rewardkit.models.tokenization)."""
     dropped: int = 0
     """Left out because too long (on_long="drop")."""
 

@@ -2,7 +2,7 @@
 
 Two layouts, same rewards:
 - concatenated (default): 2B rows, chosen then rejected, right-padded; scores read by
-  `rewardkit.modeling.forward_scores` at each row's last real token.
+  `rewardkit.models.loading.forward_scores` at each row's last real token.
 - prompt sharing: B rows, each [prompt | chosen response | rejected response]. A 4D mask lets the
   rejected response see the prompt and itself but not the chosen response, and its position ids
   restart at the prompt's length, so every token sees exactly what it would see in its own sequence;
@@ -18,9 +18,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rewardkit.modeling import arch_spec, forward_scores
-from rewardkit.scoring import pad_right
-from rewardkit.tokenization import EncodedPair
+from rewardkit.models.loading import arch_spec, forward_scores
+from rewardkit.models.scoring import pad_right
+from rewardkit.models.tokenization import EncodedPair
 
 PROMPT, CHOSEN, REJECTED, PAD = 0, 1, 2, 3
 

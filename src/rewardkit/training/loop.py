@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from rewardkit.io import write_json_atomic, write_text_atomic
-from rewardkit.losses import LOSSES
-from rewardkit.pairs import PreferencePair
+from rewardkit.data.io import write_json_atomic, write_text_atomic
+from rewardkit.training.losses import LOSSES
+from rewardkit.data.pairs import PreferencePair
 from rewardkit.recipe import dump_recipe
 from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.config import TrainConfig
@@ -44,7 +44,7 @@ def train_from_config(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = F
     from accelerate import Accelerator
     from transformers import get_scheduler
 
-    from rewardkit.modeling import load_reward_model
+    from rewardkit.models.loading import load_reward_model
 
     # ---------------------------------------------------------------- setup
     out_dir = Path(out_dir)
@@ -245,8 +245,8 @@ def _prepare_data(cfg: TrainConfig, tokenizer, train_pairs, val_pairs, quarantin
     """Read the specs, hold out the validation split, sample, encode; count what was cut or dropped."""
     reads = []
     if train_pairs is None:
-        from rewardkit.sources import read_pairs
-        from rewardkit.sources.base import fresh_quarantine
+        from rewardkit.data.sources import read_pairs
+        from rewardkit.data.sources.base import fresh_quarantine
 
         fresh_quarantine(quarantine)  # every run (resumed ones too) re-reads all its data
 

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from rewardkit.io import write_text_atomic
+from rewardkit.data.io import write_text_atomic
 
 
 class RunLog:

