@@ -31,14 +31,14 @@ def test_offsets_decide_the_ranking():
         mp("l1", MAGPIE_PRO_LLAMA31, 0.25, 0.12, "Math"), mp("l2", MAGPIE_PRO_LLAMA31, 0.10, 0.10, "Math"),
         mp("l3", MAGPIE_PRO_LLAMA31, 0.06, 0.04, "Math"), mp("l4", MAGPIE_PRO_LLAMA31, 0.0, 0.0, "Math"),
     ]
-    select = MagpieSelect()
+    select = MagpieSelect(fractions={"Math": 0.3, "Other": 0.1})  # a fraction group must occur in the pool
     assert kept_names(select, pool) == ["air1", "l1", "u1"]
     assert select.groups["Math"].as_dict() == {"group": "Math", "fraction": 0.3, "pool": 10, "kept": 3,
                                                "threshold": 0.18}
     # without offsets Air and Pro win: air1 0.30, air2 0.26, pro1 0.22
-    assert kept_names(MagpieSelect(offsets={}), pool) == ["air1", "air2", "pro1"]
+    assert kept_names(MagpieSelect(offsets={}, fractions=select.fractions), pool) == ["air1", "air2", "pro1"]
     # offsets are per source id and configurable: a big Ultra bonus puts both Ultra pairs on top
-    assert kept_names(MagpieSelect(offsets={MAGPIE_ULTRA: -1.0}), pool) == ["air1", "u1", "u2"]
+    assert kept_names(MagpieSelect(offsets={MAGPIE_ULTRA: -1.0}, fractions=select.fractions), pool) == ["air1", "u1", "u2"]
 
 
 def test_groups_ranked_independently_with_their_fractions():
@@ -75,8 +75,8 @@ def test_threshold_ties_broken_by_pair_id_whatever_the_input_order():
     # 10 "Other" pairs -> keep 1; all tie at the top score except a lower one -> the smallest id wins.
     pool = [mp(f"t{i}", MAGPIE_ULTRA, 0.5, 0.5, "Editing") for i in range(9)] + [mp("low", MAGPIE_ULTRA, 0.1, 0.1, None)]
     expected = min(pool[:9], key=lambda p: p.id).source_id
-    assert kept_names(MagpieSelect(), pool) == [expected]
-    assert kept_names(MagpieSelect(), list(reversed(pool))) == [expected]
+    assert kept_names(MagpieSelect(fractions={"Other": 0.1}), pool) == [expected]
+    assert kept_names(MagpieSelect(fractions={"Other": 0.1}), list(reversed(pool))) == [expected]
     # ties created by offsets tie as decimals: 0.20 - 0.05 == 0.15 (float64 alone says 0.15000000000000002)
     a = mp("pro", MAGPIE_PRO, 0.20, 0.20, "Math")
     b = mp("ultra", MAGPIE_ULTRA, 0.15, 0.15, "Math")
@@ -88,7 +88,7 @@ def test_threshold_ties_broken_by_pair_id_whatever_the_input_order():
 def test_runs_as_a_step_with_reasons():
     pool = [mp(f"x{i}", MAGPIE_ULTRA, i / 10, 0, "Math") for i in range(10)]
     report = RunReport()
-    kept = list(run_steps(pool, [MagpieSelect()], report=report, label="magpie"))
+    kept = list(run_steps(pool, [MagpieSelect(fractions={"Math": 0.3, "Other": 0.1})], report=report, label="magpie"))
     assert [p.source_id for p in kept] == ["x7", "x8", "x9"]  # input order preserved
     assert report.as_dict()[0]["dropped"] == {"not in top 30% of Math": 7}
 
@@ -99,3 +99,15 @@ def test_bad_rows_are_named():
         MagpieSelect().select_indices([bad])
     with pytest.raises(ValueError, match="must name the merged group"):
         MagpieSelect(fractions={"Math": 0.3})
+
+
+def test_a_fraction_group_that_matches_no_category_is_refused_listing_the_categories_seen():
+    # issue 15: "Coding and Debugging" for "Coding & Debugging" silently kept 10% (Other) instead of 30%
+    pool = [mp(f"c{i}", MAGPIE_ULTRA, i / 10, 0, "Coding & Debugging") for i in range(4)] + [
+        mp("m", MAGPIE_ULTRA, 0.5, 0, "Math"), mp("n", MAGPIE_ULTRA, 0.5, 0, None)]
+    typo = MagpieSelect(fractions={"Math": 0.3, "Coding and Debugging": 0.3, "Other": 0.1})
+    with pytest.raises(ValueError, match=r"\['Coding and Debugging'\] match no task_category in the pool of 6 pairs; "
+                                         r"categories seen: \['Coding & Debugging', 'Math'\]"):
+        typo.select_indices(pool)
+    right = MagpieSelect(fractions={"Math": 0.3, "Coding & Debugging": 0.5, "Other": 0.1})
+    assert kept_names(right, pool) == ["c2", "c3"]  # floor(0.5 x 4) = 2 of Coding; floor(0.3 x 1) = 0 of Math

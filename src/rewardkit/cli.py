@@ -210,21 +210,24 @@ def serve(
 
 
 def main() -> None:
+    """The console entry point: errors the user can fix are one line on stderr (rewardkit.errors)."""
+    import os
+    import sys
+
     try:
         app()
-    except Exception as e:  # clear one-line errors for bad input; tracebacks with RK_DEBUG=1
-        import os
-
-        if os.environ.get("RK_DEBUG"):
+    except Exception as e:
+        if os.environ.get("RK_DEBUG", "0") not in ("", "0"):
             raise
-        from rewardkit.data.io import BadRow
-        from rewardkit.recipe import RecipeError
+        from rewardkit.errors import BUG_STATUS, USAGE_STATUS, user_message
 
-        # ConnectionError/OSError: a hub id asked for on a machine that cannot reach the hub.
-        if isinstance(e, (BadRow, RecipeError, FileNotFoundError, ValueError, ConnectionError)):
-            console.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
-            raise SystemExit(2) from None
-        raise
+        message = user_message(e)
+        if message is not None:
+            print(f"rewardkit: error: {message}", file=sys.stderr)
+            raise SystemExit(USAGE_STATUS) from None
+        print(f"rewardkit: internal error: {type(e).__name__}: {e} (a bug: rerun with RK_DEBUG=1 for the "
+              "traceback and report it)".replace("\n", " "), file=sys.stderr)
+        raise SystemExit(BUG_STATUS) from None
 
 
 if __name__ == "__main__":

@@ -36,28 +36,67 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise RecipeError(f"override {item!r}: {part!r} is not a section")
-        node[leaf] = yaml.safe_load(raw)
+        try:
+            node[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise RecipeError(f"override {item!r}: the value is not valid YAML") from None
     return data
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key, first: int, again: int):
+        self.key, self.first, self.again = key, first, again
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml's SafeLoader, except that a key given twice in one mapping is an error: plain YAML keeps the
+    last value silently (issue 15: a recipe with `lr:` twice trained with the second)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` then overriding a key is intended
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], line)
+            except TypeError:  # an unhashable key: SafeLoader reports it below
+                continue
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content; duplicate keys and syntax errors raise RecipeError naming file and line."""
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
+    except _DuplicateKey as e:
+        raise RecipeError(f"{path}:{e.again}: key {e.key!r} given twice (first at line {e.first})") from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise RecipeError(f"{where}: invalid YAML: {' '.join(str(x) for x in (e.context, e.problem) if x)}") from None
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{path}: invalid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {e.start})") from None
 
 
 def load_recipe(path: str | Path, model: type[M], overrides: list[str] | None = None) -> M:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise RecipeError(f"{path}: invalid YAML: {e}") from None
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe is a mapping of settings, got {type(data).__name__}")
     apply_overrides(data, overrides or [])
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            lines.append(f"  {where}: {msg}")
-        raise RecipeError(f"{path}: invalid recipe\n" + "\n".join(lines)) from None
+        from rewardkit.errors import validation_message
+
+        # one line: "path: invalid recipe: sources.0.stepz: unknown key; lr: Input should be ..."
+        raise RecipeError(f"{path}: invalid recipe: {validation_message(e).partition(': ')[2]}") from None
 
 
 def dump_recipe(recipe: BaseModel) -> str:

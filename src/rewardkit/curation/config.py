@@ -134,6 +134,17 @@ class CurateConfig(StrictModel):
     """Bad input rows: stop naming file, row and field, or skip them into quarantine.jsonl."""
 
     @model_validator(mode="after")
+    def _unique_source_names(self) -> CurateConfig:
+        # Names key the counts, the drop log and the mix order; two sources with one name would merge
+        # (and the second would overwrite the first's pairs).
+        names = [s.name for s in self.sources] + (["Magpie"] if self.magpie is not None else [])
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"source names must be unique; given more than once: {twice}"
+                             + (" ('Magpie' is the magpie section's name)" if "Magpie" in twice else ""))
+        return self
+
+    @model_validator(mode="after")
     def _train_only_on_a_source(self) -> CurateConfig:
         # rm_agreement's `train` learns from the *other* sources; in the Magpie or mix steps there are
         # none, and the model would be trained on nothing.

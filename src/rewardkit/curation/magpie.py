@@ -122,6 +122,7 @@ class MagpieSelect:
             before.append(raw)
             after.append(score)
             ranked[self.group(pair)].append((score, i))
+        _check_groups_seen(self.fractions, self.other_group, ranked, pairs)
         keep: set[int] = set()
         self.groups = {}
         for group, items in ranked.items():
@@ -132,6 +133,16 @@ class MagpieSelect:
             self.groups[group] = GroupSummary(group, self.fractions[group], len(items), n_keep, threshold)
         self.categories = category_counts(pairs, keep)
         return keep
+
+
+def _check_groups_seen(fractions: dict[str, float], other: str, ranked: dict[str, list], pairs) -> None:
+    """A fraction key that names no category in the pool is a typo, not a choice: "Coding and Debugging"
+    for "Coding & Debugging" would silently move that category into `other` (issue 15)."""
+    unmatched = [g for g in fractions if g != other and not ranked[g]]
+    if unmatched and pairs:
+        seen = sorted({str(p.meta.get("task_category")) for p in pairs if p.meta.get("task_category")})
+        raise ValueError(f"magpie.fractions: group(s) {unmatched} match no task_category in the pool of "
+                         f"{len(pairs)} pairs; categories seen: {seen}")
 
 
 def top_k(items: list[tuple[float, int]], k: int, tiebreak) -> set[int]:

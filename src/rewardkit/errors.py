@@ -1,0 +1,87 @@
+"""How rewardkit fails: one line that names the problem, never a guess (README, "rewardkit never guesses").
+
+`rewardkit.cli.main` prints `rewardkit: error: MESSAGE` on stderr and exits with status 2 for every
+failure the user can fix (bad input, bad settings, a missing model or file, an unwritable output); any
+other exception is a bug and is reported as `rewardkit: internal error: ...` (status 1). The traceback
+is shown only with RK_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+USAGE_STATUS = 2
+"""Exit status for a failure the user can fix (click uses 2 for usage errors too)."""
+BUG_STATUS = 1
+
+
+class UserError(ValueError):
+    """A failure the user can fix; the message names the file/line/field or option at fault."""
+
+
+def one_line(text: str) -> str:
+    """Collapse a multi-line message ("header\\n  detail\\n  detail") to "header: detail; detail"."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else ""
+    head = lines[0].rstrip(":")
+    return f"{head}: " + "; ".join(lines[1:])
+
+
+def validation_message(e) -> str:
+    """A pydantic ValidationError as one line: 'Model: field.sub: message (got value); ...'."""
+    parts = []
+    for err in e.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "value"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and _short(err.get("input")) else ""
+        parts.append(f"{where}: {msg}{got}")
+    return f"{e.title}: " + "; ".join(parts)
+
+
+def _short(value) -> bool:
+    return isinstance(value, (int, float, str)) and len(repr(value)) <= 60
+
+
+def user_message(e: BaseException) -> str | None:
+    """The one-line message for a user-fixable failure, or None when `e` is a bug."""
+    from pydantic import ValidationError
+
+    if isinstance(e, ValidationError):
+        return validation_message(e)
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        # e.g. "[Errno 20] Not a directory: 'out/x'" -> "out/x: Not a directory"
+        return f"{e.filename}: {e.strerror}"
+    if isinstance(e, (ValueError, OSError, EOFError)):  # incl. BadRow, RecipeError, UnicodeDecodeError
+        return one_line(str(e)) or type(e).__name__
+    return None
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Refuse an output file location before any work is done, so the atomic write at the end cannot
+    fail after an hour of scoring: not a directory, and its folder creatable and writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; give a file path for the output")
+    _check_creatable(path.parent, path)
+    return path
+
+
+def check_output_dir(path: str | Path) -> Path:
+    """Refuse an output directory that exists as a file or cannot be created/written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: is a file; give a directory for the outputs")
+    _check_creatable(path, path)
+    return path
+
+
+def _check_creatable(folder: Path, target: Path) -> None:
+    probe = folder
+    while not probe.exists() and probe.parent != probe:  # the nearest ancestor that exists
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{target}: cannot write there: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{target}: cannot write there: {probe} is not writable")
