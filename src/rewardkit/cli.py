@@ -62,7 +62,9 @@ def data_convert(
     from rewardkit.data.io import write_pairs
     from rewardkit.data.sources import iter_pairs
     from rewardkit.data.sources.base import ReadContext, fresh_quarantine
+    from rewardkit.errors import check_output_file
 
+    check_output_file(out)
     quarantine = quarantine or out.with_name(out.name + ".quarantine.jsonl")
     ctx = ReadContext(spec, on_bad_row, fresh_quarantine(quarantine))  # type: ignore[arg-type]
     # Streamed: a bad row in error mode aborts the write, and atomic_path leaves no output file.
@@ -199,7 +201,7 @@ def score(
 def serve(
     model: Annotated[str, typer.Option(help="Alias (smollm2, minilm), HF dir/id or .gguf file.")] = "smollm2",
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     dtype: Annotated[str, typer.Option(help=_eval_help("dtype"))] = "bfloat16",
     seed: Annotated[int, typer.Option(help=_eval_help("seed"))] = 0,
 ):

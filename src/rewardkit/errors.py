@@ -29,15 +29,18 @@ def one_line(text: str) -> str:
     return f"{head}: " + "; ".join(lines[1:])
 
 
-def validation_message(e) -> str:
-    """A pydantic ValidationError as one line: 'Model: field.sub: message (got value); ...'."""
+def validation_message(e, *, as_options: bool = False) -> str:
+    """A pydantic ValidationError as one line: 'Model: field.sub: message (got value); ...', or with
+    `as_options` (the settings came from command-line options) '--field-name: message (got value)'."""
     parts = []
     for err in e.errors():
         where = ".".join(str(p) for p in err["loc"]) or "value"
+        if as_options:
+            where = "--" + where.replace("_", "-")
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and _short(err.get("input")) else ""
         parts.append(f"{where}: {msg}{got}")
-    return f"{e.title}: " + "; ".join(parts)
+    return ("" if as_options else f"{e.title}: ") + "; ".join(parts)
 
 
 def _short(value) -> bool:
@@ -48,8 +51,8 @@ def user_message(e: BaseException) -> str | None:
     """The one-line message for a user-fixable failure, or None when `e` is a bug."""
     from pydantic import ValidationError
 
-    if isinstance(e, ValidationError):
-        return validation_message(e)
+    if isinstance(e, ValidationError):  # recipes wrap theirs in RecipeError: this one checked CLI options
+        return validation_message(e, as_options=True)
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         # e.g. "[Errno 20] Not a directory: 'out/x'" -> "out/x: Not a directory"
         return f"{e.filename}: {e.strerror}"

@@ -29,13 +29,16 @@ def load_tokenizer(name: str | None = None):
     """A tokenizer by alias ("smollm2", "minilm"), .gguf file, local dir or HF id; cached per process."""
     from transformers import AutoTokenizer
 
-    from rewardkit.models.loading import ALIASES
+    from rewardkit.models.loading import ALIASES, hub_errors
 
     name = name or DEFAULT_TOKENIZER
     target = str(ALIASES[name]()) if name in ALIASES else name
     if target.endswith(".gguf"):
+        if not Path(target).is_file():
+            raise FileNotFoundError(f"{target}: GGUF file not found")
         return AutoTokenizer.from_pretrained(_gguf_tokenizer_dir(Path(target)))
-    return AutoTokenizer.from_pretrained(target)
+    with hub_errors(target, "tokenizer"):
+        return AutoTokenizer.from_pretrained(target)
 
 
 def _gguf_tokenizer_dir(gguf: Path) -> Path:

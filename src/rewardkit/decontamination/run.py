@@ -22,6 +22,7 @@ from rich.table import Table
 from rewardkit.decontamination.filter import FIELDS, Decontaminate, Fields, Table4
 from rewardkit.decontamination.index import DEFAULT_N, NgramIndex, build_index
 from rewardkit.data.io import atomic_path, write_json_atomic
+from rewardkit.errors import UserError, check_output_dir
 from rewardkit.recipe import StrictModel
 from rewardkit.data.sources import get_reader, iter_pairs
 from rewardkit.data.sources.base import OnBadRow, ReadContext, RefPrompt, fresh_quarantine, parse_spec
@@ -60,6 +61,9 @@ def load_references(specs: Iterable[str], on_bad_row: OnBadRow = "error"
         else:
             refs = [RefPrompt(id=p.source_id or p.id, subset=str(p.meta.get("subset") or p.source),
                               text=p.first_user_turn) for p in iter_pairs(spec, ctx=ctx)]
+        if not refs:  # an empty reference set would pass every pair as clean (issue 15)
+            raise UserError(f"benchmark {text}: 0 prompts read ({ctx.report.summary()}); a reference set must "
+                            "have prompts, else every pair passes as clean")
         name, k = spec.reader, 2
         while name in groups:  # two specs of one reader stay distinguishable in benchmark ids
             name, k = f"{spec.reader}#{k}", k + 1
@@ -69,7 +73,17 @@ def load_references(specs: Iterable[str], on_bad_row: OnBadRow = "error"
 
 
 def index_from_specs(specs: Iterable[str], n: int = DEFAULT_N, on_bad_row: OnBadRow = "error") -> NgramIndex:
-    return build_index(load_references(specs, on_bad_row)[0], n)
+    return usable_index(load_references(specs, on_bad_row)[0], n)
+
+
+def usable_index(groups: dict[str, list[RefPrompt]], n: int) -> NgramIndex:
+    """build_index, refusing an index no pair could ever match (every prompt shorter than n words)."""
+    index = build_index(groups, n)
+    if index.n_with_ngrams == 0:
+        total = sum(len(refs) for refs in groups.values())
+        raise UserError(f"benchmark {', '.join(groups)}: none of its {total} prompts has {n} words, so no "
+                        f"{n}-gram can match and every pair would pass as clean; lower --n or check the data")
+    return index
 
 
 def filter_from_specs(benchmark: list[str], n: int = DEFAULT_N, fields: Fields = "first_user",
@@ -88,10 +102,10 @@ def decontaminate(data: list[str], benchmark: list[str], out_dir: str | Path, *,
         raise ValueError("decontaminate: no --benchmark specs given")
     if fields not in FIELDS:  # before any (possibly slow) read
         raise ValueError(f"decontaminate: fields must be one of {FIELDS}, got {fields!r}")
-    out = Path(out_dir)
+    out = check_output_dir(out_dir)
     t0 = time.perf_counter()
     groups, bench_reports = load_references(benchmark, on_bad_row)
-    index = build_index(groups, n)
+    index = usable_index(groups, n)
     decon = Decontaminate(index, fields)
     table = Table4(index)
     data_reports = []

@@ -15,11 +15,14 @@ import json
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
+from rewardkit.evaluation.checks import check_examples
 from rewardkit.evaluation.rewardbench import SECTIONS, summarize
 from rewardkit.data.io import write_json_atomic
+from rewardkit.errors import check_output_dir, check_output_file
 from rewardkit.recipe import StrictModel
 
 
@@ -28,10 +31,10 @@ class EvaluateConfig(StrictModel):
     """Model to evaluate: alias, HF dir/id or .gguf; default the trained model when train ran, else smollm2."""
     data: list[str] = []
     """Pair datasets as spec strings; RewardBench rows (reader `rewardbench`) also get section scores."""
-    max_length: int | None = None
+    max_length: int | None = Field(None, ge=1)
     """Tokens per conversation; longer pairs are truncated (prompt cut from the left) and counted.
     None: the model's max positions."""
-    batch_tokens: int = 8192
+    batch_tokens: int = Field(8192, gt=0)
     """Padded tokens per forward pass."""
     dtype: Literal["bfloat16", "float32"] = "bfloat16"
     """Weights dtype for scoring."""
@@ -51,7 +54,7 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
     console = console or Console()
     if not cfg.data:
         raise ValueError("evaluate: no data specs given")
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir)  # before an hour of scoring
     acc = _accelerator_if_launched()  # first, so each rank loads straight onto its own device
     main = acc is None or acc.is_main_process
     rm = RewardModel.load(cfg.model or "smollm2", dtype=cfg.dtype, seed=cfg.seed,
@@ -68,6 +71,7 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
                              "dataset": spec, "score_chosen": sc, "score_rejected": sr})
         if main:
             console.print(f"{spec}: {len(pairs)} pairs scored, {truncated[spec]} truncated", highlight=False)
+    notes = check_examples(examples, f"scores of {cfg.model or 'smollm2'}")  # e.g. NaN from a broken model
     results = {
         "model": str(cfg.model or "smollm2"), "settings": cfg.model_dump(mode="json"),
         "truncated_pairs": truncated, "read": read_reports, "processes": 1 if acc is None else acc.num_processes,
@@ -76,6 +80,7 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
     if main:  # every rank holds all scores; one writes
         write_json_atomic(out_dir / "results.json", results)
         print_summary(results, console)
+        print_notes(notes, console)
         console.print(f"wrote {out_dir / 'results.json'}", highlight=False)
     if acc is not None:
         acc.wait_for_everyone()
@@ -91,15 +96,17 @@ def recompute(results_path: str | Path, console: Console | None = None) -> dict:
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
     examples = stored.get("examples") if isinstance(stored, dict) else None
-    if not isinstance(examples, list) or not examples:
-        raise ValueError(f"{path}: no 'examples' list; expected a results.json written by `rewardkit evaluate`")
-    for i, e in enumerate(examples):
-        for key, kind in (("subset", str), ("score_chosen", (int, float)), ("score_rejected", (int, float))):
-            if not isinstance(e.get(key), kind) or isinstance(e.get(key), bool):
-                raise ValueError(f"{path}: examples[{i}] (id {e.get('id')!r}): field {key!r} missing or not {kind}")
+    notes = check_examples(examples, str(path))  # before any number is printed
     summary = summarize(examples)
-    print_summary(summary, console or Console())
+    console = console or Console()
+    print_summary(summary, console)
+    print_notes(notes, console)
     return summary
+
+
+def print_notes(notes: list[str], console: Console) -> None:
+    for note in notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
 
 
 def _pct(v: float | None) -> str:
@@ -176,7 +183,10 @@ def score_file(model: str, spec: str, out: str | Path, *, max_length: int | None
     from rewardkit.data.sources import read_pairs
     from rewardkit.data.sources.base import fresh_quarantine
     console = console or Console()
-    out = Path(out)
+    # The same typed options as evaluate: dtype, max_length >= 1, batch_tokens > 0 are checked here.
+    EvaluateConfig(model=model, data=[spec], max_length=max_length, batch_tokens=batch_tokens, dtype=dtype,
+                   on_bad_row=on_bad_row, seed=seed)
+    out = check_output_file(out)
     pairs, report = read_pairs(spec, on_bad_row=on_bad_row,
                                quarantine=fresh_quarantine(out.with_name(out.name + ".quarantine.jsonl")))
     rm = RewardModel.load(model, dtype=dtype, seed=seed)

@@ -10,11 +10,16 @@ STYLE.md #7). Tokenization rules (chat template, one BOS, truncation) are in `re
 from __future__ import annotations
 
 import importlib.util
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
+
+from rewardkit.errors import UserError
 
 Readout = Literal["last", "pooled"]
 
@@ -78,8 +83,14 @@ ALIASES = {"smollm2": _smollm2, "minilm": _minilm}
 """Offline models shipped as Python packages: SmolLM2-135M-Instruct (GGUF Q4_1) and all-MiniLM-L6-v2."""
 
 
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+"""What the hub accepts as a repo id ("name" or "owner/name"); anything else can only be a local path."""
+DTYPES = ("bfloat16", "float32", "float16")
+
+
 def resolve(name_or_path: str | Path) -> str:
-    """An alias, a .gguf file (dequantized once into the HF cache), a local dir or an HF id -> a from_pretrained target."""
+    """An alias, a .gguf file (dequantized once into the HF cache), a local dir or an HF id -> a from_pretrained
+    target. A path that does not exist is an error here, before transformers turns it into a hub request."""
     name = str(name_or_path)
     if name in ALIASES:
         name = str(ALIASES[name]())
@@ -89,7 +100,37 @@ def resolve(name_or_path: str | Path) -> str:
         if not Path(name).is_file():
             raise FileNotFoundError(f"{name}: GGUF file not found")
         return str(hf_copy_of_gguf(name))
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise UserError(f"{name}: not a model directory (no config.json); expected an alias "
+                            f"({', '.join(ALIASES)}), an HF model directory, a .gguf file or a hub id")
+        return str(path)
+    if not HUB_ID.match(name):
+        raise UserError(f"{name}: no such model directory (nor an alias: {', '.join(ALIASES)})")
     return name
+
+
+@contextmanager
+def hub_errors(name: str, what: str = "model") -> Iterator[None]:
+    """Turn transformers' OSError for a name that is neither local nor reachable into one line."""
+    try:
+        yield
+    except OSError as e:
+        if Path(name).exists():
+            raise UserError(f"{name}: cannot load the {what}: {str(e).splitlines()[0] if str(e) else e!r}") from None
+        if not HUB_ID.match(name):
+            raise UserError(f"{what} {name!r}: no such directory (nor an alias: {', '.join(ALIASES)})") from None
+        raise UserError(f"{what} {name!r}: not an alias ({', '.join(ALIASES)}), a local directory or a .gguf "
+                        "file, and the hub could not provide it (this machine may be offline)") from None
+
+
+def check_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise UserError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    return getattr(torch, dtype)
 
 
 def load_reward_model(
@@ -109,19 +150,20 @@ def load_reward_model(
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
+    dtype = check_dtype(dtype)  # before the (slow) load
     target = resolve(name_or_path)
-    config = AutoConfig.from_pretrained(target)
+    with hub_errors(target):
+        config = AutoConfig.from_pretrained(target)
     spec = arch_spec(config)
     overrides = {key: 0.0 for key in spec.zero_dropout}
     attn = attn_implementation or spec.attn_implementation
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
     if seed is not None:
         set_seed(seed)  # before from_pretrained: the missing `score` weights are drawn from this RNG
-    model = AutoModelForSequenceClassification.from_pretrained(
-        target, num_labels=1, dtype=dtype, **({"attn_implementation": attn} if attn else {}), **overrides
-    )
-    tokenizer = AutoTokenizer.from_pretrained(target)
+    with hub_errors(target):
+        model = AutoModelForSequenceClassification.from_pretrained(
+            target, num_labels=1, dtype=dtype, **({"attn_implementation": attn} if attn else {}), **overrides
+        )
+        tokenizer = AutoTokenizer.from_pretrained(target)
     ensure_pad_token(model, tokenizer)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()

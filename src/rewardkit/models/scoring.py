@@ -33,6 +33,8 @@ def plan_batches(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
     Longest first, so the largest batch (the memory peak) comes at once rather than after an hour; a
     sequence longer than the budget gets a batch of its own.
     """
+    if batch_tokens <= 0:
+        raise ValueError(f"batch_tokens must be positive, got {batch_tokens}")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     for i in order:

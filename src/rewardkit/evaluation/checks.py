@@ -1,0 +1,90 @@
+"""Per-example scores are checked before any number is computed from them (issue 15, item 2).
+
+    from rewardkit.evaluation.checks import check_examples
+    notes = check_examples(examples, "runs/eval/results.json")   # raises UserError; notes are printed
+
+Refused, naming the file, the example index and id:
+- a score that is missing, not a number, NaN or infinite (every comparison with NaN is False, so a NaN
+  example silently counts as wrong);
+- an id given twice within one dataset (it would be counted twice);
+- a subset name RewardBench does not know inside a dataset that has RewardBench subsets (a misspelt
+  subset silently leaves its section).
+Reported, not refused: datasets with no RewardBench subsets at all (accuracy only, by design) and the
+RewardBench subsets a section is missing (sections are computed from the subsets present).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from rewardkit.errors import UserError
+from rewardkit.evaluation.rewardbench import EXAMPLE_COUNTS, PRIOR_SUBSETS, SUBSET_MAPPING
+
+KNOWN_SUBSETS = frozenset(EXAMPLE_COUNTS) | frozenset(PRIOR_SUBSETS)
+
+
+def check_examples(examples: object, where: str) -> list[str]:
+    """Raise UserError for examples no number may come from; return the notes to print beside them."""
+    if not isinstance(examples, list) or not examples:
+        raise UserError(f"{where}: no 'examples' list; expected a results.json written by `rewardkit evaluate`")
+    seen: dict[tuple[str, object], int] = {}
+    for i, e in enumerate(examples):
+        _check_fields(e, i, where)
+        key = (str(e.get("dataset", "all")), e["id"])
+        if key in seen:
+            raise UserError(f"{where}: examples[{i}]: id {e['id']!r} of dataset {key[0]!r} given twice "
+                            f"(first at examples[{seen[key]}])")
+        seen[key] = i
+    _check_subsets(examples, where)
+    return [*_unknown_notes(examples), *_missing_notes({e["subset"] for e in examples})]
+
+
+def _check_fields(e: object, i: int, where: str) -> None:
+    if not isinstance(e, Mapping):
+        raise UserError(f"{where}: examples[{i}]: expected an object, got {type(e).__name__}")
+    at = f"{where}: examples[{i}] (id {e.get('id')!r})"
+    if not isinstance(e.get("id"), (str, int)) or isinstance(e.get("id"), bool):
+        raise UserError(f"{at}: field 'id' missing or not a string")
+    if not isinstance(e.get("subset"), str) or not e["subset"]:
+        raise UserError(f"{at}: field 'subset' missing or not a non-empty string")
+    for key in ("score_chosen", "score_rejected"):
+        v = e.get(key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise UserError(f"{at}: field {key!r} missing or not a number (got {v!r})")
+        if not math.isfinite(v):
+            raise UserError(f"{at}: field {key!r} is {v}: scores must be finite")
+
+
+def _datasets(examples: Sequence[Mapping]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for e in examples:
+        out.setdefault(str(e.get("dataset", "all")), set()).add(e["subset"])
+    return out
+
+
+def _check_subsets(examples: Sequence[Mapping], where: str) -> None:
+    for dataset, subsets in _datasets(examples).items():
+        unknown = sorted(subsets - KNOWN_SUBSETS)
+        if unknown and subsets & KNOWN_SUBSETS:
+            raise UserError(f"{where}: dataset {dataset!r} has RewardBench subsets and subsets RewardBench does "
+                            f"not know: {unknown}; known subsets: {sorted(KNOWN_SUBSETS)}")
+
+
+def _unknown_notes(examples: Sequence[Mapping]) -> list[str]:
+    return [f"{dataset}: no RewardBench subsets ({', '.join(sorted(subsets))}): accuracy only, no section score"
+            for dataset, subsets in _datasets(examples).items() if not subsets & KNOWN_SUBSETS]
+
+
+def _missing_notes(present: set[str]) -> list[str]:
+    """One note per section with RewardBench subsets missing, naming them ("all N" when none is there)."""
+    if not present & KNOWN_SUBSETS:
+        return []
+    notes = []
+    for section, subsets in SUBSET_MAPPING.items():
+        missing = [s for s in subsets if s not in present]
+        if len(missing) == len(subsets):
+            notes.append(f"{section}: all {len(subsets)} subsets missing (section not computed)")
+        elif missing:
+            notes.append(f"{section}: computed without {', '.join(missing)} (missing)")
+    return notes
