@@ -126,7 +126,8 @@ def _cut(parts: _Parts, max_length: int, response_len: int) -> list[int]:
     (the longer of a pair, so both members keep the same prompt); then, if needed, the response's end."""
     fixed = len(parts.head) + len(parts.tail)
     if fixed >= max_length:
-        raise ValueError(f"max_length={max_length} leaves no room beside {fixed} special tokens")
+        raise ValueError(f"max_length={max_length} leaves no response token: the tokenizer's own special tokens "
+                         f"take {fixed}; give at least {fixed + 1}")
     room = max_length - fixed - response_len
     if room >= 0:
         prompt = parts.prompt[len(parts.prompt) - room :] if room else []

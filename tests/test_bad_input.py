@@ -1,0 +1,285 @@
+"""The bad-input suite (issue 15, item 5): a catalogue of bad inputs per command, each run through the
+real entry point (`rewardkit.cli.main`) and held to the rule "rewardkit never guesses":
+
+- the exit status is non-zero;
+- no traceback is shown (RK_DEBUG unset), and the message is one line, `rewardkit: error: ...`, except
+  for click's own usage errors (bad option values), which name the option in their box;
+- the message holds the case's key words (the file, line, field or option at fault);
+- no output that looks complete is left behind.
+
+Cases that the data-layer work fixes (spec options, compressed files, UTF-8) are marked
+xfail(strict=True) while that work is not on main: when it lands, the marks fail and must go.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tiny_models import save_tiny, tiny_llama, tiny_tokenizer
+
+from rewardkit.cli import main
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+RB500 = SHARED / "data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl"
+XSTEST = SHARED / "data/xstest"
+DATA_WORK = "lands with the data work (issue 15 items 1 spec options, 3 file I/O errors)"
+
+PAIR = {"prompt": "why is the sky blue", "chosen": "because light scatter", "rejected": "no"}
+LONG = {"prompt": "please tell me about cats and dogs and why the sky is blue", "chosen": "yes", "rejected": "no"}
+
+
+def _example(i, subset="alpacaeval-easy", sc=1.0, sr=0.0):
+    return {"id": str(i), "subset": subset, "dataset": "rb", "score_chosen": sc, "score_rejected": sr}
+
+
+def _jsonl(rows) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Path:
+    """One workspace of small bad (and good) inputs shared by every case; cases run with it as cwd."""
+    from rewardkit.data.fixtures import write_fixtures
+
+    ws = tmp_path_factory.mktemp("bad_input")
+    save_tiny(tiny_llama(), tiny_tokenizer(), ws / "model")
+    files = {
+        "pairs.jsonl": _jsonl([PAIR, PAIR | {"chosen": "good answer"}]),
+        "long.jsonl": _jsonl([LONG]),
+        "badjson.jsonl": _jsonl([PAIR]) + '{"prompt": "x", "chosen": \n',
+        "empty.jsonl": "",
+        "blocker": "a file where a directory is expected\n",
+        "notparquet.parquet": "this is not parquet\n",
+        "dup.yaml": "out_dir: out-run\ntrain:\n  model: model\n  lr: 1.0e-5\n  epochs: 1\n  lr: 2.0e-5\n",
+        "unknown.yaml": "out_dir: out-run\ntrian: {model: model}\n",
+        "broken.yaml": "out_dir: [out-run\ndata: {}\n",
+        "run_blocked.yaml": "out_dir: blocker/run\ndata: {stats: ['generic:pairs.jsonl']}\n",
+        "train_dup.yaml": "model: model\ndata: ['generic:pairs.jsonl']\nlr: 1.0e-5\nlr: 2.0e-5\n",
+        "train_neg.yaml": "model: model\ndata: ['generic:pairs.jsonl']\nlr: -1.0\n",
+        "train_nomodel.yaml": "model: no/such/model/dir\ndata: ['generic:pairs.jsonl']\nout_dir: out-train\n",
+        "curate_twice.yaml": ("out_dir: out-curate\nsources:\n  - {name: A, spec: 'generic:pairs.jsonl'}\n"
+                              "  - {name: A, spec: 'generic:long.jsonl'}\n"),
+        "curate_fraction.yaml": ("out_dir: out-magpie\nreport: {figures: false}\nmagpie:\n"
+                                 "  specs: ['magpie_ultra:fx/magpie_ultra']\n"
+                                 "  fractions: {Math: 0.3, Coding and Debugging: 0.3, Other: 0.1}\n"),
+        "scores_nan.json": json.dumps({"examples": [_example(0), _example(1, sc=float("nan"))]}),
+        "scores_dup.json": json.dumps({"examples": [_example(0), _example(0, sc=-1.0)]}),
+        "scores_subset.json": json.dumps({"examples": [_example(0), _example(1, subset="alpaca-eval-easy")]}),
+        "scores_str.json": json.dumps({"examples": [_example(0, sc="0.5")]}),
+        "scores_broken.json": '{"examples": [',
+        "scores_none.json": json.dumps({"model": "x"}),
+    }
+    for name, text in files.items():
+        (ws / name).write_text(text, encoding="utf-8")
+    (ws / "a_dir").mkdir()
+    (ws / "latin1.jsonl").write_bytes(_jsonl([PAIR]).encode() + '{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n'.encode("latin-1"))
+    full = gzip.compress(_jsonl([PAIR] * 200).encode())
+    (ws / "truncated.jsonl.gz").write_bytes(full[: len(full) // 2])
+    (ws / "plain.jsonl.gz").write_text(_jsonl([PAIR]), encoding="utf-8")  # named .gz, not gzip
+    write_fixtures(ws / "fx", scale="small")
+    return ws
+
+
+@dataclass
+class Case:
+    id: str
+    args: list[str]
+    words: list[str]
+    """Key words the message must hold (case-insensitive)."""
+    absent: list[str]
+    """Outputs (relative to the workspace) that must not exist afterwards."""
+    usage: bool = False
+    """A click usage error (its own box, exit 2) rather than a `rewardkit: error:` line."""
+    data_work: bool = False
+
+
+M = ["--model", "model"]
+CATALOGUE = [
+    # run
+    Case("run/duplicate-key", ["run", "dup.yaml"], ["dup.yaml:6", "'lr' given twice", "line 4"], ["out-run"]),
+    Case("run/unknown-key", ["run", "unknown.yaml"], ["unknown.yaml", "trian", "unknown key"], ["out-run"]),
+    Case("run/invalid-yaml", ["run", "broken.yaml"], ["broken.yaml:2", "invalid yaml"], ["out-run"]),
+    Case("run/out-dir-under-a-file", ["run", "run_blocked.yaml"], ["blocker/run", "not a directory"], ["blocker/run"]),
+    Case("run/bad-override", ["run", "unknown.yaml", "out_dir"], ["override", "out_dir", "key=value"], ["out-run"]),
+    # data stats
+    Case("data-stats/unknown-tokenizer", ["data", "stats", "--tokenizer", "nosuchtok", "generic:pairs.jsonl"],
+         ["tokenizer 'nosuchtok'", "not an alias"], []),
+    Case("data-stats/tokenizer-dir-missing", ["data", "stats", "--tokenizer", "./no/tok", "generic:pairs.jsonl"],
+         ["./no/tok", "no such directory"], []),
+    Case("data-stats/unknown-reader", ["data", "stats", "nosuchreader:pairs.jsonl"], ["unknown reader", "nosuchreader"], []),
+    Case("data-stats/missing-file", ["data", "stats", "generic:missing.jsonl"], ["missing.jsonl"], []),
+    Case("data-stats/bad-json-row", ["data", "stats", "generic:badjson.jsonl"], ["badjson.jsonl:2", "invalid json"], []),
+    # data convert
+    Case("data-convert/out-under-a-file", ["data", "convert", "generic:pairs.jsonl", "--out", "blocker/x.jsonl"],
+         ["blocker/x.jsonl", "blocker is a file"], ["blocker/x.jsonl"]),
+    Case("data-convert/out-is-a-dir", ["data", "convert", "generic:pairs.jsonl", "--out", "a_dir"],
+         ["a_dir", "is a directory"], []),
+    Case("data-convert/bad-json-row", ["data", "convert", "generic:badjson.jsonl", "--out", "conv.jsonl"],
+         ["badjson.jsonl:2", "invalid json"], ["conv.jsonl"]),
+    Case("data-convert/not-parquet", ["data", "convert", "generic:notparquet.parquet", "--out", "conv.jsonl"],
+         ["notparquet.parquet", "parquet"], ["conv.jsonl"], data_work=True),
+    Case("data-convert/option-typo", ["data", "convert", f"xstest:{XSTEST}?max_pair_per_prompt=1", "--out", "conv.jsonl"],
+         ["max_pair_per_prompt", "max_pairs_per_prompt"], ["conv.jsonl"], data_work=True),
+    Case("data-convert/unknown-option", ["data", "convert", "generic:pairs.jsonl?foo=bar", "--out", "conv.jsonl"],
+         ["foo"], ["conv.jsonl"], data_work=True),
+    Case("data-convert/empty-option", ["data", "convert", "generic:pairs.jsonl?split=", "--out", "conv.jsonl"],
+         ["split"], ["conv.jsonl"], data_work=True),
+    Case("data-convert/truncated-gz", ["data", "convert", "generic:truncated.jsonl.gz", "--out", "conv.jsonl"],
+         ["truncated.jsonl.gz"], ["conv.jsonl"], data_work=True),
+    Case("data-convert/not-gzip", ["data", "convert", "generic:plain.jsonl.gz", "--out", "conv.jsonl"],
+         ["plain.jsonl.gz", "gzip"], ["conv.jsonl"], data_work=True),
+    Case("data-convert/invalid-utf8", ["data", "convert", "generic:latin1.jsonl", "--out", "conv.jsonl"],
+         ["latin1.jsonl:2", "utf-8"], ["conv.jsonl"], data_work=True),
+    # data fixtures
+    Case("data-fixtures/unknown-scale", ["data", "fixtures", "--out", "fx2", "--scale", "huge"], ["scale", "huge"], ["fx2"]),
+    Case("data-fixtures/out-under-a-file", ["data", "fixtures", "--out", "blocker/fx"], ["blocker", "not a directory"],
+         ["blocker/fx"]),
+    # decontaminate
+    Case("decontaminate/empty-reference-set", ["decontaminate", "--data", "generic:pairs.jsonl", "--benchmark",
+         "rewardbench:empty.jsonl", "--out", "dec"], ["rewardbench:empty.jsonl", "0 prompts"], ["dec/clean.jsonl", "dec/table4.json"]),
+    Case("decontaminate/prompts-shorter-than-n", ["decontaminate", "--data", "generic:pairs.jsonl", "--benchmark",
+         "generic:pairs.jsonl", "--out", "dec"], ["7 words", "every pair would pass"], ["dec/clean.jsonl", "dec/table4.json"]),
+    Case("decontaminate/unknown-fields", ["decontaminate", "--data", "generic:pairs.jsonl", "--benchmark",
+         f"xstest:{XSTEST}", "--out", "dec", "--fields", "prompt"], ["fields", "prompt"], ["dec/clean.jsonl"]),
+    Case("decontaminate/n-zero", ["decontaminate", "--data", "generic:pairs.jsonl", "--out", "dec", "--n", "0"],
+         ["--n", "greater than or equal to 1"], ["dec/clean.jsonl"], usage=True),
+    Case("decontaminate/out-is-a-file", ["decontaminate", "--data", "generic:pairs.jsonl", "--benchmark",
+         f"xstest:{XSTEST}", "--out", "blocker"], ["blocker", "is a file"], []),
+    # curate
+    Case("curate/two-sources-one-name", ["curate", "curate_twice.yaml"], ["curate_twice.yaml", "unique", "['A']"],
+         ["out-curate"]),
+    Case("curate/magpie-fraction-typo", ["curate", "curate_fraction.yaml"],
+         ["Coding and Debugging", "categories seen", "Coding & Debugging"],
+         ["out-magpie/pairs.parquet", "out-magpie/pairs.jsonl", "out-magpie/counts.json"]),
+    Case("curate/duplicate-key", ["curate", "dup.yaml"], ["dup.yaml:6", "given twice"], ["out-run"]),
+    # train
+    Case("train/duplicate-key", ["train", "train_dup.yaml"], ["train_dup.yaml:4", "'lr' given twice"], ["runs"]),
+    Case("train/negative-lr", ["train", "train_neg.yaml"], ["train_neg.yaml", "lr", "greater than 0"], ["runs"]),
+    Case("train/missing-model-dir", ["train", "train_nomodel.yaml"], ["no/such/model/dir", "no such model directory"],
+         ["out-train/model.safetensors", "out-train/config.json"]),
+    # evaluate
+    Case("evaluate/nan-score", ["evaluate", "--scores", "scores_nan.json"], ["scores_nan.json", "examples[1]", "finite"], []),
+    Case("evaluate/duplicate-id", ["evaluate", "--scores", "scores_dup.json"], ["examples[1]", "'0'", "given twice"], []),
+    Case("evaluate/unknown-subset", ["evaluate", "--scores", "scores_subset.json"],
+         ["alpaca-eval-easy", "does not know"], []),
+    Case("evaluate/score-not-a-number", ["evaluate", "--scores", "scores_str.json"], ["score_chosen", "not a number"], []),
+    Case("evaluate/invalid-json", ["evaluate", "--scores", "scores_broken.json"], ["scores_broken.json", "invalid json"], []),
+    Case("evaluate/no-examples", ["evaluate", "--scores", "scores_none.json"], ["scores_none.json", "examples"], []),
+    Case("evaluate/missing-model-dir", ["evaluate", "--model", "runs/no/model", "--data", "generic:pairs.jsonl",
+         "--out", "ev"], ["runs/no/model", "no such model directory"], ["ev/results.json"]),
+    Case("evaluate/negative-batch-tokens", ["evaluate", *M, "--data", "generic:pairs.jsonl", "--out", "ev",
+         "--batch-tokens", "-5"], ["--batch-tokens", "greater than 0", "-5"], ["ev/results.json"]),
+    Case("evaluate/bad-dtype", ["evaluate", *M, "--data", "generic:pairs.jsonl", "--out", "ev", "--dtype", "float7"],
+         ["--dtype", "float7"], ["ev/results.json"]),
+    Case("evaluate/out-under-a-file", ["evaluate", *M, "--data", "generic:pairs.jsonl", "--out", "blocker/ev"],
+         ["blocker/ev", "blocker is a file"], ["blocker/ev"]),
+    # score
+    Case("score/max-length-zero", ["score", *M, "--data", "generic:pairs.jsonl", "--out", "s.jsonl", "--max-length", "0"],
+         ["--max-length", "greater than or equal to 1"], ["s.jsonl"]),
+    Case("score/max-length-leaves-no-response", ["score", *M, "--data", "generic:long.jsonl", "--out", "s.jsonl",
+         "--max-length", "1"], ["max_length=1", "no response token"], ["s.jsonl"]),
+    Case("score/negative-batch-tokens", ["score", *M, "--data", "generic:pairs.jsonl", "--out", "s.jsonl",
+         "--batch-tokens", "-5"], ["--batch-tokens", "-5"], ["s.jsonl"]),
+    Case("score/bad-dtype", ["score", *M, "--data", "generic:pairs.jsonl", "--out", "s.jsonl", "--dtype", "float7"],
+         ["float7"], ["s.jsonl"]),
+    Case("score/missing-model-dir", ["score", "--model", "./nomodel", "--data", "generic:pairs.jsonl", "--out", "s.jsonl"],
+         ["./nomodel", "no such model directory"], ["s.jsonl"]),
+    Case("score/not-a-model-dir", ["score", "--model", "a_dir", "--data", "generic:pairs.jsonl", "--out", "s.jsonl"],
+         ["a_dir", "no config.json"], ["s.jsonl"]),
+    Case("score/unknown-hub-model", ["score", "--model", "nosuch/model", "--data", "generic:pairs.jsonl", "--out", "s.jsonl"],
+         ["'nosuch/model'", "hub could not provide"], ["s.jsonl"]),
+    Case("score/out-is-a-dir", ["score", *M, "--data", "generic:pairs.jsonl", "--out", "a_dir"], ["a_dir", "is a directory"], []),
+    # serve (nothing may start listening: every case fails before uvicorn runs)
+    Case("serve/port-out-of-range", ["serve", *M, "--port", "99999"], ["--port", "65535"], [], usage=True),
+    Case("serve/missing-model-dir", ["serve", "--model", "/no/such/model"], ["/no/such/model", "no such model directory"], []),
+    Case("serve/bad-dtype", ["serve", *M, "--dtype", "float7"], ["dtype 'float7'", "bfloat16"], []),
+]
+
+
+def _params() -> list:
+    return [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=DATA_WORK)] if c.data_work else [])
+            for c in CATALOGUE]
+
+
+@pytest.fixture()
+def offline(monkeypatch):
+    """No hub: a name that is not local must fail at once (the default retries for ~50 s)."""
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("RK_DEBUG", raising=False)
+
+
+def run_main(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `rewardkit ARGS` through the console entry point. An exception
+    escaping main() would be a traceback: it fails the test by propagating."""
+    monkeypatch.setattr(sys, "argv", ["rewardkit", *args])
+    try:
+        main()
+        status = 0
+    except SystemExit as e:
+        status = e.code if isinstance(e.code, int) else 1
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def test_the_catalogue_covers_every_command():
+    commands = {c.args[0] if c.args[0] != "data" else f"data {c.args[1]}" for c in CATALOGUE}
+    assert commands == {"run", "data stats", "data convert", "data fixtures", "decontaminate", "curate", "train",
+                        "evaluate", "score", "serve"}
+
+
+@pytest.mark.parametrize("case", _params())
+def test_bad_input_fails_with_one_clear_line(case: Case, ws, offline, capsys, monkeypatch):
+    monkeypatch.chdir(ws)
+    status, out, err = run_main(case.args, capsys, monkeypatch)
+    text = out + err
+    assert status != 0, f"exit 0 for bad input; output:\n{text[-2000:]}"
+    assert "Traceback" not in text and 'File "' not in text, text[-3000:]
+    if case.usage:
+        assert status == 2 and "Invalid value" in text
+        message = text
+    else:
+        errors = [line for line in err.splitlines() if line.startswith("rewardkit: error: ")]
+        assert len(errors) == 1, f"expected one 'rewardkit: error:' line on stderr, got:\n{err[-2000:]}"
+        message = errors[0]
+    for word in case.words:
+        assert word.lower() in message.lower(), f"{word!r} not in {message!r}"
+    for rel in case.absent:
+        assert not (ws / rel).exists(), f"{rel} was left behind"
+    assert not list(ws.rglob(".tmp-*")), "a temporary file was left behind"
+
+
+def test_rk_debug_shows_the_traceback_and_a_bug_is_one_line_too(ws, tmp_path):
+    """Through a real process: RK_DEBUG=1 gives the traceback; an unexpected exception (a bug) is one
+    `internal error` line without it."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("RK_DEBUG", None)
+    args = [sys.executable, "-m", "rewardkit.cli", "evaluate", "--scores", "scores_nan.json"]
+    plain = subprocess.run(args, cwd=ws, env=env, capture_output=True, text=True, timeout=300)
+    debug = subprocess.run(args, cwd=ws, env={**env, "RK_DEBUG": "1"}, capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 2 and plain.stdout == ""
+    assert plain.stderr.startswith("rewardkit: error: scores_nan.json: examples[1]") and plain.stderr.count("\n") == 1
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "UserError" in debug.stderr
+
+
+def test_an_unexpected_exception_is_reported_as_a_bug_on_one_line(capsys, monkeypatch):
+    import rewardkit.evaluation.run as run
+
+    def boom(*_a, **_k):
+        raise KeyError("sections")
+
+    monkeypatch.delenv("RK_DEBUG", raising=False)
+    monkeypatch.setattr(run, "recompute", boom)
+    status, out, err = run_main(["evaluate", "--scores", "x.json"], capsys, monkeypatch)
+    assert status == 1 and out == ""
+    assert err == ("rewardkit: internal error: KeyError: 'sections' (a bug: rerun with RK_DEBUG=1 for the "
+                   "traceback and report it)\n")
