@@ -183,8 +183,11 @@ CATALOGUE = [
     # score
     Case("score/max-length-zero", ["score", *M, "--data", "generic:pairs.jsonl", "--out", "s.jsonl", "--max-length", "0"],
          ["--max-length", "greater than or equal to 1"], ["s.jsonl"]),
-    Case("score/max-length-leaves-no-response", ["score", *M, "--data", "generic:long.jsonl", "--out", "s.jsonl",
-         "--max-length", "1"], ["max_length=1", "no response token"], ["s.jsonl"]),
+    # the tiny template takes 5 tokens around an empty prompt and reply: "<s> <|user|> <|end|> <|assistant|> <|end|>"
+    Case("score/max-length-below-the-template", ["score", *M, "--data", "generic:long.jsonl", "--out", "s.jsonl",
+         "--max-length", "5"], ["--max-length 5", "no response token", "takes 5 tokens"], ["s.jsonl"]),
+    Case("evaluate/max-length-below-the-template", ["evaluate", *M, "--data", "generic:long.jsonl", "--out", "ev",
+         "--max-length", "3"], ["--max-length 3", "takes 5 tokens"], ["ev/results.json"]),
     Case("score/negative-batch-tokens", ["score", *M, "--data", "generic:pairs.jsonl", "--out", "s.jsonl",
          "--batch-tokens", "-5"], ["--batch-tokens", "-5"], ["s.jsonl"]),
     Case("score/bad-dtype", ["score", *M, "--data", "generic:pairs.jsonl", "--out", "s.jsonl", "--dtype", "float7"],

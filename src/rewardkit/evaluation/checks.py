@@ -11,6 +11,10 @@ Refused, naming the file, the example index and id:
   subset silently leaves its section).
 Reported, not refused: datasets with no RewardBench subsets at all (accuracy only, by design) and the
 RewardBench subsets a section is missing (sections are computed from the subsets present).
+
+`check_max_length` refuses a scoring max_length that cannot hold the chat template around an empty prompt
+and reply: such a budget scores a few response tokens with no prompt at all (issue 15: `score
+--max-length 3` gave chosen and rejected identical scores whenever their first words matched).
 """
 
 from __future__ import annotations
@@ -88,3 +92,17 @@ def _missing_notes(present: set[str]) -> list[str]:
         elif missing:
             notes.append(f"{section}: computed without {', '.join(missing)} (missing)")
     return notes
+
+
+def check_max_length(tokenizer, max_length: int | None) -> None:
+    """Raise UserError when max_length leaves no room beyond the template of an empty conversation."""
+    from rewardkit.models.tokenization import encode_conversation
+
+    if max_length is None:
+        return
+    empty = [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]
+    scaffold = len(encode_conversation(tokenizer, empty).ids)
+    if max_length <= scaffold:
+        raise UserError(f"--max-length {max_length} leaves no response token with its prompt: the chat template alone "
+                        f"takes {scaffold} tokens around an empty prompt and reply (system prompt, role headers, "
+                        f"end-of-turn); give more than {scaffold}")

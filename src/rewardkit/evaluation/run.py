@@ -19,7 +19,7 @@ from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
-from rewardkit.evaluation.checks import check_examples
+from rewardkit.evaluation.checks import check_examples, check_max_length
 from rewardkit.evaluation.rewardbench import SECTIONS, summarize
 from rewardkit.data.io import write_json_atomic
 from rewardkit.errors import check_output_dir, check_output_file
@@ -59,6 +59,7 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
     main = acc is None or acc.is_main_process
     rm = RewardModel.load(cfg.model or "smollm2", dtype=cfg.dtype, seed=cfg.seed,
                           device=None if acc is None else acc.device)
+    check_max_length(rm.tokenizer, cfg.max_length)
     examples, truncated, read_reports = [], {}, {}
     for i, spec in enumerate(cfg.data):
         pairs, report = read_pairs(spec, on_bad_row=cfg.on_bad_row,
@@ -190,6 +191,7 @@ def score_file(model: str, spec: str, out: str | Path, *, max_length: int | None
     pairs, report = read_pairs(spec, on_bad_row=on_bad_row,
                                quarantine=fresh_quarantine(out.with_name(out.name + ".quarantine.jsonl")))
     rm = RewardModel.load(model, dtype=dtype, seed=seed)
+    check_max_length(rm.tokenizer, max_length)
     scores = rm.score_pairs(pairs, max_length=max_length, batch_tokens=batch_tokens)
     n = write_jsonl_atomic(out, (
         {**p.to_dict(), "score_chosen": sc, "score_rejected": sr, "truncated": cut}
