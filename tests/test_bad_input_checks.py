@@ -1,0 +1,142 @@
+"""The validators behind the bad-input suite, one by one: duplicate YAML keys, score-file checks (with the
+notes they print, derived by hand), curation names, output paths, model names and error formatting."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from rewardkit.errors import UserError, check_output_dir, check_output_file, one_line, user_message
+from rewardkit.evaluation.checks import check_examples, check_max_length
+from rewardkit.evaluation.rewardbench import SUBSET_MAPPING
+from rewardkit.recipe import RecipeError, StrictModel, load_recipe
+
+
+class _Small(StrictModel):
+    lr: float = 1.0
+    """A learning rate."""
+    nested: dict[str, int] = {}
+    """Any mapping."""
+
+
+def test_a_key_given_twice_names_both_lines_at_any_depth(tmp_path):
+    top = tmp_path / "top.yaml"
+    top.write_text("lr: 1.0\nnested: {}\nlr: 2.0\n")
+    with pytest.raises(RecipeError, match=r"top.yaml:3: key 'lr' given twice \(first at line 1\)$"):
+        load_recipe(top, _Small)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("nested:\n  a: 1\n  b: 2\n  a: 3\n")
+    with pytest.raises(RecipeError, match=r"deep.yaml:4: key 'a' given twice \(first at line 2\)"):
+        load_recipe(deep, _Small)
+
+
+def test_merge_keys_may_be_overridden_and_distinct_keys_load(tmp_path):
+    f = tmp_path / "merge.yaml"
+    f.write_text("nested:\n  <<: {a: 1, b: 2}\n  a: 5\nlr: 0.5\n")
+    got = load_recipe(f, _Small)
+    assert got.nested == {"a": 5, "b": 2} and got.lr == 0.5
+
+
+def test_recipe_errors_are_one_line(tmp_path):
+    f = tmp_path / "r.yaml"
+    f.write_text("lr: fast\nnested: {a: x}\nextra: 1\n")
+    with pytest.raises(RecipeError) as e:
+        load_recipe(f, _Small)
+    assert "\n" not in str(e.value)
+    assert str(e.value) == (f"{f}: invalid recipe: lr: Input should be a valid number, unable to parse string as a "
+                            "number (got 'fast'); nested.a: Input should be a valid integer, unable to parse string "
+                            "as an integer (got 'x'); extra: unknown key")
+
+
+def _ex(i, subset, sc=1.0, sr=0.0, dataset="rb"):
+    return {"id": i, "subset": subset, "dataset": dataset, "score_chosen": sc, "score_rejected": sr}
+
+
+def test_score_files_refuse_non_finite_scores_duplicate_ids_and_unknown_subsets():
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(UserError, match=r"f.json: examples\[1\] \(id 'b'\): field 'score_rejected' is .*finite"):
+            check_examples([_ex("a", "mt-bench-easy"), _ex("b", "mt-bench-easy", sr=bad)], "f.json")
+    with pytest.raises(UserError, match=r"examples\[2\]: id 'a' of dataset 'rb' given twice \(first at examples\[0\]\)"):
+        check_examples([_ex("a", "mt-bench-easy"), _ex("b", "mt-bench-easy"), _ex("a", "mt-bench-med")], "f.json")
+    # the same id in two datasets is two examples
+    check_examples([_ex("a", "mt-bench-easy"), _ex("a", "mt-bench-easy", dataset="rb2")], "f.json")
+    with pytest.raises(UserError, match=r"dataset 'rb' has RewardBench subsets and subsets RewardBench does not know: "
+                                        r"\['mt-bench-esay'\]"):
+        check_examples([_ex("a", "mt-bench-easy"), _ex("b", "mt-bench-esay")], "f.json")
+    with pytest.raises(UserError, match="field 'score_chosen' missing or not a number"):
+        check_examples([_ex("a", "mt-bench-easy", sc=True)], "f.json")
+    with pytest.raises(UserError, match="no 'examples' list"):
+        check_examples([], "f.json")
+
+
+def test_score_file_notes_name_missing_subsets_and_datasets_without_sections():
+    chat = SUBSET_MAPPING["Chat"]
+    examples = [_ex(str(i), s) for i, s in enumerate(chat[:3])] + [_ex("h1", "helpful-base", dataset="hh")]
+    notes = check_examples(examples, "f.json")
+    assert notes == [
+        "hh: no RewardBench subsets (helpful-base): accuracy only, no section score",
+        "Chat: computed without mt-bench-easy, mt-bench-med (missing)",
+        "Chat Hard: all 6 subsets missing (section not computed)",
+        "Safety: all 5 subsets missing (section not computed)",
+        "Reasoning: all 7 subsets missing (section not computed)",
+    ]
+    every = [_ex(s, s) for subsets in SUBSET_MAPPING.values() for s in subsets]
+    assert check_examples(every, "f.json") == []
+
+
+def test_max_length_must_exceed_the_template_of_an_empty_conversation():
+    from tiny_models import tiny_tokenizer
+
+    tok = tiny_tokenizer()  # "<s> <|user|> <|end|> <|assistant|> <|end|>": 5 tokens
+    with pytest.raises(UserError, match="takes 5 tokens"):
+        check_max_length(tok, 5)
+    check_max_length(tok, 6)
+    check_max_length(tok, None)
+
+
+def test_curation_refuses_two_sources_with_one_name():
+    from rewardkit.curation.config import CurateConfig
+
+    with pytest.raises(ValidationError, match=r"given more than once: \['A'\]"):
+        CurateConfig.model_validate({"sources": [{"name": "A", "spec": "x:"}, {"name": "A", "spec": "y:"}]})
+    with pytest.raises(ValidationError, match="'Magpie' is the magpie section's name"):
+        CurateConfig.model_validate({"sources": [{"name": "Magpie", "spec": "x:"}], "magpie": {}})
+    CurateConfig.model_validate({"sources": [{"name": "A", "spec": "x:"}, {"name": "B", "spec": "x:"}]})
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path):
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match=f"{blocker} is a file, not a directory"):
+        check_output_file(blocker / "deep" / "out.jsonl")
+    with pytest.raises(UserError, match="is a directory"):
+        check_output_file(tmp_path)
+    with pytest.raises(UserError, match="is a file"):
+        check_output_dir(blocker)
+    assert check_output_file(tmp_path / "new" / "deeper" / "out.jsonl") == tmp_path / "new" / "deeper" / "out.jsonl"
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+def test_model_names_that_cannot_be_loaded_fail_before_transformers(tmp_path):
+    from rewardkit.models.loading import check_dtype, resolve
+
+    with pytest.raises(UserError, match="no such model directory"):
+        resolve(tmp_path / "missing")
+    with pytest.raises(UserError, match=r"no config.json"):
+        resolve(tmp_path)
+    assert resolve("owner/name") == "owner/name"  # a hub id goes on to the hub
+    with pytest.raises(UserError, match="dtype 'float7': expected one of bfloat16, float32, float16"):
+        check_dtype("float7")
+
+
+def test_user_messages_are_one_line_and_bugs_are_not_user_errors():
+    assert one_line("head:\n  a: x\n\n  b: y\n") == "head: a: x; b: y"
+    assert user_message(NotADirectoryError(20, "Not a directory", "out/x")) == "out/x: Not a directory"
+    assert user_message(EOFError("Compressed file ended")) == "Compressed file ended"
+    assert user_message(KeyError("x")) is None and user_message(TypeError("x")) is None
+    with pytest.raises(ValidationError) as e:
+        _Small(lr="fast")
+    assert user_message(e.value) == ("--lr: Input should be a valid number, unable to parse string as a number "
+                                     "(got 'fast')")
