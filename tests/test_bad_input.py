@@ -206,6 +206,21 @@ CATALOGUE = [
 ]
 
 
+def test_serve_on_a_busy_port_fails_before_loading_the_model(ws, offline, capsys, monkeypatch):
+    import socket
+
+    monkeypatch.chdir(ws)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        status, out, err = run_main(["serve", "--model", "no/such/model/dir", "--port", str(port)], capsys, monkeypatch)
+    assert status == 2 and out == ""
+    assert err == f"rewardkit: error: --host 127.0.0.1 --port {port}: cannot listen there: Address already in use\n"
+    status, _, err = run_main(["serve", "--host", "no-such-host.invalid", *M], capsys, monkeypatch)
+    assert status == 2 and err.startswith("rewardkit: error: --host no-such-host.invalid --port 8000: cannot listen")
+
+
 def _params() -> list:
     return [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=DATA_WORK)] if c.data_work else [])
             for c in CATALOGUE]

@@ -206,8 +206,10 @@ def serve(
     seed: Annotated[int, typer.Option(help=_eval_help("seed"))] = 0,
 ):
     """Serve a reward model over HTTP: POST /score {"conversations": [...]} -> {"scores": [...]}."""
+    from rewardkit.errors import check_port_free
     from rewardkit.serving.app import serve as run_server
 
+    check_port_free(host, port)
     run_server(model, host=host, port=port, dtype=dtype, seed=seed)
 
 

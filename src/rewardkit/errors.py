@@ -88,3 +88,17 @@ def _check_creatable(folder: Path, target: Path) -> None:
         raise UserError(f"{target}: cannot write there: {probe} is a file, not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UserError(f"{target}: cannot write there: {probe} is not writable")
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind and release host:port before a model is loaded, so a busy port or unknown host fails in a
+    second with one line, not after the load (uvicorn would then exit with status 3)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            sock.bind(infos[0][4])
+    except OSError as e:
+        raise UserError(f"--host {host} --port {port}: cannot listen there: {e.strerror or e}") from None
