@@ -121,6 +121,8 @@ CATALOGUE = [
          ["blocker/x.jsonl", "blocker is a file"], ["blocker/x.jsonl"]),
     Case("data-convert/out-is-a-dir", ["data", "convert", "generic:pairs.jsonl", "--out", "a_dir"],
          ["a_dir", "is a directory"], []),
+    Case("data-convert/unknown-bad-row-policy", ["data", "convert", "generic:pairs.jsonl", "--out", "conv.jsonl",
+         "--on-bad-row", "maybe"], ["on_bad_row", "'maybe'"], ["conv.jsonl"]),
     Case("data-convert/bad-json-row", ["data", "convert", "generic:badjson.jsonl", "--out", "conv.jsonl"],
          ["badjson.jsonl:2", "invalid json"], ["conv.jsonl"]),
     Case("data-convert/not-parquet", ["data", "convert", "generic:notparquet.parquet", "--out", "conv.jsonl"],
@@ -139,6 +141,7 @@ CATALOGUE = [
          ["latin1.jsonl:2", "utf-8"], ["conv.jsonl"], data_work=True),
     # data fixtures
     Case("data-fixtures/unknown-scale", ["data", "fixtures", "--out", "fx2", "--scale", "huge"], ["scale", "huge"], ["fx2"]),
+    Case("data-fixtures/negative-seed", ["data", "fixtures", "--out", "fx2", "--seed", "-1"], ["seed", "-1"], ["fx2"]),
     Case("data-fixtures/out-under-a-file", ["data", "fixtures", "--out", "blocker/fx"], ["blocker", "not a directory"],
          ["blocker/fx"]),
     # decontaminate

@@ -65,6 +65,8 @@ def write_fixtures(out_dir: str | Path, *, scale: Scale = "small", seed: int = 0
     """Write every fixture source under out_dir; returns {reader name: data file}."""
     if scale not in ROWS:
         raise ValueError(f"scale must be one of {sorted(ROWS)}, not {scale!r}")
+    if seed < 0:  # numpy's SeedSequence says only "expected non-negative integer"
+        raise ValueError(f"fixtures seed must be >= 0, got {seed}")
     out = Path(out_dir)
     rows = ROWS[scale]
     # One independent stream per source: a source's files do not change when another's size does.
