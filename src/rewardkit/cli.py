@@ -214,24 +214,17 @@ def serve(
 
 
 def main() -> None:
-    """The console entry point: errors the user can fix are one line on stderr (rewardkit.errors)."""
+    """The console entry point: a failure is one line on stderr (rewardkit.errors); RK_DEBUG=1 re-raises."""
     import os
-    import sys
 
     try:
         app()
     except Exception as e:
         if os.environ.get("RK_DEBUG", "0") not in ("", "0"):
             raise
-        from rewardkit.errors import BUG_STATUS, USAGE_STATUS, user_message
+        from rewardkit.errors import report
 
-        message = user_message(e)
-        if message is not None:
-            print(f"rewardkit: error: {message}", file=sys.stderr)
-            raise SystemExit(USAGE_STATUS) from None
-        print(f"rewardkit: internal error: {type(e).__name__}: {e} (a bug: rerun with RK_DEBUG=1 for the "
-              "traceback and report it)".replace("\n", " "), file=sys.stderr)
-        raise SystemExit(BUG_STATUS) from None
+        raise SystemExit(report(e)) from None
 
 
 if __name__ == "__main__":

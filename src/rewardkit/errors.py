@@ -9,7 +9,9 @@ is shown only with RK_DEBUG=1.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import TextIO
 
 USAGE_STATUS = 2
 """Exit status for a failure the user can fix (click uses 2 for usage errors too)."""
@@ -59,6 +61,18 @@ def user_message(e: BaseException) -> str | None:
     if isinstance(e, (ValueError, OSError, EOFError)):  # incl. BadRow, RecipeError, UnicodeDecodeError
         return one_line(str(e)) or type(e).__name__
     return None
+
+
+def report(e: Exception, stream: TextIO | None = None) -> int:
+    """Print the one line for `e` (a user error or a bug) and return the exit status."""
+    message = user_message(e)
+    if message is not None:
+        print(f"rewardkit: error: {message}", file=stream or sys.stderr)
+        return USAGE_STATUS
+    detail = " ".join(str(e).split())
+    print(f"rewardkit: internal error: {type(e).__name__}: {detail} (a bug: rerun with RK_DEBUG=1 for the "
+          "traceback and report it)", file=stream or sys.stderr)
+    return BUG_STATUS
 
 
 def check_output_file(path: str | Path) -> Path:
