@@ -36,9 +36,8 @@ def validation_message(e, *, as_options: bool = False) -> str:
     `as_options` (the settings came from command-line options) '--field-name: message (got value)'."""
     parts = []
     for err in e.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "value"
-        if as_options:
-            where = "--" + where.replace("_", "-")
+        loc = ".".join(str(p) for p in err["loc"])
+        where = ("--" + loc.replace("_", "-") if as_options else loc) if loc else "settings"
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and _short(err.get("input")) else ""
         parts.append(f"{where}: {msg}{got}")
