@@ -107,6 +107,7 @@ CATALOGUE = [
     Case("run/unknown-key", ["run", "unknown.yaml"], ["unknown.yaml", "trian", "unknown key"], ["out-run"]),
     Case("run/invalid-yaml", ["run", "broken.yaml"], ["broken.yaml:2", "invalid yaml"], ["out-run"]),
     Case("run/out-dir-under-a-file", ["run", "run_blocked.yaml"], ["blocker/run", "not a directory"], ["blocker/run"]),
+    Case("run/missing-recipe", ["run", "nope.yaml"], ["nope.yaml", "does not exist"], [], usage=True),
     Case("run/bad-override", ["run", "unknown.yaml", "out_dir"], ["override", "out_dir", "key=value"], ["out-run"]),
     # data stats
     Case("data-stats/unknown-tokenizer", ["data", "stats", "--tokenizer", "nosuchtok", "generic:pairs.jsonl"],
@@ -175,6 +176,8 @@ CATALOGUE = [
     Case("evaluate/score-not-a-number", ["evaluate", "--scores", "scores_str.json"], ["score_chosen", "not a number"], []),
     Case("evaluate/invalid-json", ["evaluate", "--scores", "scores_broken.json"], ["scores_broken.json", "invalid json"], []),
     Case("evaluate/no-examples", ["evaluate", "--scores", "scores_none.json"], ["scores_none.json", "examples"], []),
+    Case("evaluate/scores-with-a-model", ["evaluate", "--scores", "scores_nan.json", *M], ["--scores", "without --model"],
+         []),
     Case("evaluate/missing-model-dir", ["evaluate", "--model", "runs/no/model", "--data", "generic:pairs.jsonl",
          "--out", "ev"], ["runs/no/model", "no such model directory"], ["ev/results.json"]),
     Case("evaluate/negative-batch-tokens", ["evaluate", *M, "--data", "generic:pairs.jsonl", "--out", "ev",
