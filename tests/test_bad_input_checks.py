@@ -92,6 +92,8 @@ def test_max_length_must_exceed_the_template_of_an_empty_conversation():
     tok = tiny_tokenizer()  # "<s> <|user|> <|end|> <|assistant|> <|end|>": 5 tokens
     with pytest.raises(UserError, match="takes 5 tokens"):
         check_max_length(tok, 5)
+    with pytest.raises(UserError, match=r"^rm_agreement.max_length 4 leaves no response token"):
+        check_max_length(tok, 4, "rm_agreement.max_length")  # the curation RM filter checks its key too
     check_max_length(tok, 6)
     check_max_length(tok, None)
 

@@ -67,7 +67,11 @@ class Curation:
         from rewardkit.models.scoring import RewardModel
 
         model = c.model or self.rm_model or self.train_rm(c, others)
-        self.scorers.append(BoundedScorer(RewardModel.load(model, dtype=c.dtype, seed=c.seed), c.max_length))
+        from rewardkit.evaluation.checks import check_max_length
+
+        rm = RewardModel.load(model, dtype=c.dtype, seed=c.seed)
+        check_max_length(rm.tokenizer, c.max_length, "rm_agreement.max_length")
+        self.scorers.append(BoundedScorer(rm, c.max_length))
         return self.scorers[-1]
 
     def train_rm(self, c: RMAgreementConfig, others: list[PreferencePair]) -> str:

@@ -94,8 +94,9 @@ def _missing_notes(present: set[str]) -> list[str]:
     return notes
 
 
-def check_max_length(tokenizer, max_length: int | None) -> None:
-    """Raise UserError when max_length leaves no room beyond the template of an empty conversation."""
+def check_max_length(tokenizer, max_length: int | None, name: str = "--max-length") -> None:
+    """Raise UserError when max_length leaves no room beyond the template of an empty conversation;
+    `name` is the option or recipe key the value came from."""
     from rewardkit.models.tokenization import encode_conversation
 
     if max_length is None:
@@ -103,6 +104,6 @@ def check_max_length(tokenizer, max_length: int | None) -> None:
     empty = [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]
     scaffold = len(encode_conversation(tokenizer, empty).ids)
     if max_length <= scaffold:
-        raise UserError(f"--max-length {max_length} leaves no response token with its prompt: the chat template alone "
+        raise UserError(f"{name} {max_length} leaves no response token with its prompt: the chat template alone "
                         f"takes {scaffold} tokens around an empty prompt and reply (system prompt, role headers, "
                         f"end-of-turn); give more than {scaffold}")
