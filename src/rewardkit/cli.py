@@ -5,7 +5,7 @@
     rewardkit data convert SPEC --out FILE         # any source -> PreferencePairs (jsonl/parquet)
     rewardkit data fixtures --out DIR              # files in the public schemas of unreachable sources
     rewardkit decontaminate --data SPEC --benchmark SPEC --out DIR   # n-gram decontamination, Table 4
-    rewardkit evaluate --model M --data SPEC --out DIR   # RewardBench sections + Table 2; --scores FILE recomputes
+    rewardkit evaluate --model M --data SPEC --out DIR   # RewardBench v1/2, RM-Bench, best-of-N; --scores FILE recomputes
     rewardkit score --model M --data SPEC --out FILE     # both scores of every pair, as jsonl
     rewardkit serve --model M                            # HTTP: POST /score
 """
@@ -152,31 +152,40 @@ def _eval_help(name: str) -> str:
 
 @app.command()
 def evaluate(
-    model: Annotated[Optional[str], typer.Option(help=_eval_help("model"))] = None,
+    model: Annotated[Optional[list[str]], typer.Option(help=_eval_help("model") + " Repeat to compare models "
+                                                       "(each in OUT/model-K/, then side by side).")] = None,
     data: Annotated[Optional[list[str]], typer.Option("--data", help=_eval_help("data") + " Repeat for several.")] = None,
+    best_of_n: Annotated[Optional[list[str]], typer.Option("--best-of-n", help=_eval_help("best_of_n")
+                                                           + " Repeat for several.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output directory for results.json.")] = None,
-    scores: Annotated[Optional[Path], typer.Option("--scores", help="A results.json: recompute every number "
-                                                   "from its per-example scores, without a model.")] = None,
+    scores: Annotated[Optional[list[Path]], typer.Option("--scores", help="A results.json: recompute every number "
+                                                         "from its per-example scores, without a model. Repeat to "
+                                                         "compare models side by side.")] = None,
     max_length: Annotated[Optional[int], typer.Option(help=_eval_help("max_length"))] = None,
     batch_tokens: Annotated[int, typer.Option(help=_eval_help("batch_tokens"))] = 8192,
     dtype: Annotated[str, typer.Option(help=_eval_help("dtype"))] = "bfloat16",
     seed: Annotated[int, typer.Option(help=_eval_help("seed"))] = 0,
     on_bad_row: OnBadRowOpt = "error",
 ):
-    """RewardBench subset/section scores and Table 2 row; bootstrap accuracy for any other pair dataset."""
-    from rewardkit.evaluation.run import EvaluateConfig, recompute
+    """RewardBench v1 sections and Table 2 row, RewardBench 2, RM-Bench, best-of-N; models side by side."""
+    from rewardkit.evaluation.run import EvaluateConfig, compare_files, recompute
     from rewardkit.evaluation.run import evaluate as run_evaluate
 
-    if scores is not None:
-        if data or model:
+    if scores:
+        if data or model or best_of_n:
             raise ValueError("--scores recomputes from stored scores: give it alone, without --model/--data")
-        recompute(scores, console)
+        recompute(scores[0], console) if len(scores) == 1 else compare_files(scores, console)
         return
-    if not data or out is None:
+    if not (data or best_of_n) or out is None:
         raise ValueError("evaluate needs --data SPEC (one or more) and --out DIR, or --scores FILE")
-    cfg = EvaluateConfig(model=model, data=data, max_length=max_length, batch_tokens=batch_tokens, dtype=dtype,
-                         on_bad_row=on_bad_row, seed=seed)
-    run_evaluate(cfg, out, console)
+    models = model or [None]
+    outs = [out] if len(models) == 1 else [out / f"model-{k}" for k in range(len(models))]
+    for m, o in zip(models, outs):
+        cfg = EvaluateConfig(model=m, data=data or [], best_of_n=best_of_n or [], max_length=max_length,
+                             batch_tokens=batch_tokens, dtype=dtype, on_bad_row=on_bad_row, seed=seed)
+        run_evaluate(cfg, o, console)
+    if len(outs) > 1:
+        compare_files([o / "results.json" for o in outs], console)
 
 
 @app.command()

@@ -1,12 +1,20 @@
-"""`rewardkit evaluate`: score pair datasets with a reward model and write every number (I/O edge).
+"""`rewardkit evaluate`: score benchmarks with a reward model and write every number (I/O edge).
 
     rewardkit evaluate --model smollm2 --data rewardbench:../shared/data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl --out runs/eval
+    rewardkit evaluate --model smollm2 --data rewardbench2:data/rewardbench2-mini.jsonl \
+        --data rmbench:../shared/data/rm-bench/code_filtered.json \
+        --best-of-n helpsteer2:../shared/data/hf-samples-500/nvidia_HelpSteer_sample.jsonl --out runs/eval
     rewardkit evaluate --scores runs/eval/results.json        # recompute every number, no model
+    rewardkit evaluate --scores A/results.json --scores B/results.json   # side by side, paired intervals
 
-DIR/results.json holds the settings, every example as {"id", "subset", "dataset", "score_chosen",
-"score_rejected"} and the summary of `rewardkit.evaluation.rewardbench.summarize` (subsets, datasets with bootstrap
-intervals, sections, overall, table2). Pairs longer than max_length are truncated (never dropped: every
-example must be scored) and counted per dataset in "truncated_pairs".
+DIR/results.json holds the settings, every pair example as {"id", "subset", "dataset", "score_chosen",
+"score_rejected"} with the summary of `rewardkit.evaluation.rewardbench.summarize` (subsets, datasets with
+bootstrap intervals, sections, overall, table2), and one section per multi-response benchmark:
+"rewardbench2" ({"id", "subset", "scores": [correct..., incorrect...], "num_correct"}), "rmbench" ({"id",
+"domain", "score_chosen": [3], "score_rejected": [3]}) and "best_of_n" ({"id", "dataset", "scores",
+"ratings"}), each with its examples and summary. Sequences longer than max_length are truncated (never
+dropped: every example must be scored) and counted per spec: pairs in "truncated_pairs", the sets'
+conversations in "truncated_conversations".
 """
 
 from __future__ import annotations
@@ -19,10 +27,13 @@ from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
+from rewardkit.data.io import write_json_atomic
+from rewardkit.data.sources.base import ReadReport, fresh_quarantine, parse_spec
+from rewardkit.errors import check_output_dir, check_output_file
+from rewardkit.evaluation import sets
 from rewardkit.evaluation.checks import check_examples, check_max_length
 from rewardkit.evaluation.rewardbench import SECTIONS, summarize
-from rewardkit.data.io import write_json_atomic
-from rewardkit.errors import check_output_dir, check_output_file
+from rewardkit.evaluation.tables import PRINTERS, print_comparison
 from rewardkit.recipe import StrictModel
 
 
@@ -30,7 +41,11 @@ class EvaluateConfig(StrictModel):
     model: str | None = None
     """Model to evaluate: alias, HF dir/id or .gguf; default the trained model when train ran, else smollm2."""
     data: list[str] = []
-    """Pair datasets as spec strings; RewardBench rows (reader `rewardbench`) also get section scores."""
+    """Benchmarks and pair datasets as spec strings: `rewardbench` rows get section scores, `rewardbench2`
+    and `rmbench` rows their benchmark's official scoring, any other pair reader accuracy."""
+    best_of_n: list[str] = []
+    """Datasets with several rated responses per prompt (readers helpsteer2, magpie_pro, magpie_pro_llama31,
+    magpie_air): best-of-N top-1 accuracy and Spearman correlation with the ratings."""
     max_length: int | None = Field(None, ge=1)
     """Tokens per conversation; longer pairs are truncated (prompt cut from the left) and counted.
     None: the model's max positions."""
@@ -46,13 +61,11 @@ class EvaluateConfig(StrictModel):
 
 
 def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None = None) -> dict:
-    """Score every pair of cfg.data with cfg.model; write out_dir/results.json; return the results."""
+    """Score every spec of cfg.data and cfg.best_of_n with cfg.model; write out_dir/results.json; return it."""
     from rewardkit.models.scoring import RewardModel
-    from rewardkit.data.sources import read_pairs
-    from rewardkit.data.sources.base import fresh_quarantine
 
     console = console or Console()
-    if not cfg.data:
+    if not cfg.data and not cfg.best_of_n:
         raise ValueError("evaluate: no data specs given")
     out_dir = check_output_dir(out_dir)  # before an hour of scoring
     acc = _accelerator_if_launched()  # first, so each rank loads straight onto its own device
@@ -60,27 +73,33 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
     rm = RewardModel.load(cfg.model or "smollm2", dtype=cfg.dtype, seed=cfg.seed,
                           device=None if acc is None else acc.device)
     check_max_length(rm.tokenizer, cfg.max_length)
-    examples, truncated, read_reports = [], {}, {}
-    for i, spec in enumerate(cfg.data):
-        pairs, report = read_pairs(spec, on_bad_row=cfg.on_bad_row,
-                                   quarantine=fresh_quarantine(out_dir / f"quarantine-{i}.jsonl"))
+    say = (lambda msg: console.print(msg, highlight=False)) if main else (lambda msg: None)
+    examples, truncated, truncated_convs, read_reports = [], {}, {}, {}
+    set_examples: dict[str, list] = {}
+    jobs = [(spec, sets.section_of(parse_spec(spec).reader)) for spec in cfg.data]
+    jobs += [(spec, "best_of_n") for spec in cfg.best_of_n]
+    for i, (spec, section) in enumerate(jobs):
+        quarantine = fresh_quarantine(out_dir / f"quarantine-{i}.jsonl")
+        if section is None:
+            scored, report = _pair_examples(rm, spec, cfg, acc, quarantine)
+            examples += scored
+            truncated[spec] = sum(e.pop("_truncated") for e in scored)
+        else:
+            scored, report, truncated_convs[spec] = _set_examples(rm, spec, section, cfg, acc, quarantine)
+            set_examples.setdefault(section, []).extend(scored)
         read_reports[spec] = report.summary()
-        scored = _score_pairs(rm, pairs, cfg, acc)
-        truncated[spec] = sum(cut for _, cut in scored)
-        for p, ((sc, sr), _) in zip(pairs, scored):
-            examples.append({"id": p.source_id or p.id, "subset": p.meta.get("subset") or p.source,
-                             "dataset": spec, "score_chosen": sc, "score_rejected": sr})
-        if main:
-            console.print(f"{spec}: {len(pairs)} pairs scored, {truncated[spec]} truncated", highlight=False)
-    notes = check_examples(examples, f"scores of {cfg.model or 'smollm2'}")  # e.g. NaN from a broken model
+        cut = f"{truncated[spec]} truncated" if section is None else f"{truncated_convs[spec]} conversations truncated"
+        say(f"{spec}: {len(scored)} {'pairs' if section is None else 'sets'} scored, {cut}")
+    notes = _checked(examples, set_examples, f"scores of {cfg.model or 'smollm2'}")  # e.g. NaN from a broken model
     results = {
         "model": str(cfg.model or "smollm2"), "settings": cfg.model_dump(mode="json"),
-        "truncated_pairs": truncated, "read": read_reports, "processes": 1 if acc is None else acc.num_processes,
-        "examples": examples, **summarize(examples),
+        "truncated_pairs": truncated, "truncated_conversations": truncated_convs, "read": read_reports,
+        "processes": 1 if acc is None else acc.num_processes,
+        "examples": examples, **summarize_all(examples, set_examples),
     }
     if main:  # every rank holds all scores; one writes
         write_json_atomic(out_dir / "results.json", results)
-        print_summary(results, console)
+        print_all(results, console)
         print_notes(notes, console)
         console.print(f"wrote {out_dir / 'results.json'}", highlight=False)
     if acc is not None:
@@ -89,25 +108,94 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
     return results
 
 
-def recompute(results_path: str | Path, console: Console | None = None) -> dict:
-    """Every number again from the stored per-example scores; no model needed."""
-    path = Path(results_path)
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
-    examples = stored.get("examples") if isinstance(stored, dict) else None
-    notes = check_examples(examples, str(path))  # before any number is printed
-    summary = summarize(examples)
-    console = console or Console()
-    print_summary(summary, console)
-    print_notes(notes, console)
-    return summary
+def _pair_examples(rm, spec: str, cfg: EvaluateConfig, acc, quarantine) -> tuple[list[dict], ReadReport]:
+    from rewardkit.data.sources import read_pairs
+
+    pairs, report = read_pairs(spec, on_bad_row=cfg.on_bad_row, quarantine=quarantine)
+    scored = _score_pairs(rm, pairs, cfg, acc)
+    return [{"id": p.source_id or p.id, "subset": p.meta.get("subset") or p.source, "dataset": spec,
+             "score_chosen": sc, "score_rejected": sr, "_truncated": cut}
+            for p, ((sc, sr), cut) in zip(pairs, scored)], report
+
+
+def _set_examples(rm, spec: str, section: str, cfg: EvaluateConfig, acc, quarantine
+                  ) -> tuple[list[dict], ReadReport, int]:
+    from rewardkit.data.sources.sets import read_sets
+
+    found, report = read_sets(spec, on_bad_row=cfg.on_bad_row, quarantine=quarantine)
+    if section == "best_of_n" and any(s.ratings is None for s in found):
+        raise ValueError(f"{spec}: best-of-N needs rated responses; this reader gives none")
+    scored = sets.score_sets(rm, found, max_length=cfg.max_length, batch_tokens=cfg.batch_tokens, accelerator=acc)
+    return ([sets.example(section, s, sc, spec) for s, (sc, _) in zip(found, scored)], report,
+            sum(cut for _, cut in scored))
+
+
+def summarize_all(examples: list[dict], set_examples: dict[str, list]) -> dict:
+    """The pair summary at the top level (when there are pairs) and one section per set benchmark."""
+    out = summarize(examples) if examples else {}
+    for section, rows in set_examples.items():
+        out[section] = {"examples": rows, **sets.SUMMARIZERS[section](rows)}
+    return out
+
+
+def _checked(examples: list[dict], set_examples: dict[str, list], where: str) -> list[str]:
+    """Refuse scores no number may come from (rewardkit.evaluation.checks, sets.check_examples); the notes."""
+    for section, rows in set_examples.items():
+        sets.check_examples(section, rows, where)
+    return check_examples(examples, where) if examples else []
 
 
 def print_notes(notes: list[str], console: Console) -> None:
     for note in notes:
         console.print(f"note: {note}", highlight=False, markup=False)
+
+
+def print_all(results: dict, console: Console) -> None:
+    if results.get("examples"):
+        print_summary(results, console)
+    for section, printer in PRINTERS.items():
+        if section in results:
+            printer(results[section], console)
+
+
+def _load_results(results_path: str | Path) -> dict:
+    path = Path(results_path)
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path}: expected a results.json written by `rewardkit evaluate`")
+    examples = stored.get("examples") or []
+    found = {s: stored[s].get("examples") if isinstance(stored[s], dict) else None
+             for s in sets.SECTIONS if s in stored}
+    if not examples and not found:
+        raise ValueError(f"{path}: no 'examples' list nor any of {sets.SECTIONS}; expected a results.json "
+                         "written by `rewardkit evaluate`")
+    notes = _checked(examples, found, str(path))  # before any number is printed
+    return {"model": stored.get("model"), "examples": examples, "notes": notes,
+            **{s: {"examples": v} for s, v in found.items()}}
+
+
+def recompute(results_path: str | Path, console: Console | None = None) -> dict:
+    """Every number again from the stored per-example scores; no model needed."""
+    stored = _load_results(results_path)
+    summary = summarize_all(stored["examples"], {s: stored[s]["examples"] for s in sets.SECTIONS if s in stored})
+    console = console or Console()
+    print_all({"examples": stored["examples"], **summary}, console)
+    print_notes(stored["notes"], console)
+    return summary
+
+
+def compare_files(paths: list[str | Path], console: Console | None = None, *, n_boot: int = 1000) -> list[dict]:
+    """Two or more results.json side by side: every row's paired bootstrap interval of the difference."""
+    from rewardkit.evaluation.compare import compare
+
+    loaded = [_load_results(p) for p in paths]
+    names = [f"{r.get('model')} ({p})" for r, p in zip(loaded, paths)]
+    rows = compare(loaded, n_boot=n_boot)
+    print_comparison(rows, names, console or Console())
+    return rows
 
 
 def _pct(v: float | None) -> str:
@@ -171,7 +259,8 @@ def run_stage(cfg: EvaluateConfig, out_dir: Path, results: dict, console: Consol
     if cfg.model is None and "train" in results:
         cfg = cfg.model_copy(update={"model": str(results["train"]["model"])})
     res = evaluate(cfg, out_dir, console)
-    return {"results": Path(out_dir) / "results.json", "table2": res.get("table2")}
+    return {"results": Path(out_dir) / "results.json", "table2": res.get("table2"),
+            **{f"{s}_overall": res[s].get("overall") for s in sets.SECTIONS if s in res}}
 
 
 def score_file(model: str, spec: str, out: str | Path, *, max_length: int | None = None, batch_tokens: int = 8192,

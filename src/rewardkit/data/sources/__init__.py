@@ -25,6 +25,8 @@ _MODULES = {
     "magpie_air": "magpie_dpo:AIR",
     "skywork": "skywork",
     "rewardbench": "rewardbench",
+    "rewardbench2": "rewardbench2",
+    "rmbench": "rmbench",
     "hh_rlhf": "hh_rlhf",
     "pku_saferlhf": "pku_saferlhf",
     "arena": "arena",

@@ -1,0 +1,66 @@
+"""allenai/reward-bench-2 (split `test`, 1,865 rows): id, prompt, chosen (list), rejected (list), num_correct,
+num_incorrect, total_completions, models, subset, additional_metadata.
+
+Each row is one prompt with `num_correct` correct completions (`chosen`) and the rest incorrect
+(`rejected`): one correct and three incorrect in Factuality, Precise IF, Math, Safety and Focus; several
+correct in Ties, whose ids are `ref:N` / `tied:N` (N pairs a reference prompt with its tied variant).
+The official loader (allenai/reward-bench `rewardbench/utils.py:load_bon_dataset_v2`) unrolls chosen then
+rejected into `total_completions` rows; a CandidateSet keeps that order. The pair view (`read`) gives
+every correct x incorrect pair, for stats and decontamination.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from rewardkit.data.candidates import CandidateSet
+from rewardkit.data.io import BadRow
+from rewardkit.data.pairs import PreferencePair
+from rewardkit.data.sources.base import ReadContext, Reader, Spec, get_field, iter_source_rows, split_of
+from rewardkit.data.sources.sets import get_texts, pairs_of_set
+
+HUB_ID = "allenai/reward-bench-2"
+TIES_ID = re.compile(r"^(ref|tied):\d+$")
+
+
+def _set(row: dict, file: str, rownum: int) -> CandidateSet:
+    prompt = get_field(row, "prompt", str, file, rownum, nonempty=True)
+    chosen = get_texts(row, "chosen", file, rownum)
+    rejected = get_texts(row, "rejected", file, rownum)
+    subset = get_field(row, "subset", str, file, rownum, nonempty=True)
+    rid = str(get_field(row, "id", (int, str), file, rownum))
+    num_correct = get_field(row, "num_correct", int, file, rownum)
+    total = get_field(row, "total_completions", int, file, rownum)
+    if num_correct != len(chosen) or num_correct < 1:
+        raise BadRow(file, rownum, "num_correct", f"{num_correct} does not match {len(chosen)} chosen completions")
+    if total != len(chosen) + len(rejected):
+        raise BadRow(file, rownum, "total_completions",
+                     f"{total} != {len(chosen)} chosen + {len(rejected)} rejected")
+    if not rejected:
+        raise BadRow(file, rownum, "rejected", "no incorrect completions")
+    if subset.lower() == "ties" and not TIES_ID.match(rid):
+        raise BadRow(file, rownum, "id", f"Ties ids are 'ref:N' or 'tied:N', got {rid!r}")
+    return CandidateSet(prompt=[{"role": "user", "content": prompt}], responses=[*chosen, *rejected], group=subset,
+                        source=HUB_ID, source_id=rid, num_correct=num_correct)
+
+
+def read_sets(spec: Spec, ctx: ReadContext) -> Iterator[CandidateSet]:
+    for file, rownum, row in iter_source_rows(spec, READER, ctx):
+        try:
+            yield _set(row, file, rownum)
+        except BadRow as e:
+            ctx.bad(e, row)
+
+
+def read(spec: Spec, ctx: ReadContext) -> Iterator[PreferencePair]:
+    split = split_of(spec, READER)
+    for file, rownum, row in iter_source_rows(spec, READER, ctx):
+        try:
+            yield from pairs_of_set(_set(row, file, rownum), split, file, rownum)
+        except BadRow as e:
+            ctx.bad(e, row)
+
+
+READER = Reader(name="rewardbench2", hub_id=HUB_ID, read=read, default_split="test",
+                description="allenai/reward-bench-2: best-of-4 / Ties sets (evaluate); pairs = correct x incorrect")

@@ -1,0 +1,65 @@
+"""THU-KEG/RM-Bench: id, prompt, chosen[3], rejected[3] (the same correct / incorrect answer in three styles:
+concise, detailed plain text, detailed markdown), and the domain.
+
+The domain is the row's `domain` field (chat, code, math, safety-refuse, safety-response; the hub's
+total_dataset.json has it), else `?domain=` on the spec, else the file name as the repository ships it
+(`code_filtered.json` -> code). A CandidateSet holds chosen[0..2] then rejected[0..2] with num_correct 3.
+The pair view (`read`) gives the three same-style pairs, for stats and decontamination.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from rewardkit.data.candidates import CandidateSet
+from rewardkit.data.io import BadRow
+from rewardkit.data.pairs import PreferencePair
+from rewardkit.data.sources.base import ReadContext, Reader, Spec, checked_pair, get_field, iter_source_rows, split_of
+from rewardkit.data.sources.sets import get_texts
+
+HUB_ID = "THU-KEG/RM-Bench"
+DOMAINS = ("chat", "code", "math", "safety-refuse", "safety-response")
+STYLES = ("concise", "detailed_plain", "detailed_markdown")
+
+
+def _domain(row: dict, spec: Spec, file: str, rownum: int) -> str:
+    domain = row.get("domain") or spec.options.get("domain") or Path(file).name.split("_filtered")[0]
+    if domain not in DOMAINS:
+        raise BadRow(file, rownum, "domain", f"unknown domain {domain!r} (expected one of {DOMAINS}; give the "
+                     "row a `domain` field, the spec ?domain=, or keep the repository's file name)")
+    return domain
+
+
+def _set(row: dict, spec: Spec, file: str, rownum: int) -> CandidateSet:
+    prompt = get_field(row, "prompt", str, file, rownum, nonempty=True)
+    rid = str(get_field(row, "id", (int, str), file, rownum))
+    chosen = get_texts(row, "chosen", file, rownum, n=3)
+    rejected = get_texts(row, "rejected", file, rownum, n=3)
+    return CandidateSet(prompt=[{"role": "user", "content": prompt}], responses=[*chosen, *rejected],
+                        group=_domain(row, spec, file, rownum), source=HUB_ID, source_id=rid, num_correct=3)
+
+
+def read_sets(spec: Spec, ctx: ReadContext) -> Iterator[CandidateSet]:
+    for file, rownum, row in iter_source_rows(spec, READER, ctx):
+        try:
+            yield _set(row, spec, file, rownum)
+        except BadRow as e:
+            ctx.bad(e, row)
+
+
+def read(spec: Spec, ctx: ReadContext) -> Iterator[PreferencePair]:
+    split = split_of(spec, READER)
+    for file, rownum, row in iter_source_rows(spec, READER, ctx):
+        try:
+            s = _set(row, spec, file, rownum)
+            for k, style in enumerate(STYLES):
+                yield checked_pair(PreferencePair(
+                    prompt=s.prompt, chosen=s.responses[k], rejected=s.responses[3 + k], source=HUB_ID,
+                    source_split=split, source_id=f"{s.source_id}#{style}", meta={"subset": s.group}), file, rownum)
+        except BadRow as e:
+            ctx.bad(e, row)
+
+
+READER = Reader(name="rmbench", hub_id=HUB_ID, read=read, default_split="train",
+                description="THU-KEG/RM-Bench: 3 styles x (correct, incorrect) sets (evaluate); pairs = same style")

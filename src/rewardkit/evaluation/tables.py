@@ -1,0 +1,83 @@
+"""Printed tables of the multi-response benchmarks and of a side-by-side comparison (rich)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.console import Console
+from rich.table import Table
+
+from rewardkit.evaluation import rewardbench2, rmbench
+
+
+def pct(v: float | None) -> str:
+    return "—" if v is None else f"{100 * v:.1f}"
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="left" if i == 0 else "right")
+    return t
+
+
+def print_rewardbench2(s: Mapping, console: Console) -> None:
+    t = _table("RewardBench 2 (official scoring: best-of-4 with tie credit 1/k; Ties weighted score)",
+               ["subset", "n", "score"])
+    for name, v in s["subsets"].items():
+        t.add_row(name, str(v["n"]), pct(v["score"]))
+    t.add_row("overall (mean of the six)", "", pct(s["overall"]))
+    console.print(t)
+    if s["overall"] is None:
+        console.print(f"RewardBench 2 overall needs all of {', '.join(rewardbench2.SUBSETS)}; mean of the "
+                      f"subsets present: {pct(s['overall_present_subsets'])}.", highlight=False)
+
+
+def print_rmbench(s: Mapping, console: Console) -> None:
+    t = _table("RM-Bench (chosen style i beats rejected style j; hard = i < j)",
+               ["domain", "n", "easy", "normal", "hard", "score"])
+    for name, v in s["domains"].items():
+        t.add_row(name, str(v["n"]), pct(v["easy"]), pct(v["normal"]), pct(v["hard"]), pct(v["score"]))
+    full = s["overall"] is not None
+    key = "" if full else "_present_domains"
+    t.add_row("overall" if full else "mean of domains present", "", *(pct(s[k + key]) for k in
+                                                                     ("easy", "normal", "hard", "overall")))
+    console.print(t)
+    if not full:
+        console.print(f"RM-Bench overall needs all of {', '.join(rmbench.DOMAINS)}; the last row averages the "
+                      "domains present.", highlight=False)
+
+
+def print_best_of_n(s: Mapping, console: Console) -> None:
+    t = _table("Best-of-N (bootstrap 95% intervals over prompts)",
+               ["dataset", "prompts", "top-1", "95% CI", "chance", "Spearman", "95% CI", "undefined"])
+    for name, v in s["datasets"].items():
+        rho = "—" if v["spearman"] is None else f"{v['spearman']:.3f}"
+        rho_ci = "—" if v["spearman_ci95"] is None else "{:.3f}–{:.3f}".format(*v["spearman_ci95"])
+        t.add_row(name, str(v["n"]), pct(v["top1"]), "{}–{}".format(*map(pct, v["top1_ci95"])), pct(v["chance"]),
+                  rho, rho_ci, str(v["undefined"]))
+    console.print(t)
+
+
+MIN_UNITS = 10
+"""Below this many examples a bootstrap interval is too coarse to support a claim either way."""
+PRINTERS = {"rewardbench2": print_rewardbench2, "rmbench": print_rmbench, "best_of_n": print_best_of_n}
+
+
+def print_comparison(rows: list[Mapping], names: list[str], console: Console) -> None:
+    """One table: each row's value for the first model and another, their difference and its interval."""
+    t = _table("Side by side (paired bootstrap 95% interval of B − A over the same examples)",
+               ["benchmark", "row", "n", "A", "B", "B − A", "95% CI", "supported?"])
+    for r in rows:
+        fmt = (lambda v: "—" if v is None else f"{r['scale'] * v:.1f}") if r["scale"] != 1 else \
+              (lambda v: "—" if v is None else f"{v:.3f}")
+        ci = "—" if r["ci95"] is None else f"{fmt(r['ci95'][0])} to {fmt(r['ci95'][1])}"
+        verdict = ("yes: B better" if r["diff"] > 0 else "yes: A better") if r["supported"] else "no"
+        if r["n"] < MIN_UNITS:
+            verdict = f"no claim (n < {MIN_UNITS})"
+        t.add_row(r["benchmark"], r["row"] + ("" if len(names) == 2 else f" [B={names[r['model']]}]"), str(r["n"]),
+                  fmt(r["a"]), fmt(r["b"]), fmt(r["diff"]), ci, verdict)
+    console.print(t)
+    console.print("A = " + names[0] + "; B = " + ", ".join(names[1:]) + ". 'supported' means the interval excludes 0; "
+                  "'no' means these examples cannot tell the models apart on that row; rows with fewer than "
+                  f"{MIN_UNITS} examples make no claim.", highlight=False)
