@@ -67,17 +67,27 @@ PRINTERS = {"rewardbench2": print_rewardbench2, "rmbench": print_rmbench, "best_
 def print_comparison(rows: list[Mapping], names: list[str], console: Console) -> None:
     """One table: each row's value for the first model and another, their difference and its interval."""
     t = _table("Side by side (paired bootstrap 95% interval of B − A over the same examples)",
-               ["benchmark", "row", "n", "A", "B", "B − A", "95% CI", "supported?"])
+               ["row", "n", "A", "B", "B − A", "95% CI", "supported?"])
+    last = None
     for r in rows:
-        fmt = (lambda v: "—" if v is None else f"{r['scale'] * v:.1f}") if r["scale"] != 1 else \
-              (lambda v: "—" if v is None else f"{v:.3f}")
-        ci = "—" if r["ci95"] is None else f"{fmt(r['ci95'][0])} to {fmt(r['ci95'][1])}"
-        verdict = ("yes: B better" if r["diff"] > 0 else "yes: A better") if r["supported"] else "no"
+        if r["benchmark"] != last:
+            t.add_section() if last is not None else None
+            t.add_row(f"[bold]{r['benchmark']}[/bold]", *[""] * 6)
+            last = r["benchmark"]
+        fmt = _fmt(r["scale"])
+        ci = "—" if r["ci95"] is None else f"{fmt(r['ci95'][0])}, {fmt(r['ci95'][1])}"
+        verdict = ("B better" if r["diff"] > 0 else "A better") if r["supported"] else "no"
         if r["n"] < MIN_UNITS:
-            verdict = f"no claim (n < {MIN_UNITS})"
-        t.add_row(r["benchmark"], r["row"] + ("" if len(names) == 2 else f" [B={names[r['model']]}]"), str(r["n"]),
-                  fmt(r["a"]), fmt(r["b"]), fmt(r["diff"]), ci, verdict)
+            verdict = f"n < {MIN_UNITS}"
+        label = "  " + r["row"] + ("" if len(names) == 2 else f" [B = {names[r['model']]}]")
+        t.add_row(label, str(r["n"]), fmt(r["a"]), fmt(r["b"]), fmt(r["diff"]), ci, verdict)
     console.print(t)
-    console.print("A = " + names[0] + "; B = " + ", ".join(names[1:]) + ". 'supported' means the interval excludes 0; "
-                  "'no' means these examples cannot tell the models apart on that row; rows with fewer than "
-                  f"{MIN_UNITS} examples make no claim.", highlight=False)
+    console.print("A = " + names[0] + "; B = " + ", ".join(names[1:]) + ". Values in percent (Spearman as is). "
+                  "'supported' = the interval excludes 0; 'no' = these examples cannot tell the models apart on "
+                  f"that row; rows with fewer than {MIN_UNITS} examples make no claim.", highlight=False)
+
+
+def _fmt(scale: float):
+    if scale == 1:
+        return lambda v: "—" if v is None else f"{v:.3f}"
+    return lambda v: "—" if v is None else f"{scale * v:.1f}"

@@ -1,0 +1,173 @@
+"""`rewardkit evaluate` on RewardBench 2, RM-Bench and best-of-N rows in their public schemas, end to end
+with a tiny model: every set scored through the one batched scorer, `--scores` recomputing every number,
+two results side by side, and the readers' bad-row errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tiny_models import save_tiny, tiny_llama, tiny_tokenizer
+from typer.testing import CliRunner
+
+from rewardkit.cli import app
+from rewardkit.data.io import BadRow
+from rewardkit.data.sources.sets import read_sets
+from rewardkit.evaluation import bestofn, rewardbench2, rmbench
+from rewardkit.models.scoring import RewardModel
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+RB2 = ROOT / "data/rewardbench2-mini.jsonl"
+RMB = ROOT / "data/rmbench-mini.json"
+HELPSTEER = SHARED / "data/hf-samples-500/nvidia_HelpSteer_sample.jsonl"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    helpsteer = tmp / "helpsteer.jsonl"
+    helpsteer.write_text("".join(HELPSTEER.read_text(encoding="utf-8").splitlines(keepends=True)[:24]))
+    models = [save_tiny(tiny_llama(seed=s), tiny_tokenizer(), tmp / f"model{s}") for s in (0, 1)]
+    return tmp, helpsteer, models
+
+
+def _evaluate(model, out, helpsteer, *extra):
+    args = ["evaluate", "--model", str(model), "--data", f"rewardbench2:{RB2}", "--data", f"rmbench:{RMB}",
+            "--best-of-n", f"helpsteer2:{helpsteer}", "--out", str(out), "--dtype", "float32", "--max-length", "96",
+            *extra]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    return json.loads((out / "results.json").read_text()), res.output
+
+
+def test_every_set_is_scored_as_its_conversations_and_summarized_officially(setup):
+    tmp, helpsteer, (model, _) = setup
+    results, output = _evaluate(model, tmp / "one", helpsteer)
+    rm = RewardModel.load(model, dtype="float32")
+    rb2_sets, _ = read_sets(f"rewardbench2:{RB2}")
+    stored = results["rewardbench2"]["examples"]
+    assert [e["id"] for e in stored] == [s.source_id for s in rb2_sets]
+    assert stored[-1]["id"] == "tied:1" and stored[-1]["num_correct"] == 4 and len(stored[-1]["scores"]) == 7
+    expected = rm.score([c for s in rb2_sets for c in s.conversations()], max_length=96, progress=False)
+    assert [x for e in stored for x in e["scores"]] == pytest.approx(expected, abs=1e-5)
+    assert results["rewardbench2"]["subsets"] == rewardbench2.summarize(stored)["subsets"]
+    assert results["rewardbench2"]["overall"] is not None  # all six subsets are in the mini file
+    rmb = results["rmbench"]["examples"]
+    assert {e["domain"] for e in rmb} == {"chat", "math", "safety-refuse", "safety-response"}
+    assert all(len(e["score_chosen"]) == len(e["score_rejected"]) == 3 for e in rmb)
+    assert results["rmbench"]["domains"] == rmbench.summarize(rmb)["domains"]
+    bon = results["best_of_n"]["examples"]
+    assert all(len(e["scores"]) == len(e["ratings"]) >= 2 for e in bon)
+    assert results["best_of_n"]["datasets"] == bestofn.summarize(bon)["datasets"]
+    assert "RewardBench 2" in output and "RM-Bench" in output and "Best-of-N" in output
+    assert results["examples"] == [] and "sections" not in results  # no pair data given
+
+
+def test_scores_recompute_every_number_and_two_results_compare(setup):
+    tmp, helpsteer, (m0, m1) = setup
+    first, _ = _evaluate(m0, tmp / "a", helpsteer)
+    _evaluate(m1, tmp / "b", helpsteer)
+    from rewardkit.evaluation.run import recompute
+
+    again = recompute(tmp / "a" / "results.json")
+    for section in ("rewardbench2", "rmbench", "best_of_n"):
+        assert {k: v for k, v in again[section].items()} == {k: v for k, v in first[section].items()}
+    res = CliRunner().invoke(app, ["evaluate", "--scores", str(tmp / "a" / "results.json"),
+                                   "--scores", str(tmp / "b" / "results.json")])
+    assert res.exit_code == 0, res.output
+    assert "Side by side" in res.output and "supported?" in res.output and "A = " in res.output
+    from rewardkit.evaluation.run import compare_files
+
+    rows = compare_files([tmp / "a" / "results.json", tmp / "b" / "results.json"], n_boot=100)
+    names = [(r["benchmark"], r["row"]) for r in rows]
+    assert ("RewardBench 2", "Ties") in names and ("RewardBench 2", "overall") in names
+    assert ("RM-Bench", "overall present domains") in names and ("best-of-N", f"helpsteer2:{helpsteer} top-1") in names
+    by_name = {(r["benchmark"], r["row"]): r for r in rows}
+    second = recompute(tmp / "b" / "results.json")
+    ties = by_name[("RewardBench 2", "Ties")]
+    assert ties["a"] == pytest.approx(first["rewardbench2"]["subsets"]["Ties"]["score"])
+    assert ties["b"] == pytest.approx(second["rewardbench2"]["subsets"]["Ties"]["score"])
+
+
+def test_recompute_names_the_bad_example(tmp_path):
+    bad = {"rewardbench2": {"examples": [{"id": "x", "subset": "Math", "scores": [1.0, "a"], "num_correct": 1}]}}
+    (tmp_path / "r.json").write_text(json.dumps(bad))
+    from rewardkit.evaluation.run import recompute
+
+    with pytest.raises(ValueError, match=r"rewardbench2.examples\[0\] \(id 'x'\): field 'scores' holds a non-number"):
+        recompute(tmp_path / "r.json")
+
+
+def _rb2_row(**over):
+    row = {"id": "a", "prompt": "p", "chosen": ["yes"], "rejected": ["no", "nah", "nope"], "num_correct": 1,
+           "num_incorrect": 3, "total_completions": 4, "subset": "Math"}
+    return json.dumps({**row, **over}) + "\n"
+
+
+@pytest.mark.parametrize("over, field, reason", [
+    ({"num_correct": 2}, "num_correct", "does not match 1 chosen"),
+    ({"total_completions": 5}, "total_completions", "5 != 1 chosen + 3 rejected"),
+    ({"subset": "Ties", "id": "7"}, "id", "'ref:N' or 'tied:N'"),
+    ({"rejected": ["no", ""]}, "rejected", "response 1 is empty text"),
+])
+def test_reward_bench_2_bad_rows_name_file_row_and_field(tmp_path, over, field, reason):
+    f = tmp_path / "rb2.jsonl"
+    f.write_text(_rb2_row(id="ok") + _rb2_row(**over))
+    with pytest.raises(BadRow) as err:
+        read_sets(f"rewardbench2:{f}")
+    assert (err.value.file, err.value.row, err.value.field) == (str(f), 2, field) and reason in str(err.value)
+
+
+def test_rm_bench_domain_comes_from_the_field_the_option_or_the_file_name(tmp_path):
+    row = {"id": 1, "prompt": "p", "chosen": ["a", "b", "c"], "rejected": ["d", "e", "f"]}
+    named = tmp_path / "math_filtered.json"
+    named.write_text(json.dumps([row]))
+    assert read_sets(f"rmbench:{named}")[0][0].group == "math"
+    other = tmp_path / "rows.json"
+    other.write_text(json.dumps([row]))
+    assert read_sets(f"rmbench:{other}?domain=chat")[0][0].group == "chat"
+    with pytest.raises(BadRow, match="unknown domain 'rows.json'"):
+        read_sets(f"rmbench:{other}")
+    real, report = read_sets(f"rmbench:{SHARED / 'data/rm-bench/code_filtered.json'}")
+    assert len(real) == 228 and {s.group for s in real} == {"code"} and report.rows_read == 228
+
+
+def test_helpsteer_sets_group_responses_by_prompt_rated_by_helpfulness():
+    sets, report = read_sets(f"helpsteer2:{HELPSTEER}")
+    rows = [json.loads(line) for line in HELPSTEER.read_text(encoding="utf-8").splitlines()]
+    by_prompt: dict[str, list] = {}
+    for r in rows:
+        by_prompt.setdefault(r["prompt"], []).append(r)
+    multi = [v for v in by_prompt.values() if len(v) > 1]
+    assert len(sets) == len(multi) == 130 and report.dropped["single response for prompt"] == 9
+    assert sets[0].ratings == [float(r["helpfulness"]) for r in multi[0]]
+    assert sets[0].responses == [r["response"] for r in multi[0]]
+
+
+@pytest.mark.slow
+def test_benchmarks_under_torchrun_equal_the_single_process_run(setup, tmp_path):
+    """Two processes each score a shard of the sets; the main rank writes the same scores as one process."""
+    import os
+    import subprocess
+    import sys
+
+    _, helpsteer, (model, _) = setup
+    args = ["evaluate", "--model", str(model), "--data", f"rewardbench2:{RB2}", "--data", f"rmbench:{RMB}",
+            "--dtype", "float32", "--max-length", "96"]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+              "-m", "rewardkit.cli", *args, "--out", str(tmp_path / "two")]
+    run = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=240)
+    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert two["processes"] == 2, run.stderr[-2000:]
+    one = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "one")])
+    assert one.exit_code == 0, one.output
+    single = json.loads((tmp_path / "one" / "results.json").read_text())
+    for section in ("rewardbench2", "rmbench"):
+        for a, b in zip(two[section]["examples"], single[section]["examples"], strict=True):
+            assert a["id"] == b["id"]
+            for key in ("scores", "score_chosen", "score_rejected"):
+                if key in a:
+                    assert a[key] == pytest.approx(b[key], abs=1e-5)
