@@ -171,3 +171,40 @@ def test_benchmarks_under_torchrun_equal_the_single_process_run(setup, tmp_path)
             for key in ("scores", "score_chosen", "score_rejected"):
                 if key in a:
                     assert a[key] == pytest.approx(b[key], abs=1e-5)
+
+
+def test_magpie_sets_carry_the_five_armorm_ratings(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rewards = [[{"score": s} for s in (0.1, 0.3, 0.2, 0.05, 0.15)], [{"score": 0.2}, {"score": 0.1}]]
+    table = pa.table({"uuid": ["u1", "u2"], "instruction": ["q1", "q2"],
+                      "responses": [["a", "b", "c", "d", "e"], ["f", "g", "h"]], "rewards_armorm": rewards})
+    pq.write_table(table, tmp_path / "train.parquet")
+    sets, report = read_sets(f"magpie_pro:{tmp_path / 'train.parquet'}", on_bad_row="skip")
+    assert len(sets) == 1 and sets[0].ratings == [0.1, 0.3, 0.2, 0.05, 0.15] and sets[0].source_id == "u1"
+    assert report.skipped == {"rewards_armorm: length 2 != 3 responses": 1}
+
+
+def test_the_pair_views_feed_stats_and_decontamination():
+    from rewardkit.data.sources import read_pairs
+
+    pairs, _ = read_pairs(f"rewardbench2:{RB2}")
+    sets, _ = read_sets(f"rewardbench2:{RB2}")
+    assert len(pairs) == sum(s.num_correct * (len(s.responses) - s.num_correct) for s in sets)  # correct x incorrect
+    assert pairs[0].meta["subset"] == "Factuality" and pairs[0].source_id == "fact-0#0-0"
+    rm_pairs, _ = read_pairs(f"rmbench:{RMB}")
+    assert len(rm_pairs) == 3 * 8 and rm_pairs[0].source_id == "chat/0#concise"
+
+
+def test_the_quickstart_evaluates_all_three_benchmarks():
+    from rewardkit.data.sources.base import parse_spec
+    from rewardkit.pipeline import PipelineRecipe
+    from rewardkit.recipe import load_recipe
+
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", PipelineRecipe)
+    readers = {parse_spec(s).reader for s in recipe.evaluate.data}
+    assert {"rewardbench", "rewardbench2", "rmbench"} <= readers
+    for spec in recipe.evaluate.data:
+        location = parse_spec(spec).location
+        assert (ROOT / location).exists() or Path(location).exists(), location

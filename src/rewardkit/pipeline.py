@@ -44,7 +44,8 @@ class PipelineRecipe(StrictModel):
     train: TrainConfig | None = None
     """Train a reward model (report 3.3, 4.1); `data` empty: the decontaminated, else the curated pairs."""
     evaluate: EvaluateConfig | None = None
-    """Score pair datasets (RewardBench sections, Table 2); model default: the trained one, else smollm2."""
+    """Score benchmarks (RewardBench sections and Table 2, RewardBench 2, RM-Bench, best-of-N) and pair
+    datasets; model default: the trained one, else smollm2."""
 
 
 def run(recipe_path: str | Path, overrides: list[str] | None = None, console: Console | None = None) -> dict:
@@ -99,7 +100,7 @@ def run(recipe_path: str | Path, overrides: list[str] | None = None, console: Co
     if recipe.evaluate is not None:
         from rewardkit.evaluation.run import run_stage
 
-        console.rule("[bold]evaluate: RewardBench (Table 2)")
+        console.rule("[bold]evaluate: RewardBench (Table 2), RewardBench 2, RM-Bench, best-of-N")
         results["evaluate"] = run_stage(recipe.evaluate, out / "evaluate", results, console)
 
     return results

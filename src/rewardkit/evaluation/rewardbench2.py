@@ -16,6 +16,7 @@ Rules, from allenai/reward-bench (https://github.com/allenai/reward-bench, `scri
   the N present as both ref and tied with a different-correct margin, P = mean[tied's cim > tied's dcm],
   P_hard = mean[min(ref's cim, tied's cim) > tied's dcm], and M = mean tanh(min(cims) / dcm - 1) over
   those with dcm > 0. With no such N the official means are of empty lists (NaN); here those terms are 0.
+  The margin term lies in (-0.01, 0.01), so a model wrong on every Ties prompt scores slightly below 0.
 - overall: "The RewardBench 2 leaderboard averages over these six subsets" (the dataset card,
   https://huggingface.co/datasets/allenai/reward-bench-2): the unweighted mean of the six subset scores.
   It is None unless all six are present; `overall_present_subsets` is the mean of those present.
