@@ -208,3 +208,19 @@ def test_the_quickstart_evaluates_all_three_benchmarks():
     for spec in recipe.evaluate.data:
         location = parse_spec(spec).location
         assert (ROOT / location).exists() or Path(location).exists(), location
+
+
+def test_the_pipeline_stage_prints_and_returns_every_benchmark(setup, tmp_path):
+    from rich.console import Console
+
+    from rewardkit.pipeline import run
+
+    _, _, (model, _) = setup
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"out_dir: {tmp_path / 'run'}\nevaluate:\n  model: {model}\n  dtype: float32\n  max_length: 96\n"
+                      f"  data: ['rewardbench2:{RB2}', 'rmbench:{RMB}']\n")
+    console = Console(record=True, width=120)
+    stage = run(recipe, [], console)["evaluate"]
+    assert stage["rewardbench2_overall"] is not None and "rmbench_overall" in stage
+    text = console.export_text()
+    assert "RewardBench 2" in text and "RM-Bench" in text and "Ties" in text

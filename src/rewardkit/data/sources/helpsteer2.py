@@ -37,18 +37,24 @@ def decode_prompt(prompt: str) -> list[Message]:
     return messages
 
 
+def check_row(row: dict, file: str, rownum: int) -> str:
+    """A row's prompt, after checking its response and five 0-4 ratings; BadRow otherwise."""
+    prompt = get_field(row, "prompt", str, file, rownum, nonempty=True)
+    get_field(row, "response", str, file, rownum, nonempty=True)
+    for attr in ATTRIBUTES:
+        value = get_field(row, attr, int, file, rownum)
+        if not 0 <= value <= 4:
+            raise BadRow(file, rownum, attr, f"out of range (expected 0-4, got {value})")
+    return prompt
+
+
 def read(spec: Spec, ctx: ReadContext) -> Iterator[PreferencePair]:
     hub_id = spec.options.get("hub_id", HUB_ID)
     split = split_of(spec, READER)
     groups: dict[str, list[tuple[str, int, dict]]] = {}
     for file, rownum, row in iter_source_rows(spec, READER, ctx):
         try:
-            prompt = get_field(row, "prompt", str, file, rownum, nonempty=True)
-            get_field(row, "response", str, file, rownum, nonempty=True)
-            for attr in ATTRIBUTES:
-                value = get_field(row, attr, int, file, rownum)
-                if not 0 <= value <= 4:
-                    raise BadRow(file, rownum, attr, f"out of range (expected 0-4, got {value})")
+            prompt = check_row(row, file, rownum)
         except BadRow as e:
             ctx.bad(e, row)
             continue

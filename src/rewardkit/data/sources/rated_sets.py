@@ -18,17 +18,13 @@ from rewardkit.data.sources.sets import get_texts
 
 
 def read_helpsteer(spec: Spec, ctx: ReadContext) -> Iterator[CandidateSet]:
-    from rewardkit.data.sources.helpsteer2 import ATTRIBUTES, HUB_ID, READER, decode_prompt
+    from rewardkit.data.sources.helpsteer2 import HUB_ID, READER, check_row, decode_prompt
 
     groups: dict[str, list[tuple[str, int, dict]]] = {}
     for file, rownum, row in iter_source_rows(spec, READER, ctx):
         try:
-            prompt = get_field(row, "prompt", str, file, rownum, nonempty=True)
-            get_field(row, "response", str, file, rownum, nonempty=True)
-            for attr in ATTRIBUTES:
-                if not 0 <= get_field(row, attr, int, file, rownum) <= 4:
-                    raise BadRow(file, rownum, attr, f"out of range (expected 0-4, got {row[attr]})")
-            messages = decode_prompt(prompt)
+            prompt = check_row(row, file, rownum)
+            decode_prompt(prompt)
         except BadRow as e:
             ctx.bad(e, row)
             continue

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from rewardkit.data.candidates import CandidateSet
 from rewardkit.data.io import BadRow
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.data.sources.base import ReadContext, Reader, Spec, get_field, iter_source_rows, split_of
-from rewardkit.data.sources.sets import get_texts, pairs_of_set
+from rewardkit.data.sources.base import ReadContext, Reader, Spec, get_field
+from rewardkit.data.sources.sets import get_texts, pairs_from_rows, pairs_of_set, sets_from_rows
 
 HUB_ID = "allenai/reward-bench-2"
 TIES_ID = re.compile(r"^(ref|tied):\d+$")
@@ -46,20 +46,11 @@ def _set(row: dict, file: str, rownum: int) -> CandidateSet:
 
 
 def read_sets(spec: Spec, ctx: ReadContext) -> Iterator[CandidateSet]:
-    for file, rownum, row in iter_source_rows(spec, READER, ctx):
-        try:
-            yield _set(row, file, rownum)
-        except BadRow as e:
-            ctx.bad(e, row)
+    return sets_from_rows(spec, READER, ctx, _set)
 
 
 def read(spec: Spec, ctx: ReadContext) -> Iterator[PreferencePair]:
-    split = split_of(spec, READER)
-    for file, rownum, row in iter_source_rows(spec, READER, ctx):
-        try:
-            yield from pairs_of_set(_set(row, file, rownum), split, file, rownum)
-        except BadRow as e:
-            ctx.bad(e, row)
+    return pairs_from_rows(spec, READER, ctx, _set, pairs_of_set)
 
 
 READER = Reader(name="rewardbench2", hub_id=HUB_ID, read=read, default_split="test",

@@ -10,20 +10,21 @@ The pair view (`read`) gives the three same-style pairs, for stats and decontami
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from rewardkit.data.candidates import CandidateSet
 from rewardkit.data.io import BadRow
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.data.sources.base import ReadContext, Reader, Spec, checked_pair, get_field, iter_source_rows, split_of
-from rewardkit.data.sources.sets import get_texts
+from rewardkit.data.sources.base import ReadContext, Reader, Spec, checked_pair, get_field
+from rewardkit.data.sources.sets import get_texts, pairs_from_rows, sets_from_rows
 
 HUB_ID = "THU-KEG/RM-Bench"
 DOMAINS = ("chat", "code", "math", "safety-refuse", "safety-response")
 STYLES = ("concise", "detailed_plain", "detailed_markdown")
 
 
-def _domain(row: dict, spec: Spec, file: str, rownum: int) -> str:
+def _domain(row: dict, file: str, rownum: int, spec: Spec) -> str:
     domain = row.get("domain") or spec.options.get("domain") or Path(file).name.split("_filtered")[0]
     if domain not in DOMAINS:
         raise BadRow(file, rownum, "domain", f"unknown domain {domain!r} (expected one of {DOMAINS}; give the "
@@ -31,34 +32,28 @@ def _domain(row: dict, spec: Spec, file: str, rownum: int) -> str:
     return domain
 
 
-def _set(row: dict, spec: Spec, file: str, rownum: int) -> CandidateSet:
+def _set(row: dict, file: str, rownum: int, *, spec: Spec) -> CandidateSet:
     prompt = get_field(row, "prompt", str, file, rownum, nonempty=True)
     rid = str(get_field(row, "id", (int, str), file, rownum))
     chosen = get_texts(row, "chosen", file, rownum, n=3)
     rejected = get_texts(row, "rejected", file, rownum, n=3)
     return CandidateSet(prompt=[{"role": "user", "content": prompt}], responses=[*chosen, *rejected],
-                        group=_domain(row, spec, file, rownum), source=HUB_ID, source_id=rid, num_correct=3)
+                        group=_domain(row, file, rownum, spec), source=HUB_ID, source_id=rid, num_correct=3)
 
 
 def read_sets(spec: Spec, ctx: ReadContext) -> Iterator[CandidateSet]:
-    for file, rownum, row in iter_source_rows(spec, READER, ctx):
-        try:
-            yield _set(row, spec, file, rownum)
-        except BadRow as e:
-            ctx.bad(e, row)
+    return sets_from_rows(spec, READER, ctx, partial(_set, spec=spec))
+
+
+def _style_pairs(s: CandidateSet, split: str, file: str, rownum: int) -> Iterator[PreferencePair]:
+    for k, style in enumerate(STYLES):
+        yield checked_pair(PreferencePair(
+            prompt=s.prompt, chosen=s.responses[k], rejected=s.responses[3 + k], source=HUB_ID,
+            source_split=split, source_id=f"{s.source_id}#{style}", meta={"subset": s.group}), file, rownum)
 
 
 def read(spec: Spec, ctx: ReadContext) -> Iterator[PreferencePair]:
-    split = split_of(spec, READER)
-    for file, rownum, row in iter_source_rows(spec, READER, ctx):
-        try:
-            s = _set(row, spec, file, rownum)
-            for k, style in enumerate(STYLES):
-                yield checked_pair(PreferencePair(
-                    prompt=s.prompt, chosen=s.responses[k], rejected=s.responses[3 + k], source=HUB_ID,
-                    source_split=split, source_id=f"{s.source_id}#{style}", meta={"subset": s.group}), file, rownum)
-        except BadRow as e:
-            ctx.bad(e, row)
+    return pairs_from_rows(spec, READER, ctx, partial(_set, spec=spec), _style_pairs)
 
 
 READER = Reader(name="rmbench", hub_id=HUB_ID, read=read, default_split="train",

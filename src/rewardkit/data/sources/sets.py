@@ -17,7 +17,8 @@ from pathlib import Path
 from rewardkit.data.candidates import CandidateSet
 from rewardkit.data.io import BadRow
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.data.sources.base import OnBadRow, ReadContext, Spec, checked_pair, parse_spec
+from rewardkit.data.sources.base import (OnBadRow, ReadContext, Spec, checked_pair, iter_source_rows, parse_spec,
+                                         split_of)
 
 # reader name -> "module:function" under rewardkit.data.sources yielding CandidateSets for (spec, ctx).
 _SET_READERS = {
@@ -71,6 +72,25 @@ def get_texts(row: dict, name: str, file: str, rownum: int, *, n: int | None = N
         if not t.strip():
             raise BadRow(file, rownum, name, f"response {i} is empty text")
     return value
+
+
+def sets_from_rows(spec: Spec, reader, ctx: ReadContext, make) -> Iterator[CandidateSet]:
+    """make(row, file, rownum) -> CandidateSet for each row of the spec, bad rows through the policy."""
+    for file, rownum, row in iter_source_rows(spec, reader, ctx):
+        try:
+            yield make(row, file, rownum)
+        except BadRow as e:
+            ctx.bad(e, row)
+
+
+def pairs_from_rows(spec: Spec, reader, ctx: ReadContext, make, to_pairs) -> Iterator[PreferencePair]:
+    """The pair view: to_pairs(set, split, file, rownum) for each row's set."""
+    split = split_of(spec, reader)
+    for file, rownum, row in iter_source_rows(spec, reader, ctx):
+        try:
+            yield from to_pairs(make(row, file, rownum), split, file, rownum)
+        except BadRow as e:
+            ctx.bad(e, row)
 
 
 def pairs_of_set(s: CandidateSet, split: str, file: str, rownum: int) -> Iterator[PreferencePair]:
