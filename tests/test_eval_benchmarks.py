@@ -193,6 +193,11 @@ def test_the_pair_views_feed_stats_and_decontamination():
     sets, _ = read_sets(f"rewardbench2:{RB2}")
     assert len(pairs) == sum(s.num_correct * (len(s.responses) - s.num_correct) for s in sets)  # correct x incorrect
     assert pairs[0].meta["subset"] == "Factuality" and pairs[0].source_id == "fact-0#0-0"
+    from rewardkit.decontamination.run import load_references
+
+    refs, _ = load_references([f"rewardbench2:{RB2}", f"rmbench:{RMB}"])
+    assert [r.id for r in refs["rewardbench2"]] == [s.source_id for s in sets]  # one prompt per row
+    assert refs["rmbench"][0].subset == "chat" and refs["rewardbench2"][-1].subset == "Ties"
     rm_pairs, _ = read_pairs(f"rmbench:{RMB}")
     assert len(rm_pairs) == 3 * 8 and rm_pairs[0].source_id == "chat/0#concise"
 
@@ -224,3 +229,14 @@ def test_the_pipeline_stage_prints_and_returns_every_benchmark(setup, tmp_path):
     assert stage["rewardbench2_overall"] is not None and "rmbench_overall" in stage
     text = console.export_text()
     assert "RewardBench 2" in text and "RM-Bench" in text and "Ties" in text
+
+
+def test_several_models_are_each_evaluated_then_compared(setup, tmp_path):
+    _, _, (m0, m1) = setup
+    res = CliRunner().invoke(app, ["evaluate", "--model", str(m0), "--model", str(m1), "--data", f"rewardbench2:{RB2}",
+                                   "--out", str(tmp_path), "--dtype", "float32", "--max-length", "96"])
+    assert res.exit_code == 0, res.output
+    a, b = (json.loads((tmp_path / f"model-{k}" / "results.json").read_text()) for k in (0, 1))
+    assert (a["model"], b["model"]) == (str(m0), str(m1))
+    assert [e["id"] for e in a["rewardbench2"]["examples"]] == [e["id"] for e in b["rewardbench2"]["examples"]]
+    assert "Side by side" in res.output

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 from rewardkit.data.candidates import CandidateSet
 from rewardkit.data.io import BadRow
-from rewardkit.data.pairs import PreferencePair
+from rewardkit.data.pairs import PreferencePair, RefPrompt
 from rewardkit.data.sources.base import ReadContext, Reader, Spec, get_field
-from rewardkit.data.sources.sets import get_texts, pairs_from_rows, pairs_of_set, sets_from_rows
+from rewardkit.data.sources.sets import get_texts, pairs_from_rows, pairs_of_set, prompts_of_sets, sets_from_rows
 
 HUB_ID = "allenai/reward-bench-2"
 TIES_ID = re.compile(r"^(ref|tied):\d+$")
@@ -53,5 +53,10 @@ def read(spec: Spec, ctx: ReadContext) -> Iterator[PreferencePair]:
     return pairs_from_rows(spec, READER, ctx, _set, pairs_of_set)
 
 
-READER = Reader(name="rewardbench2", hub_id=HUB_ID, read=read, default_split="test",
+def read_prompts(spec: Spec, ctx: ReadContext) -> Iterator[RefPrompt]:
+    return prompts_of_sets(read_sets(spec, ctx))
+
+
+READER = Reader(name="rewardbench2", hub_id=HUB_ID, read=read, read_prompts=read_prompts,
+                default_split="test",
                 description="allenai/reward-bench-2: best-of-4 / Ties sets (evaluate); pairs = correct x incorrect")

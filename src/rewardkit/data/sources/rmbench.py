@@ -15,9 +15,9 @@ from pathlib import Path
 
 from rewardkit.data.candidates import CandidateSet
 from rewardkit.data.io import BadRow
-from rewardkit.data.pairs import PreferencePair
+from rewardkit.data.pairs import PreferencePair, RefPrompt
 from rewardkit.data.sources.base import ReadContext, Reader, Spec, checked_pair, get_field
-from rewardkit.data.sources.sets import get_texts, pairs_from_rows, sets_from_rows
+from rewardkit.data.sources.sets import get_texts, pairs_from_rows, prompts_of_sets, sets_from_rows
 
 HUB_ID = "THU-KEG/RM-Bench"
 DOMAINS = ("chat", "code", "math", "safety-refuse", "safety-response")
@@ -56,5 +56,10 @@ def read(spec: Spec, ctx: ReadContext) -> Iterator[PreferencePair]:
     return pairs_from_rows(spec, READER, ctx, partial(_set, spec=spec), _style_pairs)
 
 
-READER = Reader(name="rmbench", hub_id=HUB_ID, read=read, default_split="train",
+def read_prompts(spec: Spec, ctx: ReadContext) -> Iterator[RefPrompt]:
+    return prompts_of_sets(read_sets(spec, ctx))
+
+
+READER = Reader(name="rmbench", hub_id=HUB_ID, read=read, read_prompts=read_prompts,
+                default_split="train",
                 description="THU-KEG/RM-Bench: 3 styles x (correct, incorrect) sets (evaluate); pairs = same style")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rewardkit.data.candidates import CandidateSet
 from rewardkit.data.io import BadRow
-from rewardkit.data.pairs import PreferencePair
+from rewardkit.data.pairs import PreferencePair, RefPrompt
 from rewardkit.data.sources.base import (OnBadRow, ReadContext, Spec, checked_pair, iter_source_rows, parse_spec,
                                          split_of)
 
@@ -81,6 +81,12 @@ def sets_from_rows(spec: Spec, reader, ctx: ReadContext, make) -> Iterator[Candi
             yield make(row, file, rownum)
         except BadRow as e:
             ctx.bad(e, row)
+
+
+def prompts_of_sets(sets: Iterator[CandidateSet]) -> Iterator[RefPrompt]:
+    """One reference prompt per set (decontamination): the first user turn, id and subset/domain."""
+    for s in sets:
+        yield RefPrompt(id=s.source_id, subset=s.group, text=next(m["content"] for m in s.prompt if m["role"] == "user"))
 
 
 def pairs_from_rows(spec: Spec, reader, ctx: ReadContext, make, to_pairs) -> Iterator[PreferencePair]:
