@@ -59,7 +59,8 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
 def dataset_summary(examples: Sequence[Mapping], *, n_boot: int = 1000, seed: int = 0) -> dict:
     hits = [top1(e["scores"], e["ratings"]) for e in examples]
     rhos = [r for r in (spearman(e["scores"], e["ratings"]) for e in examples) if r is not None]
-    out = {"n": len(examples), "top1": sum(hits) / len(hits), "top1_ci95": list(mean_interval(hits, n_boot=n_boot, seed=seed)),
+    out = {"n": len(examples), "top1": sum(hits) / len(hits),
+           "top1_ci95": list(mean_interval(hits, n_boot=n_boot, seed=seed)),
            "chance": sum(chance_top1(e["ratings"]) for e in examples) / len(examples),
            "spearman": None, "spearman_ci95": None, "undefined": len(examples) - len(rhos)}
     if rhos:

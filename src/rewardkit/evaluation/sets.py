@@ -63,11 +63,12 @@ def check_examples(section: str, examples: object, where: str) -> list[Mapping]:
     if not isinstance(examples, list) or not examples:
         raise ValueError(f"{where}: '{section}.examples' missing or empty")
     for i, e in enumerate(examples):
+        e = e if isinstance(e, dict) else {}
+        at = f"{where}: {section}.examples[{i}] (id {e.get('id')!r}): field"
         for key, kind in FIELDS[section].items():
-            value = e.get(key) if isinstance(e, dict) else None
+            value = e.get(key)
             if not isinstance(value, kind) or isinstance(value, bool):
-                raise ValueError(f"{where}: {section}.examples[{i}] (id {e.get('id') if isinstance(e, dict) else None!r}): "
-                                 f"field {key!r} missing or not {kind.__name__}")
+                raise ValueError(f"{at} {key!r} missing or not {kind.__name__}")
             if kind is list and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-                raise ValueError(f"{where}: {section}.examples[{i}] (id {e.get('id')!r}): field {key!r} holds a non-number")
+                raise ValueError(f"{at} {key!r} holds a non-number")
     return examples

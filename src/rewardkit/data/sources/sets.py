@@ -86,7 +86,8 @@ def sets_from_rows(spec: Spec, reader, ctx: ReadContext, make) -> Iterator[Candi
 def prompts_of_sets(sets: Iterator[CandidateSet]) -> Iterator[RefPrompt]:
     """One reference prompt per set (decontamination): the first user turn, id and subset/domain."""
     for s in sets:
-        yield RefPrompt(id=s.source_id, subset=s.group, text=next(m["content"] for m in s.prompt if m["role"] == "user"))
+        text = next(m["content"] for m in s.prompt if m["role"] == "user")
+        yield RefPrompt(id=s.source_id, subset=s.group, text=text)
 
 
 def pairs_from_rows(spec: Spec, reader, ctx: ReadContext, make, to_pairs) -> Iterator[PreferencePair]:
