@@ -26,6 +26,8 @@ class Row:
     select: Callable[[Mapping], bool] = lambda e: True
     scale: float = 100.0
     """100 for fractions shown in percent, 1 for correlations."""
+    prepare: Callable[[Mapping], object] = lambda e: e
+    """Per-example work done once, before resampling (a prompt's Spearman rho); metric gets its results."""
 
 
 def _rb1_overall(rows: list) -> float | None:
@@ -41,16 +43,17 @@ def _rb2_subset(name: str) -> Callable[[list], float]:
     return lambda rows: rewardbench2.subset_scores(rows)[name]["score"]
 
 
-def _rm(key: str, domain: str | None = None) -> Callable[[list], float | None]:
-    def metric(rows: list) -> float | None:
-        s = rmbench.summarize(rows)
-        return s["domains"][domain]["score"] if domain else s[key]
-    return metric
+def _rm(key: str) -> Callable[[list], float | None]:
+    return lambda rows: rmbench.summarize(rows)[key]
 
 
-def _mean_spearman(rows: list) -> float | None:
-    rhos = [r for r in (bestofn.spearman(e["scores"], e["ratings"]) for e in rows) if r is not None]
-    return sum(rhos) / len(rhos) if rhos else None
+def _rm_domain(rows: list) -> float:
+    return rmbench.levels(rmbench.accuracy_matrix(rows))["score"]
+
+
+def _mean_defined(values: list) -> float | None:
+    defined = [v for v in values if v is not None]
+    return sum(defined) / len(defined) if defined else None
 
 
 def _unit(section: str, e: Mapping) -> tuple[str, str]:
@@ -77,7 +80,7 @@ def rows_for(section: str, examples: list[Mapping]) -> list[Row]:
         return rows + ([Row("RewardBench 2", "overall", _rb2_overall)] if _rb2_overall(examples) is not None else [])
     if section == "rmbench":
         domains = list(dict.fromkeys(rmbench.domain_of(e["domain"]) for e in examples))
-        rows = [Row("RM-Bench", d, _rm("score", d), lambda e, d=d: rmbench.domain_of(e["domain"]) == d)
+        rows = [Row("RM-Bench", d, _rm_domain, lambda e, d=d: rmbench.domain_of(e["domain"]) == d)
                 for d in domains]
         full = rmbench.summarize(examples)["overall"] is not None
         suffix = "" if full else "_present_domains"
@@ -87,9 +90,10 @@ def rows_for(section: str, examples: list[Mapping]) -> list[Row]:
         rows = []
         for d in dict.fromkeys(e["dataset"] for e in examples):
             pick = lambda e, d=d: e["dataset"] == d  # noqa: E731
-            rows.append(Row("best-of-N", f"{d} top-1",
-                            lambda rs: sum(bestofn.top1(e["scores"], e["ratings"]) for e in rs) / len(rs), pick))
-            rows.append(Row("best-of-N", f"{d} Spearman", _mean_spearman, pick, scale=1.0))
+            rows.append(Row("best-of-N", f"{d} top-1", _mean_defined, pick,
+                            prepare=lambda e: bestofn.top1(e["scores"], e["ratings"])))
+            rows.append(Row("best-of-N", f"{d} Spearman", _mean_defined, pick, scale=1.0,
+                            prepare=lambda e: bestofn.spearman(e["scores"], e["ratings"])))
         return rows
     raise ValueError(f"unknown results section {section!r}")
 
@@ -124,8 +128,8 @@ def compare(results: list[Mapping], *, n_boot: int = 1000, seed: int = 0) -> lis
 
 
 def _units(section: str, examples: list[Mapping], row: Row) -> dict[str, list[Mapping]]:
-    units: dict[str, list[Mapping]] = {}
+    units: dict[str, list] = {}
     for e in examples:
         if row.select(e):
-            units.setdefault(_unit(section, e)[0], []).append(e)
+            units.setdefault(_unit(section, e)[0], []).append(row.prepare(e))
     return units

@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
+import numpy as np
+
 DOMAINS = ("chat", "code", "math", "safety")
 SAFETY_PARTS = ("safety-refuse", "safety-response")
 LEVELS = ("easy", "normal", "hard")
@@ -31,16 +33,12 @@ LEVELS = ("easy", "normal", "hard")
 
 def accuracy_matrix(examples: Iterable[Mapping]) -> list[list[float]]:
     """[3][3]: entry (i, j) = fraction of examples with score_chosen[i] > score_rejected[j]."""
-    counts = [[0] * 3 for _ in range(3)]
-    n = 0
-    for e in examples:
-        n += 1
-        for i in range(3):
-            for j in range(3):
-                counts[i][j] += e["score_chosen"][i] > e["score_rejected"][j]
-    if n == 0:
+    rows = list(examples)
+    if not rows:
         raise ValueError("RM-Bench matrix of no examples")
-    return [[c / n for c in row] for row in counts]
+    chosen = np.array([e["score_chosen"] for e in rows], dtype=float)      # [n, 3]
+    rejected = np.array([e["score_rejected"] for e in rows], dtype=float)  # [n, 3]
+    return (chosen[:, :, None] > rejected[:, None, :]).mean(axis=0).tolist()  # [3 chosen, 3 rejected]
 
 
 def levels(matrix: list[list[float]]) -> dict[str, float]:
