@@ -50,3 +50,24 @@ def test_overall_averages_the_four_domains_and_safety_pools_its_two_parts():
     assert only_code["overall"] is None
     assert only_code["overall_present_domains"] == pytest.approx((2.5 / 3 + 2 / 3) / 3)
     assert only_code["hard_present_domains"] == pytest.approx(2.5 / 3)
+
+
+def test_matches_the_readme_definition_written_with_numpy_triangles_on_random_tied_scores():
+    """An independent restatement of the README's definition (count wins into a 3x3 array, divide by n,
+    hard = strict upper triangle / 3, normal = diagonal mean, easy = strict lower triangle / 3), on integer
+    scores so ties occur often."""
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(0)
+    examples = [{"id": str(k), "domain": "math", "score_chosen": rng.integers(0, 4, 3).tolist(),
+                 "score_rejected": rng.integers(0, 4, 3).tolist()} for k in range(50)]
+    wins = np.zeros((3, 3))
+    for e in examples:
+        for i in range(3):
+            for j in range(3):
+                wins[i, j] += e["score_chosen"][i] > e["score_rejected"][j]
+    acc = wins / len(examples)
+    got = summarize(examples)["domains"]["math"]
+    assert got["hard"] == pytest.approx(np.triu(acc, 1).sum() / 3)
+    assert got["normal"] == pytest.approx(np.diag(acc).mean())
+    assert got["easy"] == pytest.approx(np.tril(acc, -1).sum() / 3)
+    assert np.allclose(got["matrix"], acc)
