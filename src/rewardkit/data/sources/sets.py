@@ -17,8 +17,8 @@ from pathlib import Path
 from rewardkit.data.candidates import CandidateSet
 from rewardkit.data.io import BadRow
 from rewardkit.data.pairs import PreferencePair, RefPrompt
-from rewardkit.data.sources.base import (OnBadRow, ReadContext, Spec, checked_pair, iter_source_rows, parse_spec,
-                                         split_of)
+from rewardkit.data.sources.base import (OnBadRow, ReadContext, ReadReport, Spec, checked_pair, iter_source_rows,
+                                         parse_spec, split_of)
 
 # reader name -> "module:function" under rewardkit.data.sources yielding CandidateSets for (spec, ctx).
 _SET_READERS = {
@@ -44,7 +44,7 @@ def _set_reader(name: str) -> SetReadFn:
 
 
 def read_sets(spec: str | Spec, *, on_bad_row: OnBadRow = "error",
-              quarantine: str | Path | None = None) -> tuple[list[CandidateSet], object]:
+              quarantine: str | Path | None = None) -> tuple[list[CandidateSet], ReadReport]:
     """All candidate sets of one spec and the read report (its `pairs` field counts sets here)."""
     spec = parse_spec(spec) if isinstance(spec, str) else spec
     read = _set_reader(spec.reader)
