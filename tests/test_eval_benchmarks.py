@@ -91,12 +91,18 @@ def test_scores_recompute_every_number_and_two_results_compare(setup):
     assert ties["b"] == pytest.approx(second["rewardbench2"]["subsets"]["Ties"]["score"])
 
 
-def test_recompute_names_the_bad_example(tmp_path):
-    bad = {"rewardbench2": {"examples": [{"id": "x", "subset": "Math", "scores": [1.0, "a"], "num_correct": 1}]}}
-    (tmp_path / "r.json").write_text(json.dumps(bad))
+@pytest.mark.parametrize("examples, message", [
+    ([{"id": "x", "subset": "Math", "scores": [1.0, "a"], "num_correct": 1}],
+     r"rewardbench2.examples\[0\] \(id 'x'\): field 'scores' holds a non-number"),
+    ([{"id": "x", "subset": "Math", "scores": [1.0, float("nan")], "num_correct": 1}], "scores must be finite"),
+    ([{"id": "x", "subset": "Math", "scores": [1.0, 0.0], "num_correct": 1}] * 2,
+     r"rewardbench2.examples\[1\]: id 'x' given twice \(first at rewardbench2.examples\[0\]\)"),
+])
+def test_recompute_names_the_bad_example(tmp_path, examples, message):
+    (tmp_path / "r.json").write_text(json.dumps({"rewardbench2": {"examples": examples}}))
     from rewardkit.evaluation.run import recompute
 
-    with pytest.raises(ValueError, match=r"rewardbench2.examples\[0\] \(id 'x'\): field 'scores' holds a non-number"):
+    with pytest.raises(ValueError, match=message):
         recompute(tmp_path / "r.json")
 
 
