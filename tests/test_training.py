@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -330,3 +331,90 @@ def test_the_loop_learns_a_learnable_preference(tiny, tmp_path):
     evals = [r for r in read_log(tmp_path / "run") if r["event"] == "eval"]
     assert evals[-1]["step"] == 18
     assert evals[-1]["accuracy"] >= 0.9 and evals[-1]["margin"] > 0  # a fresh head sits near 0.5
+
+
+# ------------------------------------------------------------------ LP-FT (head_init: probe)
+def _lpft_cfg(tiny, **over):
+    from rewardkit.training import TrainConfig
+
+    base = dict(model=str(tiny), global_batch_size=8, micro_batch_size=8, lr=3e-3, epochs=1, max_length=96,
+                eval_every=100, save_every=100, bf16=False, seed=1, head_init="probe")
+    return TrainConfig(**{**base, **over})
+
+
+def test_head_init_probe_starts_from_the_fitted_probe(tiny, tmp_path):
+    """The head the run starts from is the probe fitted on the frozen features of its training pairs:
+    the same fit done by hand gives the same weight, and the saved probe_model holds it."""
+    from safetensors.torch import load_file
+
+    from rewardkit.models.loading import load_reward_model
+    from rewardkit.models.tokenization import encode_pair
+    from rewardkit.probing.features import pair_rows, pooled_features, split_pairs_axis
+    from rewardkit.probing.probe import ProbeOptions, fit_probe
+    from rewardkit.training import train_from_config
+
+    train, val = toy_pairs(32, seed=30), toy_pairs(16, seed=31)
+    cfg = _lpft_cfg(tiny, max_steps=1, export_probe_model=True)
+    train_from_config(cfg, tmp_path / "run", train_pairs=train, val_pairs=val)
+    model, tok = load_reward_model(str(tiny), dtype="float32", seed=1)
+    feats = [split_pairs_axis(pooled_features(model, pair_rows([encode_pair(tok, p, max_length=96) for p in ps]),
+                                              tok.pad_token_id)["last"]) for ps in (train, val)]
+    probe, _ = fit_probe(*feats[0], ProbeOptions(**cfg.head_probe.model_dump()), val=feats[1])
+    head = load_file(tmp_path / "run" / "probe_model" / "model.safetensors")["score.weight"]
+    np.testing.assert_allclose(head[0].numpy(), probe.weight, rtol=1e-4, atol=1e-6)
+    log = read_log(tmp_path / "run")
+    fitted = [r for r in log if r["event"] == "probe_head"][0]
+    step0 = [r for r in log if r["event"] == "eval" and r["step"] == 0][0]
+    assert step0["probe"] and step0["accuracy"] == pytest.approx(fitted["val_accuracy"])
+
+
+def test_top_k_layers_freezes_the_rest_and_head_lr_multiplier_scales_the_head(tiny, tmp_path):
+    from safetensors.torch import load_file
+
+    from rewardkit.training import train_from_config
+
+    before = load_file(tiny / "model.safetensors")
+    cfg = _lpft_cfg(tiny, head_init="random", train_top_k_layers=1, max_steps=2, val_fraction=0.0)
+    model_dir = train_from_config(cfg, tmp_path / "top1", train_pairs=toy_pairs(16, seed=8), val_pairs=[])
+    after = load_file(model_dir / "model.safetensors")
+    frozen = [k for k in before if k.startswith(("model.embed_tokens", "model.layers.0."))]
+    trained = [k for k in before if k.startswith(("model.layers.1.", "model.norm"))]
+    assert frozen and trained
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert all(not torch.equal(before[k], after[k]) for k in trained)
+    start = [r for r in read_log(tmp_path / "top1") if r["event"] == "start"][0]
+    per_layer = sum(v.numel() for k, v in before.items() if k.startswith("model.layers.1."))
+    assert start["trainable_parameters"] == per_layer + 32 + 32  # top block, final norm, head [1, 32]
+
+    from rewardkit.training.setup import _setup_optimizer
+    from rewardkit.models.loading import load_reward_model
+
+    model, _ = load_reward_model(str(tiny), dtype="float32", seed=0)
+    opt, _ = _setup_optimizer(_lpft_cfg(tiny, head_lr_multiplier=10.0, lr=1e-3), model, 10)
+    lrs = {id(p): g["initial_lr"] for g in opt.param_groups for p in g["params"]}
+    assert lrs[id(model.score.weight)] == pytest.approx(1e-2)
+    assert lrs[id(model.model.layers[0].mlp.up_proj.weight)] == pytest.approx(1e-3)
+
+
+def test_lp_ft_learns_a_learnable_preference_with_an_interval_above_chance(tiny, tmp_path):
+    """Probe head, then fine-tuning of the top block: on 64 held-out toy pairs the fine-tuned model's
+    95% Wilson interval lies above 50%, and the per-source report carries the probe and length columns."""
+    from rewardkit.training import train_from_config
+
+    cfg = _lpft_cfg(tiny, epochs=2, eval_every=6, train_top_k_layers=1, head_lr_multiplier=1.0)
+    train_from_config(cfg, tmp_path / "run", train_pairs=toy_pairs(48, seed=40), val_pairs=toy_pairs(64, seed=41))
+    report = json.loads((tmp_path / "run" / "summary.json").read_text())["heldout"]
+    row = report["all"]
+    assert row["model"]["pairs"] == 64 and set(row) == {"model", "probe", "length_baseline"}
+    assert row["model"]["ci95"][0] > 0.5
+    assert row["model"]["accuracy"] >= row["probe"]["accuracy"] - 1e-9 or row["probe"]["ci95"][0] > 0.5
+    assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 0
+
+
+def test_wilson_interval_by_hand():
+    from rewardkit.training.heldout import wilson
+
+    # p = 0.8, n = 100, z = 1.96: centre (0.8 + 0.019208)/1.038415 = 0.78887; half 1.96·sqrt(0.0016 + 0.0000960)/1.038415 = 0.07773
+    lo, hi = wilson(80, 100)
+    assert lo == pytest.approx(0.71115, abs=1e-4) and hi == pytest.approx(0.86660, abs=1e-4)
+    assert wilson(0, 0) == (0.0, 1.0)

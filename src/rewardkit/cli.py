@@ -8,6 +8,7 @@
     rewardkit evaluate --model M --data SPEC --out DIR   # RewardBench v1/2, RM-Bench, best-of-N; --scores FILE recomputes
     rewardkit score --model M --data SPEC --out FILE     # both scores of every pair, as jsonl
     rewardkit serve --model M                            # HTTP: POST /score
+    rewardkit features --model M --data SPEC --out DIR   # cached pooled features for probes
 """
 
 from __future__ import annotations
@@ -102,6 +103,31 @@ def train(
 
     cfg = load_recipe(recipe, TrainRecipe, (overrides or []) + (["resume=true"] if resume else []))
     console.print(f"model saved to {run_train(cfg)}")
+
+
+def _features_help(name: str) -> str:
+    from rewardkit.probing.cache import FeaturesConfig
+
+    return FeaturesConfig.model_fields[name].description or ""
+
+
+@app.command()
+def features(
+    data: Annotated[list[str], typer.Option("--data", help=_features_help("data") + " Repeat for several.")],
+    out: Annotated[Path, typer.Option("--out", help="Cache directory (rebuilt when model, data or settings change).")],
+    model: Annotated[str, typer.Option(help=_features_help("model"))] = "smollm2",
+    max_length: Annotated[int, typer.Option(help=_features_help("max_length"))] = 1024,
+    dtype: Annotated[str, typer.Option(help=_features_help("dtype"))] = "bfloat16",
+    batch_tokens: Annotated[int, typer.Option(help=_features_help("batch_tokens"))] = 8192,
+    layer: Annotated[Optional[list[int]], typer.Option("--layer", help=_features_help("layers"))] = None,
+    on_bad_row: OnBadRowOpt = "error",
+):
+    """Cache pooled backbone features of pair datasets (one bf16 pass) for probes and ablations."""
+    from rewardkit.probing.cache import FeaturesConfig, build_features
+
+    cfg = FeaturesConfig(model=model, data=data, max_length=max_length, dtype=dtype, batch_tokens=batch_tokens,
+                         layers=layer or [], on_bad_row=on_bad_row)
+    build_features(cfg, out, log=console.print)
 
 
 def _decon_help(name: str) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
+from rewardkit.data.batching import pad_right, plan_batches
 from rewardkit.models.loading import forward_scores, load_reward_model
 from rewardkit.data.pairs import Message, PreferencePair
 from rewardkit.models.tokenization import encode_conversation, encode_pair
@@ -25,35 +26,6 @@ DEFAULT_BATCH_TOKENS = 8192
 """Padded tokens per forward pass: 8 x 1024 keeps SmolLM2's activations small on CPU and fills a GPU."""
 PROGRESS_MIN = 256
 """With progress=None, a bar is shown from this many sequences on."""
-
-
-def plan_batches(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
-    """Indices grouped into batches whose padded size (rows x longest row) stays within `batch_tokens`.
-
-    Longest first, so the largest batch (the memory peak) comes at once rather than after an hour; a
-    sequence longer than the budget gets a batch of its own.
-    """
-    if batch_tokens <= 0:
-        raise ValueError(f"batch_tokens must be positive, got {batch_tokens}")
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    for i in order:
-        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= batch_tokens:
-            batches[-1].append(i)
-        else:
-            batches.append([i])
-    return batches
-
-
-def pad_right(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """[B, T] input ids and attention mask for rows of token ids."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
-        mask[i, : len(r)] = 1
-    return ids, mask
 
 
 class RewardModel:

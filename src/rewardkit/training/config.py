@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from rewardkit.probing.options import ProbeFit
 from rewardkit.recipe import StrictModel
 
 
@@ -105,6 +106,22 @@ class TrainConfig(StrictModel):
     """Force an attention kernel ("eager", "sdpa"); None: the architecture's default."""
     lora: LoraOptions | None = None
     """Train low-rank adapters instead of all weights (merged into the saved model)."""
+
+    head_init: Literal["random", "probe"] = "random"
+    """The score head before fine-tuning. "random": a fresh head drawn from `seed` (the report's setup);
+    "probe": LP-FT — fit the head on the frozen backbone's last-token features of the training pairs
+    (one inference pass; the loss and loss_params above; early stopping on the validation pairs), then
+    fine-tune from it (rewardkit.training.head). Needs a decoder with a `score` head."""
+    head_probe: ProbeFit = ProbeFit()
+    """How the head_init probe is fitted (L2, Adam steps, early stopping)."""
+    export_probe_model: bool = False
+    """With head_init probe: also save the frozen backbone + probe head to out_dir/probe_model, the
+    linear-probe baseline to evaluate beside the fine-tuned model."""
+    head_lr_multiplier: float = Field(1.0, gt=0)
+    """The score head's learning rate is lr x this."""
+    train_top_k_layers: int | None = Field(None, ge=0)
+    """Train only the top k decoder blocks (plus the final norm and the head); the embeddings and the
+    lower blocks stay frozen. 0: the head alone. None: every weight."""
 
     eval_every: int = Field(50, ge=1)
     """Validate every this many optimizer steps (and at the end)."""

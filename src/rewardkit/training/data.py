@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.models.scoring import pad_right
+from rewardkit.data.batching import pad_right
 from rewardkit.models.tokenization import EncodedPair, encode_pair
 
 MEGA_BATCH = 50
@@ -41,6 +41,8 @@ class EncodedSet:
     counts: EncodeCounts = field(default_factory=EncodeCounts)
     margins: list[float] | None = None
     """Per-pair loss margins, parallel to items, when the run reads them from pair meta."""
+    pairs: list[PreferencePair] = field(default_factory=list)
+    """The kept pairs themselves, parallel to items (sources and responses for the held-out report)."""
 
     def lengths(self) -> list[int]:
         """Tokens of each pair as two separate sequences: the work a batch represents."""
@@ -78,6 +80,7 @@ def encode_pairs(pairs: list[PreferencePair], tokenizer, *, max_length: int, on_
         out.counts.kept += 1
         out.counts.truncated += int(enc.truncated)
         out.items.append(enc)
+        out.pairs.append(pair)
         if out.margins is not None:
             out.margins.append(margin)
     return out

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from rewardkit.models.loading import arch_spec, forward_scores
-from rewardkit.models.scoring import pad_right
+from rewardkit.data.batching import pad_right
 from rewardkit.models.tokenization import EncodedPair
 
 PROMPT, CHOSEN, REJECTED, PAD = 0, 1, 2, 3

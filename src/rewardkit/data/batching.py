@@ -1,0 +1,40 @@
+"""Token-id rows -> padded tensors and length-sorted batches: shared by training, scoring and features.
+
+Data-side helpers (no model): training must not import the inference module for its padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def plan_batches(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
+    """Indices grouped into batches whose padded size (rows x longest row) stays within `batch_tokens`.
+
+    Longest first, so the largest batch (the memory peak) comes at once rather than after an hour; a
+    sequence longer than the budget gets a batch of its own.
+    """
+    if batch_tokens <= 0:
+        raise ValueError(f"batch_tokens must be positive, got {batch_tokens}")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= batch_tokens:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def pad_right(rows: Sequence[Sequence[int]], pad_id: int, *, multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, T] input ids and attention mask for rows of token ids; T is the longest row rounded up to
+    `multiple` (on AMX CPUs oneDNN builds a kernel per new shape: fewer widths, fewer slow first calls)."""
+    width = -(-max(len(r) for r in rows) // multiple) * multiple
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return ids, mask

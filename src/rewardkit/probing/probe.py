@@ -1,0 +1,99 @@
+"""A linear reward head fitted on cached features: pure functions of arrays, seconds on a CPU.
+
+    from rewardkit.probing.probe import ProbeOptions, fit_probe
+    probe, history = fit_probe(xc, xr, ProbeOptions(l2=0.1), val=(vc, vr))
+    rewards = probe.scores(x)                            # x [N, D] raw features -> [N]
+
+The reward is r(x) = w · (x − μ) / σ with μ, σ the training features' mean and spread (standardizing
+makes one L2 strength fit every feature scale). Pairwise losses only see r_c − r_r, so the constant
+−w·μ/σ never matters for a ranking: `Probe.weight` is w / σ folded onto the raw features, and
+`Probe.scores` omits the constant. That folded weight is what an exported `score.weight` holds (no
+intercept needed; SmolLM2's head has none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import torch
+from rewardkit.probing.options import ProbeFit, ProbeOptions  # noqa: F401 (ProbeFit re-exported)
+from rewardkit.training.losses import LOSSES
+
+
+@dataclass
+class Probe:
+    weight: np.ndarray
+    """[D] float64, on raw features."""
+    mean: np.ndarray
+    """[D] the training features' mean (the dropped constant is −weight·mean)."""
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64) @ self.weight
+
+
+@dataclass
+class History:
+    evals: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+
+
+def pair_accuracy(rc: np.ndarray, rr: np.ndarray) -> float:
+    """Share of pairs with r_chosen > r_rejected; ties count half (a constant model scores 0.5)."""
+    rc, rr = np.asarray(rc), np.asarray(rr)
+    return float(((rc > rr) + 0.5 * (rc == rr)).mean())
+
+
+def _standardizer(xc: np.ndarray, xr: np.ndarray, on: bool) -> tuple[np.ndarray, np.ndarray]:
+    both = np.concatenate([xc, xr]).astype(np.float64)
+    mean = both.mean(axis=0)
+    scale = both.std(axis=0) if on else np.ones(both.shape[1])
+    return mean, np.where(scale > 1e-8, scale, 1.0)
+
+
+def fit_probe(xc: np.ndarray, xr: np.ndarray, opts: ProbeOptions,
+              val: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Probe, History]:
+    """Fit w on training pairs (chosen features xc [N, D], rejected xr [N, D]); with `val`, keep the
+    weight of the best validation accuracy (ties: lower validation loss) and stop early."""
+    mean, scale = _standardizer(xc, xr, opts.standardize)
+
+    def prep(x):
+        return torch.from_numpy((np.asarray(x, dtype=np.float64) - mean) / scale)
+
+    tc, tr = prep(xc), prep(xr)
+    vc, vr = (prep(val[0]), prep(val[1])) if val is not None and len(val[0]) else (None, None)
+    gen = torch.Generator().manual_seed(opts.seed)
+    w = (torch.randn(tc.shape[1], generator=gen, dtype=torch.float64) * 1e-3).requires_grad_()
+    optimizer = torch.optim.Adam([w], lr=opts.lr)
+    loss_fn = partial(LOSSES[opts.loss], **opts.loss_params)
+    history, best = History(), (-1.0, float("inf"), w.detach().clone())
+    for epoch in range(1, opts.max_epochs + 1):
+        for idx in _batches(len(tc), opts.batch_size, gen):
+            optimizer.zero_grad()
+            loss = loss_fn(tc[idx] @ w, tr[idx] @ w).mean() + 0.5 * opts.l2 * (w @ w)
+            loss.backward()
+            optimizer.step()
+        if vc is None or (epoch % opts.eval_every and epoch != opts.max_epochs):
+            continue
+        with torch.no_grad():
+            rc, rr = vc @ w, vr @ w
+            record = {"epoch": epoch, "loss": float(loss_fn(rc, rr).mean()), "accuracy": pair_accuracy(rc, rr)}
+        history.evals.append(record)
+        if (record["accuracy"], -record["loss"]) > (best[0], -best[1]):
+            best, history.best_epoch = (record["accuracy"], record["loss"], w.detach().clone()), epoch
+        elif opts.patience and len(history.evals) - history.evals.index(_best_eval(history)) > opts.patience:
+            break
+    final = best[2] if vc is not None else w.detach()
+    return Probe(weight=(final / torch.from_numpy(scale)).numpy(), mean=mean), history
+
+
+def _best_eval(history: History) -> dict:
+    return next(e for e in history.evals if e["epoch"] == history.best_epoch)
+
+
+def _batches(n: int, size: int | None, gen: torch.Generator) -> list[torch.Tensor]:
+    if size is None or size >= n:
+        return [torch.arange(n)]
+    order = torch.randperm(n, generator=gen)
+    return [order[s:s + size] for s in range(0, n, size)]

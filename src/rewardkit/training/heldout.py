@@ -1,0 +1,88 @@
+"""Held-out accuracy per source with 95% Wilson intervals, beside the frozen probe and "longer wins".
+
+Pure functions of per-pair margins (r_chosen − r_rejected, in validation-set order) plus the printing
+and the learning-curve figure at the edge.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+Z95 = 1.959963984540054
+
+
+def wilson(correct: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion correct/n (Wilson 1927); (0, 1) for n = 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def flags(margins: list[float]) -> list[float]:
+    """1 for a pair ranked right, 0 wrong, ½ for a tie (a constant scorer gets 0.5)."""
+    return [1.0 if m > 0 else 0.5 if m == 0 else 0.0 for m in margins]
+
+
+def accuracy_with_interval(f: list[float]) -> dict:
+    lo, hi = wilson(sum(f), len(f))
+    return {"accuracy": sum(f) / len(f) if f else None, "ci95": [lo, hi], "pairs": len(f)}
+
+
+def heldout_report(val_set, margins: list[float], probe_margins: list[float] | None) -> dict:
+    """{source: {model, length_baseline, probe?}} and "all", each accuracy + Wilson 95% interval."""
+    longer = [len(p.chosen) - len(p.rejected) for p in val_set.pairs]
+    columns = {"model": flags(margins), "length_baseline": flags(longer)}
+    if probe_margins is not None:
+        columns["probe"] = flags(probe_margins)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(val_set.pairs):
+        groups[p.source].append(i)
+    groups["all"] = list(range(len(val_set.pairs)))
+    return {g: {name: accuracy_with_interval([col[i] for i in idx]) for name, col in columns.items()}
+            for g, idx in groups.items()}
+
+
+def _fmt(cell: dict) -> str:
+    lo, hi = cell["ci95"]
+    return f"{100 * cell['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def print_heldout(report: dict, out_dir: Path) -> None:
+    """The per-source table and the learning curve (from train_log.jsonl) on the console and as a PNG."""
+    names = [n for n in ("model", "probe", "length_baseline") if n in report["all"]]
+    print("held-out accuracy, % [95% Wilson interval]")
+    print("  " + " | ".join(["source", "pairs", *names]))
+    for source, row in report.items():
+        print("  " + " | ".join([source, str(row["model"]["pairs"]), *(_fmt(row[n]) for n in names)]))
+    curve = learning_curve(out_dir / "train_log.jsonl")
+    print("learning curve (validation): step, pairs seen, accuracy %")
+    for r in curve:
+        print(f"  {r['step']:>5} {r['pairs_seen']:>7} {100 * r['accuracy']:.1f}{'  (probe head, before fine-tuning)' if r.get('probe') else ''}")
+    plot_learning_curve(curve, out_dir / "learning_curve.png")
+
+
+def learning_curve(log_path: Path) -> list[dict]:
+    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    return [r for r in records if r.get("event") == "eval"]
+
+
+def plot_learning_curve(curve: list[dict], dest: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot([r["pairs_seen"] for r in curve], [100 * r["accuracy"] for r in curve], marker="o")
+    ax.set_xlabel("training pairs seen")
+    ax.set_ylabel("held-out accuracy (%)")
+    ax.axhline(50, color="grey", lw=0.5)
+    fig.tight_layout()
+    fig.savefig(dest, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,281 @@
+"""Training setup in units (torchtune's shape): accelerator, model, data, head, optimizer -> one `Run`.
+
+The order matters and is explained where it does: the accumulation needs the process count; the fresh
+head is drawn right after seeding; the LP head is fitted on the frozen backbone before any layer is
+frozen or wrapped; the scheduler needs the step count; resuming needs the prepared objects.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from rewardkit.data.io import write_text_atomic
+from rewardkit.data.pairs import PreferencePair
+from rewardkit.recipe import dump_recipe
+from rewardkit.training import checkpoint as ckpt
+from rewardkit.training.config import TrainConfig
+from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs, sample_pairs, split_pairs
+from rewardkit.training.forward import PairScorer, check_prompt_sharing, collate_shared, supports_prompt_sharing
+from rewardkit.training.losses import LOSSES
+from rewardkit.training.runlog import RunLog
+
+
+@dataclass
+class Run:
+    """Everything the train step, validation and export read: built once by `setup`."""
+
+    cfg: TrainConfig
+    out_dir: Path
+    accelerator: Any
+    scorer: Any
+    tokenizer: Any
+    optimizer: Any
+    scheduler: Any
+    state: ckpt.TrainState
+    train_set: EncodedSet
+    val_set: EncodedSet
+    log: RunLog
+    total_steps: int
+    pair_losses: Callable
+    lengths: list[int] = field(default_factory=list)
+    """Tokens of each training pair (training.data.EncodedSet.lengths)."""
+    t_start: float = field(default_factory=time.perf_counter)
+    stop: bool = False
+    best_margins: list[float] | None = None
+    """Each held-out pair's r_c − r_r at the best validation so far (for the per-source report)."""
+    probe_margins: list[float] | None = None
+    """The same for the frozen-backbone probe head (head_init: probe), before fine-tuning."""
+
+    @property
+    def world(self) -> int:
+        return self.accelerator.num_processes
+
+    @property
+    def rank(self) -> int:
+        return self.accelerator.process_index
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def ckpt_root(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+
+def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pairs) -> Run:
+    from accelerate import Accelerator
+
+    # The accumulation depends on the process count, known once the Accelerator exists (a bare
+    # PartialState() ignores ACCELERATE_USE_CPU and would see one process under torchrun on CPU).
+    accelerator = Accelerator()
+    accum = cfg.accumulation_steps(accelerator.num_processes)
+    accelerator.gradient_accumulation_steps = accum
+    _check_deepspeed_accumulation(accelerator, accum)
+    model, tokenizer, sharing = _setup_model(cfg, accelerator)
+    train_set, val_set, reads = _prepare_data(cfg, tokenizer, train_pairs, val_pairs, out_dir / "quarantine.jsonl")
+    steps_per_epoch = len(train_set.items) // cfg.global_batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"{len(train_set.items)} training pairs is fewer than one global batch "
+                         f"({cfg.global_batch_size}); lower global_batch_size or add data")
+    total_steps = min(cfg.epochs * steps_per_epoch, cfg.max_steps or math.inf)
+    probe_info = None
+    if cfg.head_init == "probe" and not resume:  # resuming loads the fitted head from the checkpoint
+        from rewardkit.training.head import fit_probe_head
+
+        probe_info = fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir, accelerator.is_main_process)
+    model = _trainable(cfg, model)
+    optimizer, scheduler = _setup_optimizer(cfg, model, total_steps)
+    # The scheduler is not prepared: accelerate would step it once per process per step.
+    scorer, optimizer = accelerator.prepare(PairScorer(model), optimizer)
+    state = ckpt.TrainState()
+    accelerator.register_for_checkpointing(scheduler, state)
+    _resume_or_clear(accelerator, out_dir / "checkpoints", resume)
+    log = RunLog(out_dir, enabled=accelerator.is_main_process, resume_step=state.step if resume else None)
+    if accelerator.is_main_process:
+        write_text_atomic(out_dir / "recipe.yaml", dump_recipe(cfg))
+    log.event("resume" if resume else "start", step=state.step, world_size=accelerator.num_processes,
+              accumulation=accum, micro_batch_size=cfg.micro_batch_size, global_batch_size=cfg.global_batch_size,
+              total_steps=total_steps, steps_per_epoch=steps_per_epoch, reads=reads,
+              train_pairs=train_set.counts.as_dict(), val_pairs=val_set.counts.as_dict(), prompt_sharing=sharing,
+              distributed_type=str(accelerator.distributed_type), trainable_parameters=_count_trainable(model))
+    if probe_info is not None:
+        log.event("probe_head", step=0, **probe_info)
+    run = Run(cfg, out_dir, accelerator, scorer, tokenizer, optimizer, scheduler, state, train_set, val_set, log,
+              total_steps, _pair_losses(cfg, accelerator, scorer, tokenizer, sharing), train_set.lengths())
+    if probe_info is not None and val_set.items:  # the frozen-probe baseline, measured like every validation
+        from rewardkit.training.loop import validate
+
+        metrics, run.probe_margins = validate(run)
+        log.eval(step=0, best=False, pairs_seen=0, probe=True, **metrics)
+    return run
+
+
+def _setup_model(cfg: TrainConfig, accelerator):
+    from rewardkit.models.loading import load_reward_model
+
+    # Seed, then build: the fresh score head is drawn right after seeding (load_reward_model(seed=)).
+    # Weights stay fp32 (AdamW updates of ~lr x weight vanish in bf16); bf16 is autocast only.
+    model, tokenizer = load_reward_model(cfg.model, dtype="float32", attn_implementation=cfg.attn_implementation,
+                                         seed=cfg.seed, device=accelerator.device)
+    sharing = cfg.prompt_sharing
+    if sharing is None:
+        sharing = supports_prompt_sharing(model)
+    elif sharing:
+        check_prompt_sharing(model)
+    return model, tokenizer, sharing
+
+
+def _trainable(cfg: TrainConfig, model):
+    """Freeze what the recipe keeps fixed, then wrap (checkpointing, LoRA); model.train()."""
+    if cfg.train_top_k_layers is not None:
+        from rewardkit.training.head import freeze_below_top_layers
+
+        freeze_below_top_layers(model, cfg.train_top_k_layers)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.lora is not None:
+        model = _with_lora(model, cfg.lora)
+    model.train()
+    return model
+
+
+def _count_trainable(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _setup_optimizer(cfg: TrainConfig, model, total_steps: int):
+    """AdamW, then the scheduler (it needs the step count). No weight decay on biases and norms (1-D
+    tensors), as in HF Trainer; the report's 1e-3 applies to the matrices. The score head's groups get
+    lr x head_lr_multiplier (LP-FT: a fitted head needs few and small updates, a fresh one large ones)."""
+    from transformers import get_scheduler
+
+    head = {id(p) for name, p in model.named_parameters() if _is_head(name)}
+    groups = []
+    for in_head, lr in ((False, cfg.lr), (True, cfg.lr * cfg.head_lr_multiplier)):
+        params = [p for p in model.parameters() if p.requires_grad and (id(p) in head) == in_head]
+        groups += [{"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay, "lr": lr},
+                   {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lr": lr}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps)
+    name = "constant_with_warmup" if cfg.scheduler == "constant" else cfg.scheduler
+    scheduler = get_scheduler(name, optimizer, num_warmup_steps=round(cfg.warmup_ratio * total_steps),
+                              num_training_steps=total_steps)
+    return optimizer, scheduler
+
+
+def _is_head(name: str) -> bool:
+    """The one-score head's parameters: `score` (decoders) or `classifier` (BERT), under peft too."""
+    parts = name.split(".")
+    return "score" in parts or "classifier" in parts
+
+
+def _resume_or_clear(accelerator, ckpt_root: Path, resume: bool) -> None:
+    if resume:
+        last = ckpt.latest_checkpoint(ckpt_root)
+        if last is None:
+            raise FileNotFoundError(f"resume: no complete checkpoint in {ckpt_root}")
+        accelerator.load_state(str(last))
+    elif accelerator.is_main_process and ckpt_root.exists():
+        # A fresh run into a used out_dir: an earlier run's checkpoints would otherwise outlive this
+        # run's (prune keeps the highest-step best) and be exported as this run's model.
+        shutil.rmtree(ckpt_root)
+    accelerator.wait_for_everyone()
+
+
+def _pair_losses(cfg: TrainConfig, accelerator, scorer, tokenizer, sharing: bool) -> Callable:
+    """(data, pair indices) -> (per-pair losses [B], r_chosen [B], r_rejected [B]), rewards in fp32."""
+    loss_fn = partial(LOSSES[cfg.loss], **cfg.loss_params)
+    collate = collate_shared if sharing else collate_concat
+    pad_id = tokenizer.pad_token_id
+    device = accelerator.device
+
+    def pair_losses(data: EncodedSet, idx: list[int]):
+        batch = collate([data.items[i] for i in idx], pad_id)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            r_chosen, r_rejected = scorer({k: v.to(device) for k, v in batch.items()})
+        r_chosen, r_rejected = r_chosen.float(), r_rejected.float()
+        extra = {}
+        if data.margins is not None:  # per-pair margins (cfg.margin_field)
+            extra["margin"] = torch.tensor([data.margins[i] for i in idx], device=r_chosen.device)
+        return loss_fn(r_chosen, r_rejected, **extra), r_chosen, r_rejected
+
+    return pair_losses
+
+
+def _prepare_data(cfg: TrainConfig, tokenizer, train_pairs, val_pairs, quarantine: Path):
+    """Read the specs, hold out the validation split, sample, encode; count what was cut or dropped."""
+    reads: list[dict] = []
+    if train_pairs is None:
+        if not cfg.data:
+            raise ValueError("train: no training data (set `data` to one or more spec strings)")
+        from rewardkit.data.sources.base import fresh_quarantine
+
+        fresh_quarantine(quarantine)  # every run (resumed ones too) re-reads all its data
+        train_pairs = _read_all(cfg, cfg.data, quarantine, reads)
+        if val_pairs is None and cfg.val_data:
+            val_pairs = _read_all(cfg, cfg.val_data, quarantine, reads)
+    if val_pairs is None:
+        train_pairs, val_pairs = split_pairs(train_pairs, cfg.val_fraction, cfg.seed)
+    train_pairs = sample_pairs(train_pairs, cfg.max_pairs, cfg.seed)
+    val_pairs = sample_pairs(val_pairs, cfg.max_val_pairs, cfg.seed)
+    encode = partial(encode_pairs, tokenizer=tokenizer, max_length=cfg.max_length, on_long=cfg.on_long,
+                     margin_field=cfg.margin_field)
+    return encode(train_pairs), encode(val_pairs), reads
+
+
+def _read_all(cfg: TrainConfig, specs: list[str], quarantine: Path, reads: list[dict]) -> list[PreferencePair]:
+    from rewardkit.data.sources import read_pairs
+
+    out = []
+    for spec in specs:
+        pairs, report = read_pairs(spec, on_bad_row=cfg.on_bad_row, quarantine=quarantine)
+        out += pairs
+        reads.append(report.as_dict())
+    return out
+
+
+def _check_deepspeed_accumulation(accelerator, accum: int) -> None:
+    """DeepSpeed scales the loss and steps by its own gradient_accumulation_steps, fixed in its config
+    before rewardkit derives `accum`: a mismatch would silently change the global batch."""
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is not None:
+        theirs = plugin.deepspeed_config.get("gradient_accumulation_steps")
+        if theirs not in (accum, "auto"):
+            raise ValueError(f"DeepSpeed gradient_accumulation_steps is {theirs}, but global_batch_size / "
+                             f"(micro_batch_size x processes) = {accum}: set it to {accum} in the accelerate config")
+
+
+def _with_lora(model, opts):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=opts.r, lora_alpha=opts.alpha, lora_dropout=opts.dropout,
+                        target_modules=opts.target_modules)
+    return get_peft_model(model, config)  # SEQ_CLS keeps the score head fully trainable (modules_to_save)
+
+
+def export_model(accelerator, scorer, tokenizer, dest: Path) -> Path:
+    """Save the trained model as a plain HF directory (safetensors, num_labels 1, pad token, chat
+    template), atomically: written beside `dest` and renamed into place."""
+    state_dict = accelerator.get_state_dict(scorer)  # gathered on the main process under ZeRO-3 / FSDP
+    hf = accelerator.unwrap_model(scorer).model
+    if hasattr(hf, "merge_and_unload"):  # peft: fold the adapters into the weights
+        hf, state_dict = hf.merge_and_unload(), None
+    elif state_dict is not None:
+        state_dict = {k.removeprefix("model."): v for k, v in state_dict.items()}
+    tmp = dest.with_name(f".tmp-{dest.name}")
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        hf.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+    accelerator.wait_for_everyone()
+    return dest
