@@ -143,3 +143,19 @@ def test_other_poolings_do_not_export(tiny):
 
     with pytest.raises(ValueError, match="experiment-only"):
         export_probe_model(str(tiny), Probe(np.zeros(32), np.zeros(32)), "unused", pooling="mean")
+
+
+def test_probe_command_reports_heldout_and_exports_a_model(tiny, data, tmp_path):
+    from rewardkit.probing.cache import build_features
+    from rewardkit.probing.run import ProbeRecipe, run_probe
+
+    build_features(features_cfg(tiny, data), tmp_path / "cache", log=lambda _: None)
+    said = []
+    result = run_probe(ProbeRecipe(features=[tmp_path / "cache"], val_fraction=0.25, l2=0.01), tmp_path / "out",
+                       log=said.append)
+    assert result["val_pairs"] == 10 and result["train_pairs"] == 30
+    cell = result["heldout"]["all"]["probe"]
+    assert cell["pairs"] == 10 and cell["ci95"][0] <= cell["accuracy"] <= cell["ci95"][1]
+    assert (tmp_path / "out" / "model" / "model.safetensors").is_file() and "reward model" in said[-1]
+    mean = run_probe(ProbeRecipe(features=[tmp_path / "cache"], pooling="mean"), tmp_path / "mean", log=said.append)
+    assert not (tmp_path / "mean" / "model").exists() and mean["heldout"]["all"]["probe"]["pairs"] == 8

@@ -9,6 +9,7 @@
     rewardkit score --model M --data SPEC --out FILE     # both scores of every pair, as jsonl
     rewardkit serve --model M                            # HTTP: POST /score
     rewardkit features --model M --data SPEC --out DIR   # cached pooled features for probes
+    rewardkit probe --features DIR --out DIR             # a linear reward head on them, exported
 """
 
 from __future__ import annotations
@@ -120,14 +121,38 @@ def features(
     dtype: Annotated[str, typer.Option(help=_features_help("dtype"))] = "bfloat16",
     batch_tokens: Annotated[int, typer.Option(help=_features_help("batch_tokens"))] = 8192,
     layer: Annotated[Optional[list[int]], typer.Option("--layer", help=_features_help("layers"))] = None,
+    max_pairs_per_spec: Annotated[Optional[int], typer.Option(help=_features_help("max_pairs_per_spec"))] = None,
     on_bad_row: OnBadRowOpt = "error",
 ):
     """Cache pooled backbone features of pair datasets (one bf16 pass) for probes and ablations."""
     from rewardkit.probing.cache import FeaturesConfig, build_features
 
     cfg = FeaturesConfig(model=model, data=data, max_length=max_length, dtype=dtype, batch_tokens=batch_tokens,
-                         layers=layer or [], on_bad_row=on_bad_row)
+                         layers=layer or [], on_bad_row=on_bad_row, max_pairs_per_spec=max_pairs_per_spec)
     build_features(cfg, out, log=console.print)
+
+
+def _probe_help(name: str) -> str:
+    from rewardkit.probing.run import ProbeRecipe
+
+    return ProbeRecipe.model_fields[name].description or ""
+
+
+@app.command()
+def probe(
+    features: Annotated[list[Path], typer.Option("--features", help=_probe_help("features") + " Repeat for several.")],
+    out: Annotated[Path, typer.Option("--out", help="Output dir: probe.json, and model/ for the `last` pooling.")],
+    pooling: Annotated[str, typer.Option(help=_probe_help("pooling"))] = "last",
+    loss: Annotated[str, typer.Option(help=_probe_help("loss"))] = "bradley_terry",
+    l2: Annotated[float, typer.Option(help=_probe_help("l2"))] = 0.05,
+    val_fraction: Annotated[float, typer.Option(help=_probe_help("val_fraction"))] = 0.2,
+    seed: Annotated[int, typer.Option(help=_probe_help("seed"))] = 0,
+):
+    """Fit a linear reward head on cached features in seconds; export it as a reward model."""
+    from rewardkit.probing.run import ProbeRecipe, run_probe
+
+    cfg = ProbeRecipe(features=features, pooling=pooling, loss=loss, l2=l2, val_fraction=val_fraction, seed=seed)
+    run_probe(cfg, out, log=console.print)
 
 
 def _decon_help(name: str) -> str:

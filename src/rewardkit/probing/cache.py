@@ -45,6 +45,8 @@ class FeaturesConfig(StrictModel):
     """Also store the last-token state after these decoder layers (hidden_states index; experiment-only)."""
     on_bad_row: Literal["error", "skip"] = "error"
     """error: stop at the first bad row; skip: quarantine it in DIR/../NAME.quarantine.jsonl and count it."""
+    max_pairs_per_spec: int | None = Field(None, ge=1)
+    """Keep a seeded sample of at most this many pairs of each spec (seed 0), in their original order."""
 
 
 @dataclass
@@ -93,9 +95,12 @@ def _read(cfg: FeaturesConfig, quarantine: Path) -> list[tuple[str, object]]:
 
     if not cfg.data:
         raise ValueError("features: no data (give one or more --data SPEC)")
+    from rewardkit.training.data import sample_pairs
+
     fresh_quarantine(quarantine)
     return [(spec, p) for spec in cfg.data
-            for p in read_pairs(spec, on_bad_row=cfg.on_bad_row, quarantine=quarantine)[0]]
+            for p in sample_pairs(read_pairs(spec, on_bad_row=cfg.on_bad_row, quarantine=quarantine)[0],
+                                  cfg.max_pairs_per_spec, 0)]
 
 
 def build_features(cfg: FeaturesConfig, out: str | Path, *, log=print) -> FeatureSet:

@@ -21,7 +21,9 @@ def wilson(correct: float, n: int, z: float = Z95) -> tuple[float, float]:
     p = correct / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo, hi = max(0.0, centre - half), min(1.0, centre + half)
+    # exact at the ends (p = 0 or 1 make one bound 0 or 1 analytically; floats land 1e-16 inside)
+    return (0.0 if correct == 0 else lo), (1.0 if correct == n else hi)
 
 
 def flags(margins: list[float]) -> list[float]:

@@ -1,0 +1,84 @@
+"""`rewardkit probe --features DIR... --out DIR`: fit a linear reward head on cached features (I/O edge).
+
+    rewardkit features --data helpsteer2:../shared/data/hf-samples-500/nvidia_HelpSteer_sample.jsonl --out runs/features/helpsteer
+    rewardkit probe --features runs/features/helpsteer --out runs/probe-helpsteer      # seconds
+
+Holds out `val_fraction` of the pairs (seeded), fits with early stopping on them, prints held-out
+accuracy per source with 95% Wilson intervals beside "longer response wins", and writes probe.json.
+With pooling `last` the probe is also saved as a reward model in OUT/model (the backbone + the probe as
+`score.weight`) that evaluate/score/serve take as is; other poolings are experiment-only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from rewardkit.probing.options import ProbeOptions
+
+Pooling = Literal["last", "mean", "last+mean"]
+
+
+class ProbeRecipe(ProbeOptions):
+    features: list[Path] = []
+    """Feature caches (rewardkit features) built from the same model; their pairs are pooled."""
+    pooling: Pooling = "last"
+    """Which features: `last` (the token the score head reads: exportable), `mean`, or both concatenated."""
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    """Share of the pairs held out (seeded by `seed`) for early stopping and the reported accuracy."""
+    export: bool = True
+    """Save OUT/model when pooling is `last`."""
+
+
+def pooled(caches, pooling: Pooling) -> np.ndarray:
+    """[N, 2, D] features of every cache's pairs, concatenated in cache order."""
+    parts = []
+    for fs in caches:
+        names = ["last", "mean"] if pooling == "last+mean" else [pooling]
+        parts.append(np.concatenate([np.asarray(fs.array(n)) for n in names], axis=-1))
+    return np.concatenate(parts)
+
+
+def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
+    from rewardkit.probing.cache import load_cache
+    from rewardkit.probing.export import export_probe_model
+    from rewardkit.probing.probe import fit_probe
+    from rewardkit.training.heldout import accuracy_with_interval, flags
+
+    if not cfg.features:
+        raise ValueError("probe: no feature caches given (--features DIR)")
+    caches = [load_cache(d) for d in cfg.features]
+    models = {json.dumps(fs.manifest["config"]["model"]) for fs in caches}
+    if len(models) > 1:
+        raise ValueError(f"probe: the caches come from different models ({', '.join(sorted(models))})")
+    x = pooled(caches, cfg.pooling)
+    records = [r for fs in caches for r in fs.pairs]
+    order = np.random.default_rng(cfg.seed).permutation(len(x))
+    n_val = round(cfg.val_fraction * len(x))
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    probe, history = fit_probe(x[train, 0], x[train, 1], cfg, val=(x[val, 0], x[val, 1]) if n_val else None)
+    margins = probe.scores(x[val, 0]) - probe.scores(x[val, 1])
+    longer = [records[i]["chosen_chars"] - records[i]["rejected_chars"] for i in val]
+    report = {}
+    for source in sorted({records[i]["source"] for i in val}) + ["all"]:
+        keep = [k for k, i in enumerate(val) if source in ("all", records[i]["source"])]
+        report[source] = {"probe": accuracy_with_interval(flags([margins[k] for k in keep])),
+                          "length_baseline": accuracy_with_interval(flags([longer[k] for k in keep]))}
+        cell = report[source]["probe"]
+        log(f"{source}: {cell['pairs']} held-out pairs, probe {100 * cell['accuracy']:.1f}% "
+            f"[{100 * cell['ci95'][0]:.1f}, {100 * cell['ci95'][1]:.1f}], longer-wins "
+            f"{100 * report[source]['length_baseline']['accuracy']:.1f}%")
+    out = Path(out)
+    result = {"config": json.loads(cfg.model_dump_json()), "train_pairs": len(train), "val_pairs": n_val,
+              "best_epoch": history.best_epoch, "heldout": report, "weight": probe.weight.tolist()}
+    from rewardkit.data.io import write_json_atomic
+
+    write_json_atomic(out / "probe.json", result)
+    if cfg.export and cfg.pooling == "last":
+        model = caches[0].manifest["config"]["model"]
+        log(f"reward model (backbone + probe head) -> {export_probe_model(model, probe, out / 'model')}")
+    return result
