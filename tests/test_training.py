@@ -403,8 +403,11 @@ def test_lp_ft_learns_a_learnable_preference_with_an_interval_above_chance(tiny,
 
     cfg = _lpft_cfg(tiny, epochs=2, eval_every=6, train_top_k_layers=1, head_lr_multiplier=1.0)
     train_from_config(cfg, tmp_path / "run", train_pairs=toy_pairs(48, seed=40), val_pairs=toy_pairs(64, seed=41))
-    report = json.loads((tmp_path / "run" / "summary.json").read_text())["heldout"]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    report, margins = summary["heldout"], summary["heldout_margins"]
     row = report["all"]
+    assert len(margins["model"]) == len(margins["probe"]) == 64
+    assert row["model"]["accuracy"] == pytest.approx(sum(m > 0 for m in margins["model"]) / 64)
     assert row["model"]["pairs"] == 64 and set(row) == {"model", "probe", "length_baseline"}
     assert row["model"]["ci95"][0] > 0.5
     assert row["model"]["accuracy"] >= row["probe"]["accuracy"] - 1e-9 or row["probe"]["ci95"][0] > 0.5

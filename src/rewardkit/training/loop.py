@@ -163,11 +163,13 @@ def cleanup(run: Run) -> Path:
     if run.val_set.items:
         margins = run.best_margins if run.best_margins is not None else validate(run)[1]  # resumed: recompute
         summary["heldout"] = heldout_report(run.val_set, margins, run.probe_margins)
+        summary["heldout_margins"] = {"ids": [p.id for p in run.val_set.pairs], "model": margins,
+                                      "probe": run.probe_margins}  # per pair, for paired comparisons
         if run.main:
             print_heldout(summary["heldout"], run.out_dir)
     if run.main:
         write_json_atomic(run.out_dir / "summary.json", summary)
-    run.log.event("done", **{k: v for k, v in summary.items() if k != "heldout"})
+    run.log.event("done", **{k: v for k, v in summary.items() if not k.startswith("heldout")})
     run.log.close()
     acc.wait_for_everyone()
     acc.end_training()
