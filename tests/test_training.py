@@ -87,6 +87,16 @@ def test_split_is_seeded_and_disjoint():
     assert [p.id for p in val] != [p.id for p in split_pairs(pairs, 0.1, seed=4)[1]]
 
 
+def test_split_by_prompt_holds_out_whole_prompts():
+    pairs = toy_pairs(30, seed=3)
+    for i, p in enumerate(pairs):  # 10 prompts x 3 pairs each
+        p.prompt = [{"role": "user", "content": f"prompt {i % 10}"}]
+    train, val = split_pairs(pairs, 0.2, seed=1, by="prompt")
+    assert len(val) == 6 and len(train) == 24  # two whole prompts reach the 6-pair target
+    assert not {p.prompt[0]["content"] for p in val} & {p.prompt[0]["content"] for p in train}
+    assert split_pairs(pairs, 0.2, seed=1, by="prompt") == (train, val)
+
+
 def test_truncated_and_dropped_counts(tok):
     _, tokenizer = tok
     pairs = toy_pairs(40, seed=2)

@@ -44,6 +44,10 @@ class TrainConfig(StrictModel):
     and quarantines them in out_dir/quarantine.jsonl."""
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     """Share of `data` held out for validation (seeded by `seed`) when `val_data` is empty; 0: none."""
+    val_split: Literal["pair", "prompt"] = "pair"
+    """How `val_fraction` is held out: "pair", a random sample of pairs; "prompt", whole prompts, so no
+    held-out pair shares its prompt or a response with a training pair (sources with several pairs per
+    prompt, e.g. HelpSteer's 387 sample pairs over 107 prompts, leak through shared responses otherwise)."""
     max_pairs: int | None = Field(None, ge=1)
     """Use only this many training pairs (a seeded sample, taken after the validation split)."""
     max_val_pairs: int | None = Field(None, ge=1)

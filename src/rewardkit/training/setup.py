@@ -223,7 +223,7 @@ def _prepare_data(cfg: TrainConfig, tokenizer, train_pairs, val_pairs, quarantin
         if val_pairs is None and cfg.val_data:
             val_pairs = _read_all(cfg, cfg.val_data, quarantine, reads)
     if val_pairs is None:
-        train_pairs, val_pairs = split_pairs(train_pairs, cfg.val_fraction, cfg.seed)
+        train_pairs, val_pairs = split_pairs(train_pairs, cfg.val_fraction, cfg.seed, by=cfg.val_split)
     train_pairs = sample_pairs(train_pairs, cfg.max_pairs, cfg.seed)
     val_pairs = sample_pairs(val_pairs, cfg.max_val_pairs, cfg.seed)
     encode = partial(encode_pairs, tokenizer=tokenizer, max_length=cfg.max_length, on_long=cfg.on_long,
