@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import Field
 
 from rewardkit.data.io import atomic_dir
+from rewardkit.data.pairs import content_id
 from rewardkit.recipe import StrictModel
 
 FORMAT = 1
@@ -130,7 +131,7 @@ def build_features(cfg: FeaturesConfig, out: str | Path, *, log=print) -> Featur
                 "hidden_size": model.config.hidden_size, "tokens": tokens, "seconds": round(seconds, 2),
                 "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
                 "exportable_pooling": EXPORTABLE_POOLING if getattr(model, "score", None) is not None else None}
-    records = [{"id": p.id, "source": p.source, "source_id": p.source_id, "spec": spec,
+    records = [{"id": p.id, "prompt_id": content_id(p.prompt, "", ""), "source": p.source, "source_id": p.source_id, "spec": spec,
                 "subset": p.meta.get("subset"), "chosen_chars": len(p.chosen), "rejected_chars": len(p.rejected), "truncated": e.truncated}
                for (spec, p), e in zip(specs_pairs, encoded)]
     with atomic_dir(out, marker=MANIFEST) as tmp:
