@@ -168,6 +168,10 @@ CATALOGUE = [
     Case("train/negative-lr", ["train", "train_neg.yaml"], ["train_neg.yaml", "lr", "greater than 0"], ["runs"]),
     Case("train/missing-model-dir", ["train", "train_nomodel.yaml"], ["no/such/model/dir", "no such model directory"],
          ["out-train/model.safetensors", "out-train/config.json"]),
+    Case("features/missing-data", ["features", "--data", "pairs:nope.jsonl", "--out", "out-feat"], ["nope.jsonl"],
+         ["out-feat"]),
+    Case("probe/no-cache", ["probe", "--features", "nocache", "--out", "out-probe"], ["nocache", "no feature cache"],
+         ["out-probe"]),
     # evaluate
     Case("evaluate/nan-score", ["evaluate", "--scores", "scores_nan.json"], ["scores_nan.json", "examples[1]", "finite"], []),
     Case("evaluate/duplicate-id", ["evaluate", "--scores", "scores_dup.json"], ["examples[1]", "'0'", "given twice"], []),
@@ -258,7 +262,7 @@ def run_main(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
 def test_the_catalogue_covers_every_command():
     commands = {c.args[0] if c.args[0] != "data" else f"data {c.args[1]}" for c in CATALOGUE}
     assert commands == {"run", "data stats", "data convert", "data fixtures", "decontaminate", "curate", "train",
-                        "evaluate", "score", "serve"}
+                        "evaluate", "score", "serve", "features", "probe"}
 
 
 @pytest.mark.parametrize("case", _params())
