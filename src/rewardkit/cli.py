@@ -170,7 +170,7 @@ def evaluate(
     if scores is not None:
         if data or model:
             raise ValueError("--scores recomputes from stored scores: give it alone, without --model/--data")
-        recompute(scores, console)
+        recompute(scores, console, out)
         return
     if not data or out is None:
         raise ValueError("evaluate needs --data SPEC (one or more) and --out DIR, or --scores FILE")

@@ -89,8 +89,9 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
     return results
 
 
-def recompute(results_path: str | Path, console: Console | None = None) -> dict:
-    """Every number again from the stored per-example scores; no model needed."""
+def recompute(results_path: str | Path, console: Console | None = None, out_dir: str | Path | None = None) -> dict:
+    """Every number again from the stored per-example scores; no model needed. With `out_dir`, the
+    stored results with every summary number replaced by the recomputed one go to out_dir/results.json."""
     path = Path(results_path)
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
@@ -102,6 +103,9 @@ def recompute(results_path: str | Path, console: Console | None = None) -> dict:
     console = console or Console()
     print_summary(summary, console)
     print_notes(notes, console)
+    if out_dir is not None:
+        write_json_atomic(Path(out_dir) / "results.json", {**stored, **summary})
+        console.print(f"wrote {Path(out_dir) / 'results.json'}", highlight=False)
     return summary
 
 
