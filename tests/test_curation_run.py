@@ -10,7 +10,7 @@ from rewardkit.curation.config import CurateConfig
 from rewardkit.curation.magpie import MAGPIE_SOURCES, kept_count
 from rewardkit.curation.mix import DUPLICATE, Dedupe, shuffled
 from rewardkit.curation.steps import RunReport, run_steps
-from rewardkit.data.io import read_pairs
+from rewardkit.data.io import read_pair_file
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.recipe import RecipeError, load_recipe
 
@@ -102,8 +102,8 @@ def test_curate_end_to_end_on_small_fixtures(fixtures, tiny_model_dir, tmp_path)
     res = curate(cfg)
     out = tmp_path / "out"
     counts = json.loads((out / "counts.json").read_text())
-    mixed = list(read_pairs(res["pairs"]))
-    assert len(mixed) == counts["total"] == res["n_pairs"] == len(list(read_pairs(res["jsonl"])))
+    mixed = list(read_pair_file(res["pairs"]))
+    assert len(mixed) == counts["total"] == res["n_pairs"] == len(list(read_pair_file(res["jsonl"])))
 
     # the Magpie groups kept exactly floor(fraction x pool), recomputed from the raw reads
     pool = [p for r in ("magpie_ultra", "magpie_pro_llama31", "magpie_pro", "magpie_air")
@@ -147,7 +147,7 @@ def test_curate_end_to_end_on_small_fixtures(fixtures, tiny_model_dir, tmp_path)
     assert (out / "fig3_magpie_scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # rerun: same seed, same output order
     res2 = curate(cfg.model_copy(update={"out_dir": tmp_path / "again", "report": cfg.report.model_copy(update={"figures": False})}))
-    assert [p.id for p in read_pairs(res2["jsonl"])] == [p.id for p in mixed]
+    assert [p.id for p in read_pair_file(res2["jsonl"])] == [p.id for p in mixed]
 
 
 def test_cli_reports_a_bad_recipe_by_key(tmp_path):
