@@ -7,11 +7,13 @@ attribute docstrings into descriptions, so `--help` and error messages come from
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.fields import FieldInfo
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -22,6 +24,14 @@ class StrictModel(BaseModel):
 
 class RecipeError(ValueError):
     pass
+
+
+def with_default(model: type[BaseModel], name: str, default: Any) -> FieldInfo:
+    """`model`'s field `name` with another default and the same type, bounds and docstring, for a
+    subclass whose use needs that default (the docstring then says why, next to the field)."""
+    info = copy.copy(model.model_fields[name])
+    info.default = default
+    return info
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -97,6 +107,12 @@ def load_recipe(path: str | Path, model: type[M], overrides: list[str] | None = 
 
         # one line: "path: invalid recipe: sources.0.stepz: unknown key; lr: Input should be ..."
         raise RecipeError(f"{path}: invalid recipe: {validation_message(e).partition(': ')[2]}") from None
+
+
+def error_lines(e: ValidationError, name=lambda loc: ".".join(str(p) for p in loc)) -> list[str]:
+    """One "  where: what" line per error; `name` spells a location (a recipe key path, a --flag)."""
+    return [f"  {name(err['loc'])}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}"
+            for err in e.errors()]
 
 
 def dump_recipe(recipe: BaseModel) -> str:

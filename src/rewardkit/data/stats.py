@@ -19,9 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.data.pairs import PreferencePair
+from rewardkit.options import ReadOptions
 
 DEFAULT_TOKENIZER = "smollm2"
 BATCH = 512
+
+
+class DataStage(ReadOptions):
+    """The pipeline's `data:` section and `rewardkit data stats`' options."""
+
+    stats: list[str] = []
+    """READER:PATH_OR_HUB_ID spec strings whose Table 1 (pairs, turns, prompt/response tokens) is printed."""
+    tokenizer: str | None = None
+    """Tokenizer for the token counts (alias, .gguf file, dir or HF id); default: the shipped SmolLM2's."""
 
 
 @lru_cache(maxsize=4)

@@ -20,9 +20,8 @@ import torch
 from rewardkit.models.loading import forward_scores, load_reward_model
 from rewardkit.data.pairs import Message, PreferencePair
 from rewardkit.models.tokenization import encode_conversation, encode_pair
+from rewardkit.options import DEFAULT_BATCH_TOKENS
 
-DEFAULT_BATCH_TOKENS = 8192
-"""Padded tokens per forward pass: 8 x 1024 keeps SmolLM2's activations small on CPU and fills a GPU."""
 PROGRESS_MIN = 256
 """With progress=None, a bar is shown from this many sequences on."""
 

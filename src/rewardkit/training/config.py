@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from rewardkit.options import ReadOptions
 from rewardkit.recipe import StrictModel
 
 
@@ -29,7 +30,7 @@ class LoraOptions(StrictModel):
     """Module names that get adapters, or "all-linear"."""
 
 
-class TrainConfig(StrictModel):
+class TrainConfig(ReadOptions):
     model: str = "smollm2"
     """Backbone: an alias ("smollm2", "minilm"), an HF id, a local dir or a .gguf file
     (rewardkit.models.loading.load_reward_model); a fresh one-score head is put on it, drawn from `seed`."""
@@ -38,9 +39,6 @@ class TrainConfig(StrictModel):
     stage's output."""
     val_data: list[str] = []
     """Validation pairs as spec strings; empty: hold out `val_fraction` of `data` instead."""
-    on_bad_row: Literal["error", "skip"] = "error"
-    """Unusable input rows: "error" stops at the first, naming file, line and field; "skip" counts them
-    and quarantines them in out_dir/quarantine.jsonl."""
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     """Share of `data` held out for validation (seeded by `seed`) when `val_data` is empty; 0: none."""
     max_pairs: int | None = Field(None, ge=1)
