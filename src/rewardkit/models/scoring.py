@@ -6,7 +6,7 @@
     pair_scores = rm.score_pairs(pairs)          # [(chosen, rejected), ...]; rm.truncated counts cut pairs
 
 Speed comes from three things (benchmarks/scoring.py measures them): sequences sorted by length so a
-batch pads little (unsorted batches wasted 37% on padding, MACHINE-NOTES "Speed"), batches filled up to a
+batch pads little (unsorted batches wasted 37% on padding, docs/machine-notes.md, "Speed"), batches filled up to a
 token budget counted *with* padding rather than a fixed batch size, and bf16 weights under
 torch.inference_mode.
 """

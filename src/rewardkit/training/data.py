@@ -22,7 +22,7 @@ wide enough that batches hold similar lengths, narrow enough that which pairs me
 
 @dataclass
 class EncodeCounts:
-    """What encoding did to the pairs; written to the training log (issue #4: nothing silently dropped)."""
+    """What encoding did to the pairs; written to the training log, so no pair is lost unseen."""
 
     pairs: int = 0
     kept: int = 0

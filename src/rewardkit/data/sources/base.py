@@ -219,7 +219,7 @@ def get_field(row: dict[str, Any], name: str, kind: type | tuple[type, ...], fil
 
 
 def check_columns(row: dict[str, Any], expected: set[str], spec: Spec, file: str) -> None:
-    """For schemas SCHEMAS.md marks inferred: fail on first load naming what was expected and found."""
+    """For schemas docs/schemas.md marks inferred: fail on first load naming what was expected and found."""
     missing = expected - set(row)
     if missing:
         raise ValueError(
