@@ -44,9 +44,10 @@ def run(recipe: PipelineRecipe) -> None:
 def data_stats(cfg: StatsCommand) -> None:
     """The report's Table 1 (pairs, turns, prompt and response tokens) for any inputs."""
     from rewardkit.data.stats import dataset_table, print_table
+    from rewardkit.models.tokenizers import DEFAULT_TOKENIZER, load_tokenizer
 
-    print_table(dataset_table(cfg.stats, tokenizer=cfg.tokenizer, on_bad_row=cfg.on_bad_row,
-                              quarantine_dir=cfg.quarantine_dir), console)
+    print_table(dataset_table(cfg.stats, load_tokenizer(cfg.tokenizer), cfg.on_bad_row, cfg.quarantine_dir,
+                              name=cfg.tokenizer or DEFAULT_TOKENIZER), console)
 
 
 @config_command(data_app, "convert", ConvertCommand, arguments={"spec": "SPEC"})

@@ -59,10 +59,11 @@ def run_recipe(recipe: PipelineRecipe, console: Console | None = None) -> dict:
 
     if recipe.data is not None:
         from rewardkit.data.stats import dataset_table, print_table
+        from rewardkit.models.tokenizers import DEFAULT_TOKENIZER, load_tokenizer
 
         console.rule("[bold]data: Table 1 of the inputs")
-        rows = dataset_table(recipe.data.stats, tokenizer=recipe.data.tokenizer,
-                             on_bad_row=recipe.data.on_bad_row, quarantine_dir=out / "data")
+        rows = dataset_table(recipe.data.stats, load_tokenizer(recipe.data.tokenizer), recipe.data.on_bad_row,
+                             out / "data", name=recipe.data.tokenizer or DEFAULT_TOKENIZER)
         print_table(rows, console)
         results["data"] = rows
 
