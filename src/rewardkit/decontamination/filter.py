@@ -11,13 +11,13 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from rewardkit.decontamination.index import MAX_NGRAMS_LISTED, NgramIndex
 from rewardkit.data.pairs import PreferencePair
 
 Fields = Literal["first_user", "all_user", "all"]
-FIELDS: tuple[str, ...] = ("first_user", "all_user", "all")
+FIELDS: tuple[str, ...] = get_args(Fields)
 
 
 def pair_texts(pair: PreferencePair, fields: Fields = "first_user") -> list[tuple[str, str]]:

@@ -14,13 +14,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qsl
 
 from rewardkit.data.io import LOCAL_SUFFIXES, BadRow, base_suffix, iter_file_rows
 from rewardkit.data.pairs import PreferencePair, RefPrompt
-
-OnBadRow = Literal["error", "skip"]
+from rewardkit.options import OnBadRow
 
 
 @dataclass(frozen=True)
