@@ -27,6 +27,8 @@ class Toy(StrictModel):
     """Optional."""
     dry: bool = False
     """A bare flag."""
+    color: bool = True
+    """On unless --no-color."""
     nested: dict[str, int] = {}
     """Not spellable on a command line: left out, its default applies."""
 
@@ -52,6 +54,7 @@ def test_flags_parse_into_the_model_and_defaults_come_from_it():
                                    "--dry"])
     assert res.exit_code == 0, res.output
     assert seen[-1] == Toy(name="ann", times=3, style="loud", tags=["x", "y"], dry=True)
+    assert CliRunner().invoke(app, ["greet", "ann", "--no-color"]).exit_code == 0 and seen[-1].color is False
     assert CliRunner().invoke(app, ["greet", "bob"]).exit_code == 0
     assert seen[-1] == Toy(name="bob") and seen[-1].tags == ["a"] and seen[-1].limit is None
 
@@ -67,7 +70,7 @@ def test_bounds_choices_and_unknown_flags_fail_where_parsed():
 def test_help_is_the_field_docstring():
     app, _ = toy_app()
     params = {p.name: p for p in get_command(app).commands["greet"].params}
-    assert set(params) == {"name", "times", "style", "tags", "limit", "dry"}
+    assert set(params) == {"name", "times", "style", "tags", "limit", "dry", "color"}
     assert all(params[n].help == Toy.model_fields[n].description for n in params)
     assert params["times"].default == 2 and params["dry"].opts == ["--dry"] and params["dry"].secondary_opts == []
 

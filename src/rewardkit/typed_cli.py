@@ -4,9 +4,10 @@ StrictModel's fields, so each flag's name, type, default, bounds and help text c
     @config_command(app, "score", ScoreConfig)
     def score(cfg: ScoreConfig) -> None: ...      # --model, --data, --out, --max-length, ... from the fields
 
-A field `max_length` becomes `--max-length`; a bool field a bare flag (`--resume`); a list field a
-repeatable option; a Literal a choice; `ge`/`gt`/`le`/`lt` bounds become click's range checks. Fields a
-command line cannot spell (nested models, dicts) are left out, and the model's defaults apply to them.
+A field `max_length` becomes `--max-length`; a bool field a bare flag (`--resume`; `--x/--no-x` when it
+defaults to true); a list field a repeatable option; a Literal a choice; `ge`/`le` bounds become click's
+range checks (strict ones are checked by the model, and its error names the flag). Fields a command line
+cannot spell (nested models, dicts) are left out, and the model's defaults apply to them.
 Recipe commands (`run`, `train`, `curate`) take a YAML file and `key=value` overrides instead; the flags
 they offer are fields of the recipe, passed on as overrides.
 """
@@ -69,7 +70,9 @@ def parameter(name: str, info: FieldInfo, *, metavar: str | None = None, require
     default = info.get_default(call_default_factory=True)
     show = False if default is None or default == [] else (", ".join(map(str, default)) if is_list else True)
     kw = {"help": info.description, "show_default": show, **_bounds(info)}
-    meta = typer.Argument(metavar=metavar, **kw) if metavar else typer.Option(flag(name), **kw)
+    # A bool defaulting to true needs a way to say false (--x/--no-x); otherwise a bare flag (--resume).
+    decl = f"{flag(name)}/--no-{flag(name)[2:]}" if kind is bool and default is True else flag(name)
+    meta = typer.Argument(metavar=metavar, **kw) if metavar else typer.Option(decl, **kw)
     if required or info.is_required():
         value = inspect.Parameter.empty
     else:  # a list's default is the model's (typer would give a tuple); None means "not given"
