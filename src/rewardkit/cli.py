@@ -40,7 +40,7 @@ def run(recipe: PipelineRecipe) -> None:
     run_recipe(recipe, console)
 
 
-@config_command(data_app, "stats", StatsCommand, arguments={"stats": "SPEC..."}, required=["stats"])
+@config_command(data_app, "stats", StatsCommand, arguments={"stats": "SPEC"}, required=["stats"])
 def data_stats(cfg: StatsCommand) -> None:
     """The report's Table 1 (pairs, turns, prompt and response tokens) for any inputs."""
     from rewardkit.data.stats import dataset_table, print_table
