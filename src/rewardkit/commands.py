@@ -10,8 +10,9 @@ from pathlib import Path
 from rewardkit.data.fixtures import FixturesStage
 from rewardkit.data.stats import DataStage
 from rewardkit.decontamination.config import DecontaminateStage
-from rewardkit.evaluation.run import EvaluateConfig
+from rewardkit.evaluation.run import EvaluateConfig, ScoreConfig
 from rewardkit.options import ModelOptions, ReadOptions
+from rewardkit.recipe import with_default
 
 
 class StatsCommand(DataStage):
@@ -58,8 +59,7 @@ class EvaluateCommand(EvaluateConfig):
 class ServeConfig(ModelOptions):
     """`rewardkit serve`: the model and where it listens (each request sets its own max_length)."""
 
-    model: str = "smollm2"
-    """Alias (smollm2, minilm), HF dir/id or .gguf file."""
+    model: str = with_default(ScoreConfig, "model", "smollm2")
     host: str = "127.0.0.1"
     """Interface to bind."""
     port: int = 8000
