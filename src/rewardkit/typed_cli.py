@@ -5,9 +5,11 @@ StrictModel's fields, so each flag's name, type, default, bounds and help text c
     def score(cfg: ScoreConfig) -> None: ...      # --model, --data, --out, --max-length, ... from the fields
 
 A field `max_length` becomes `--max-length`; a bool field a bare flag (`--resume`; `--x/--no-x` when it
-defaults to true); a list field a repeatable option; a Literal a choice; `ge`/`le` bounds become click's
-range checks (strict ones are checked by the model, and its error names the flag). Fields a command line
-cannot spell (nested models, dicts) are left out, and the model's defaults apply to them.
+defaults to true); a list field a repeatable option; a Literal a string whose choices the help shows.
+Click only parses; the model validates every value (choices, bounds, cross-field rules), so a bad value
+fails one way: pydantic's error, which rewardkit.errors reports naming the flag ("--n: Input should be
+greater than or equal to 1 (got 0)"). Fields a command line cannot spell (nested models, dicts) are left
+out, and the model's defaults apply to them.
 Recipe commands (`run`, `train`, `curate`) take a YAML file and `key=value` overrides instead; the flags
 they offer are fields of the recipe, passed on as overrides.
 """
@@ -22,21 +24,23 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, TypeVar, Union
 
-import annotated_types
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from rewardkit.recipe import RecipeError, error_lines, load_recipe
+from rewardkit.recipe import load_recipe
 
 M = TypeVar("M", bound=BaseModel)
 _SCALARS = (str, int, float, bool, Path)
 
 
 def cli_type(annotation: Any) -> Any:
-    """The type typer parses for a field, or None when a command line cannot spell it."""
+    """The type typer parses for a field (a Literal's values as str), or None when a command line cannot
+    spell it."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if annotation in _SCALARS or origin is Literal:
+    if origin is Literal and all(isinstance(a, str) for a in args):
+        return str
+    if annotation in _SCALARS:
         return annotation
     if origin in (Union, types.UnionType) and type(None) in args and len(args) == 2:
         inner = cli_type(next(a for a in args if a is not type(None)))
@@ -50,16 +54,12 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _bounds(info: FieldInfo) -> dict[str, Any]:
-    """pydantic's inclusive bounds as click's range check, so a bad value fails where it is parsed
-    (strict bounds, which click cannot state, are checked by the model)."""
-    kw: dict[str, Any] = {}
-    for m in info.metadata:
-        if isinstance(m, annotated_types.Ge):
-            kw["min"] = m.ge
-        elif isinstance(m, annotated_types.Le):
-            kw["max"] = m.le
-    return kw
+def _choices(annotation: Any) -> str | None:
+    """"a|b|c" for a (possibly optional) Literal field: the metavar that shows its choices."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is Literal:
+        return "|".join(map(str, args))
+    return next((c for a in args if (c := _choices(a))), None)
 
 
 def parameter(name: str, info: FieldInfo, *, metavar: str | None = None, required: bool = False) -> inspect.Parameter:
@@ -69,10 +69,10 @@ def parameter(name: str, info: FieldInfo, *, metavar: str | None = None, require
     is_list = typing.get_origin(kind) is list
     default = info.get_default(call_default_factory=True)
     show = False if default is None or default == [] else (", ".join(map(str, default)) if is_list else True)
-    kw = {"help": info.description, "show_default": show, **_bounds(info)}
+    kw = {"help": info.description, "show_default": show}
     # A bool defaulting to true needs a way to say false (--x/--no-x); otherwise a bare flag (--resume).
     decl = f"{flag(name)}/--no-{flag(name)[2:]}" if kind is bool and default is True else flag(name)
-    meta = typer.Argument(metavar=metavar, **kw) if metavar else typer.Option(decl, **kw)
+    meta = typer.Argument(metavar=metavar, **kw) if metavar else typer.Option(decl, metavar=_choices(info.annotation), **kw)
     if required or info.is_required():
         value = inspect.Parameter.empty
     else:  # a list's default is the model's (typer would give a tuple); None means "not given"
@@ -100,13 +100,9 @@ def fields_to_parameters(model: type[BaseModel], arguments: dict[str, str] | Non
 
 
 def build(model: type[M], values: dict[str, Any]) -> M:
-    """The validated config from parsed values; an invalid one names the flag ("--fields: Input ...")."""
-    given = {k: v for k, v in values.items() if v is not None}
-    try:
-        return model.model_validate(given)
-    except ValidationError as e:
-        lines = error_lines(e, lambda loc: flag(str(loc[0])) if loc else "options")
-        raise RecipeError("invalid options\n" + "\n".join(lines)) from None
+    """The validated config from parsed values (None: not given, the model's default applies). A
+    ValidationError propagates: rewardkit.errors reports it naming the flags ("--fields: Input ...")."""
+    return model.model_validate({k: v for k, v in values.items() if v is not None})
 
 
 def _register(app: typer.Typer, name: str, fn: Callable, params: list[inspect.Parameter],
