@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from rewardkit.data.fixtures import FixturesStage
 from rewardkit.data.stats import DataStage
 from rewardkit.decontamination.config import DecontaminateStage
@@ -62,6 +64,6 @@ class ServeConfig(ModelOptions):
     model: str = with_default(ScoreConfig, "model", "smollm2")
     host: str = "127.0.0.1"
     """Interface to bind."""
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
     """Port."""
 

@@ -109,12 +109,6 @@ def load_recipe(path: str | Path, model: type[M], overrides: list[str] | None = 
         raise RecipeError(f"{path}: invalid recipe: {validation_message(e).partition(': ')[2]}") from None
 
 
-def error_lines(e: ValidationError, name=lambda loc: ".".join(str(p) for p in loc)) -> list[str]:
-    """One "  where: what" line per error; `name` spells a location (a recipe key path, a --flag)."""
-    return [f"  {name(err['loc'])}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}"
-            for err in e.errors()]
-
-
 def dump_recipe(recipe: BaseModel) -> str:
     """The fully resolved recipe as YAML, written next to every output."""
     return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

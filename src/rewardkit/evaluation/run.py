@@ -92,6 +92,7 @@ def recompute(results_path: str | Path, console: Console | None = None, out_dir:
     """Every number again from the stored per-example scores; no model needed. With `out_dir`, the
     stored results with every summary number replaced by the recomputed one go to out_dir/results.json."""
     path = Path(results_path)
+    out = None if out_dir is None else check_output_dir(out_dir)  # before the work, as evaluate does
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
@@ -102,9 +103,9 @@ def recompute(results_path: str | Path, console: Console | None = None, out_dir:
     console = console or Console()
     print_summary(summary, console)
     print_notes(notes, console)
-    if out_dir is not None:
-        write_json_atomic(Path(out_dir) / "results.json", {**stored, **summary})
-        console.print(f"wrote {Path(out_dir) / 'results.json'}", highlight=False)
+    if out is not None:
+        write_json_atomic(out / "results.json", {**stored, **summary})
+        console.print(f"wrote {out / 'results.json'}", highlight=False)
     return summary
 
 
