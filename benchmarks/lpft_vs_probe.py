@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from rewardkit.data.sources import read_pairs  # noqa: E402
-from rewardkit.training.heldout import flags, wilson  # noqa: E402
+from rewardkit.evaluation.heldout import flags, wilson  # noqa: E402
 
 CHAT = {"alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"}
 RB = "rewardbench:" + str(REPO.parent / "shared/data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl")

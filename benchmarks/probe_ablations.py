@@ -5,7 +5,7 @@ Minute-scale ablations on cached SmolLM2 features (`rewardkit features`, one cac
 Every probe is a linear head on the last-token feature (the exportable readout), L2 10, standardized,
 300 full-batch Adam epochs (no early stopping: see `fit`).
 
-- table3: the report's Table 3 on probes: each of the eight losses in rewardkit.training.losses, several
+- table3: the report's Table 3 on probes: each of the eight losses in rewardkit.losses, several
   seeds (each seed re-draws the 75/25 prompt-level split of the training pool and the initial weight), held-out accuracy and the paired bootstrap 95% interval of its difference from Bradley-Terry
   over the same (seed, pair) units; RewardBench Chat / Chat Hard for reporting only.
 - sources: leave one source out. Each source is split 75/25 by prompt once (seed 0); a probe trained on all
@@ -31,8 +31,8 @@ from rewardkit.data.pairs import content_id  # noqa: E402
 from rewardkit.data.sources import read_pairs  # noqa: E402
 from rewardkit.probing.cache import load_cache  # noqa: E402
 from rewardkit.probing.probe import ProbeOptions, fit_probe, pair_accuracy  # noqa: E402
-from rewardkit.training.heldout import flags, wilson  # noqa: E402
-from rewardkit.training.losses import LOSSES  # noqa: E402
+from rewardkit.evaluation.heldout import flags, wilson  # noqa: E402
+from rewardkit.losses import LOSSES  # noqa: E402
 
 SOURCES = ["helpsteer", "arena", "pku", "hh-helpful", "hh-harmless", "xstest"]
 L2 = 10.0

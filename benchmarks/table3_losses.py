@@ -1,7 +1,7 @@
 """flock /tmp/rk-heavy.lock python benchmarks/table3_losses.py [--losses bradley_terry,focal] [--pairs 480]
 
 The report's Table 3 (section 4.2: Bradley-Terry vs seven loss variants on RewardBench) in its layout, at
-the scale this CPU machine allows. For each loss in `rewardkit.training.losses.LOSSES`, with the loss's default
+the scale this CPU machine allows. For each loss in `rewardkit.losses.LOSSES`, with the loss's default
 parameters (read from its signature and printed), the MiniLM backbone (22.7M params) is trained by
 `rewardkit.training.train_from_config` on the same seeded sample of the shared HH-RLHF test pairs (all four
 splits, bad rows skipped), with the same seed (so the same fresh head and batch order), steps and
@@ -52,7 +52,7 @@ CHAT_HARD_PRESENT = ("mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor")
 
 def loss_defaults(name: str) -> dict[str, float]:
     """The keyword parameters of LOSSES[name] and their defaults (what TrainConfig uses with no loss_params)."""
-    from rewardkit.training.losses import LOSSES
+    from rewardkit.losses import LOSSES
 
     params = inspect.signature(LOSSES[name]).parameters.values()
     return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
@@ -73,7 +73,7 @@ def read_data(out_dir: Path, args) -> tuple[list, list, list, dict]:
     """(train pool, held-out HH sample, RewardBench pairs, read reports). The hold-out is taken before
     the trainer samples `--pairs`, so no held-out pair can be trained on."""
     from rewardkit.data.sources import read_pairs
-    from rewardkit.training.data import sample_pairs, split_pairs
+    from rewardkit.data.split import sample_pairs, split_pairs
 
     pool, reports = [], {}
     for split in sorted(p.name for p in HH.iterdir() if p.is_dir()):
@@ -186,10 +186,10 @@ def print_table(results: list[dict], rb, n_rows: dict) -> list[str]:
 
 def main() -> None:
     from rewardkit.data.io import write_json_atomic
-    from rewardkit.training.losses import LOSSES
+    from rewardkit.losses import LOSSES
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--losses", default=",".join(LOSSES), help="comma-separated names in rewardkit.training.losses.LOSSES")
+    ap.add_argument("--losses", default=",".join(LOSSES), help="comma-separated names in rewardkit.losses.LOSSES")
     ap.add_argument("--pairs", type=int, default=480, help="training pairs (a seeded sample, the same for every loss)")
     ap.add_argument("--batch", type=int, default=16, help="global batch (pairs per optimizer step)")
     ap.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (cosine, 10%% warmup)")

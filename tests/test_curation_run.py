@@ -10,7 +10,7 @@ from rewardkit.curation.config import CurateConfig
 from rewardkit.curation.magpie import MAGPIE_SOURCES, kept_count
 from rewardkit.curation.mix import DUPLICATE, Dedupe, shuffled
 from rewardkit.curation.steps import RunReport, run_steps
-from rewardkit.data.io import read_pairs
+from rewardkit.data.io import read_pair_file
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.recipe import RecipeError, load_recipe
 
@@ -102,8 +102,8 @@ def test_curate_end_to_end_on_small_fixtures(fixtures, tiny_model_dir, tmp_path)
     res = curate(cfg)
     out = tmp_path / "out"
     counts = json.loads((out / "counts.json").read_text())
-    mixed = list(read_pairs(res["pairs"]))
-    assert len(mixed) == counts["total"] == res["n_pairs"] == len(list(read_pairs(res["jsonl"])))
+    mixed = list(read_pair_file(res["pairs"]))
+    assert len(mixed) == counts["total"] == res["n_pairs"] == len(list(read_pair_file(res["jsonl"])))
 
     # the Magpie groups kept exactly floor(fraction x pool), recomputed from the raw reads
     pool = [p for r in ("magpie_ultra", "magpie_pro_llama31", "magpie_pro", "magpie_air")
@@ -147,7 +147,7 @@ def test_curate_end_to_end_on_small_fixtures(fixtures, tiny_model_dir, tmp_path)
     assert (out / "fig3_magpie_scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # rerun: same seed, same output order
     res2 = curate(cfg.model_copy(update={"out_dir": tmp_path / "again", "report": cfg.report.model_copy(update={"figures": False})}))
-    assert [p.id for p in read_pairs(res2["jsonl"])] == [p.id for p in mixed]
+    assert [p.id for p in read_pair_file(res2["jsonl"])] == [p.id for p in mixed]
 
 
 def test_cli_reports_a_bad_recipe_by_key(tmp_path):
@@ -169,3 +169,29 @@ def test_rm_agreement_training_is_refused_where_there_are_no_other_sources():
     with pytest.raises(ValueError, match="belongs in a source's steps"):
         CurateConfig.model_validate({"mix_steps": [{"rm_agreement": {"train": train}}]})
     CurateConfig.model_validate({"sources": [{"name": "W", "spec": "wildguardmix:", "steps": [{"rm_agreement": {"train": train}}]}]})
+
+
+def test_decontamination_as_a_curation_step_gives_the_stages_output_set(tmp_path):
+    """One capability: the mix step writes the same removed.jsonl and Table 4 as `rewardkit decontaminate`
+    over the same pairs, and its removals are exactly the drop log's decontamination rows."""
+    from rewardkit.curation.run import curate
+    from rewardkit.decontamination.config import DecontaminateStage
+    from rewardkit.decontamination.run import decontaminate
+
+    xstest = f"xstest:{REPO.parent / 'shared' / 'data' / 'xstest'}"
+    source = f"{xstest}?max_pairs_per_prompt=1"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"sources: [{{name: XSTest, spec: '{source}'}}]\nmix_steps: [{{decontaminate: {{benchmark: "
+                      f"['{xstest}']}}}}]\nreport: {{figures: false, token_sample: 5}}\n")
+    res = curate(load_recipe(recipe, CurateConfig), tmp_path / "cur")
+    stage = decontaminate(DecontaminateStage(data=[source], benchmark=[xstest]), tmp_path / "stage")
+    step_dir = tmp_path / "cur" / "decontaminate" / "mix"
+    assert (step_dir / "removed.jsonl").read_bytes() == (tmp_path / "stage" / "removed.jsonl").read_bytes()
+    step_table = json.loads((step_dir / "table4.json").read_text())
+    assert step_table["table4"] == stage["table4"] and step_table["benchmark_subsets"] == stage["benchmark_subsets"]
+    removed = [json.loads(line)["source_id"] for line in (step_dir / "removed.jsonl").read_text().splitlines()]
+    drops = [d["source_id"] for d in map(json.loads, res["drops"].read_text().splitlines())
+             if d["step"].startswith("decontaminate")]
+    # XSTest pairs are RewardBench's xstest prompts: every one with >= 7 tokens is removed; the rest stay
+    assert removed == drops and len(removed) == stage["table4"][-1]["contaminated_pairs"] > 0
+    assert res["n_pairs"] + len(removed) == stage["table4"][-1]["pairs"]

@@ -228,11 +228,13 @@ def test_match_in_small_slices_gives_the_same_answer(monkeypatch):
     assert build_index(bench).match(train) == whole and set(whole) == {0, 2, 4}
 
 
-def test_curation_step_runs_the_filter_in_chunks_with_its_reasons():
-    from rewardkit.curation.decontaminate import BatchedDecontaminate
+def test_the_step_runs_the_filter_in_chunks_with_its_reasons_records_and_table4():
+    """One step for curation and the stage: decisions with reasons, removed.jsonl records, Table 4."""
+    from rewardkit.decontamination.filter import DecontaminationStep
 
     bench = [RefPrompt(id="7", subset="alpacaeval-easy", text="please write a short poem about the quiet sea at night")]
-    filt = Decontaminate(build_index(bench))
+    removed: list[dict] = []
+    step = DecontaminationStep(build_index(bench), "first_user", removed.append, chunk=3)  # a boundary in the pool
 
     def pair(i, text):
         return PreferencePair(prompt=[{"role": "user", "content": text}], chosen=f"a{i}", rejected=f"b{i}",
@@ -240,7 +242,15 @@ def test_curation_step_runs_the_filter_in_chunks_with_its_reasons():
 
     pairs = [pair(0, "Could you write a short poem about the quiet sea at night?"), pair(1, "a poem about the sea"),
              pair(2, "now PLEASE write a short poem about the quiet sea, thanks"), pair(3, "write a short poem about the quiet sea at")]
-    decided = list(BatchedDecontaminate(filt, chunk=3).decide(pairs))  # chunk 3: a boundary inside the pool
+    decided = list(step.decide(iter(pairs)))  # any iterable: the stage streams, curation passes its pool
     assert [(p.source_id, kept) for p, kept, _ in decided] == [("0", False), ("1", True), ("2", False), ("3", False)]
     assert {reason for _, kept, reason in decided if not kept} == {"shares a 7-gram with benchmark alpacaeval-easy"}
     assert [reason for _, kept, reason in decided if kept] == [None]
+    assert [(r["source_id"], r["benchmark_ids"], r["subsets"]) for r in removed] == [
+        ("0", ["7"], ["alpacaeval-easy"]), ("2", ["7"], ["alpacaeval-easy"]), ("3", ["7"], ["alpacaeval-easy"])]
+    # By hand ("a" is no token): pair 2 reads "now please write short poem about the quiet sea thanks",
+    # pair 3 "write short poem about the quiet sea at"; each shares two 7-grams with the benchmark prompt.
+    assert removed[1]["ngrams"] == ["please write short poem about the quiet", "write short poem about the quiet sea"]
+    assert removed[2]["ngrams"] == ["write short poem about the quiet sea", "short poem about the quiet sea at"]
+    assert step.table.rows()[-1] == {"source": "total", "benchmark_prompts_matched": 1, "contaminated_prompts": 3,
+                                     "contaminated_pairs": 3, "prompts": 4, "pairs": 4}

@@ -114,13 +114,14 @@ def test_batch_tokens_equal_the_regex_on_every_shared_text(train, benchmark):
 
 
 def test_bad_input_fails_early_and_names_file_and_line(tmp_path):
+    from rewardkit.decontamination.config import DecontaminateStage
     from rewardkit.decontamination.run import decontaminate
     from rewardkit.data.io import BadRow
 
-    with pytest.raises(ValueError, match="fields must be one of"):
-        decontaminate([XSTEST], ["rewardbench:"], tmp_path, fields="responses")  # never touches the hub
+    with pytest.raises(ValueError, match=r"(?s)fields.*first_user"):
+        DecontaminateStage(data=[XSTEST], fields="responses")  # the config refuses it: never touches the hub
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x"}\n{not json\n')
     with pytest.raises(BadRow, match=r"bad\.jsonl:1"):
-        decontaminate([f"pairs:{bad}"], [XSTEST], tmp_path / "out")
+        decontaminate(DecontaminateStage(data=[f"pairs:{bad}"], benchmark=[XSTEST]), tmp_path / "out")
     assert not (tmp_path / "out" / "clean.jsonl").exists()  # nothing complete-looking left behind

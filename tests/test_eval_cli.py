@@ -101,3 +101,19 @@ def test_evaluate_launched_on_two_processes_scores_shards_and_writes_once(setup,
         assert a["score_chosen"] == pytest.approx(b["score_chosen"], abs=1e-5)
         assert a["score_rejected"] == pytest.approx(b["score_rejected"], abs=1e-5)
     assert two["truncated_pairs"] == single["truncated_pairs"] and two["sections"] == single["sections"]
+
+
+def test_scores_with_out_writes_the_recomputed_results(setup, tmp_path):
+    """`evaluate --scores F --out DIR` writes DIR/results.json: F's examples and settings with every
+    summary number recomputed (here F's summary is corrupted on purpose; the output must not keep it)."""
+    data, model_dir = setup
+    res = CliRunner().invoke(app, ["evaluate", "--model", str(model_dir), "--data", f"rewardbench:{data}", "--out",
+                                   str(tmp_path / "eval"), "--dtype", "float32", "--max-length", "64"])
+    assert res.exit_code == 0, res.output
+    original = json.loads((tmp_path / "eval" / "results.json").read_text())
+    tampered = {**original, "subsets": {}, "sections": {"Chat": 0.0}, "table2": None}
+    (tmp_path / "tampered.json").write_text(json.dumps(tampered))
+    again = CliRunner().invoke(app, ["evaluate", "--scores", str(tmp_path / "tampered.json"), "--out",
+                                     str(tmp_path / "re")])
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "re" / "results.json").read_text()) == original

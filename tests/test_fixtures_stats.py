@@ -120,11 +120,11 @@ def test_pair_stats_hand_counted():
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
 def test_table1_on_real_rows_with_smollm2_tokenizer():
-    from rewardkit.data.stats import load_tokenizer
+    from rewardkit.models.tokenizers import load_tokenizer
 
     rb = f"rewardbench:{DATA / 'rewardbench-filtered-first500' / 'reward_bench_filtered_sample.jsonl'}"
     arena = f"arena:{DATA / 'hf-samples-500' / 'lmsys_lmsys-arena-human-preference-55k_sample.jsonl'}"
-    rows = dataset_table([rb, arena])
+    rows = dataset_table([rb, arena], load_tokenizer(), name="smollm2")
     assert [r["pairs"] for r in rows] == [500, 348, 848] and rows[-1]["dataset"] == "Total"
     assert rows[0]["avg_turns"] == 2.0 and rows[1]["avg_turns"] > 2.0
     assert rows[0]["tokenizer"] == "smollm2" and rows[1]["report"]["dropped"]["tie"] == 150

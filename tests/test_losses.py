@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from rewardkit.training.losses import LOSSES
+from rewardkit.losses import LOSSES
 
 LN3, LN2 = math.log(3), math.log(2)
 

@@ -121,7 +121,7 @@ def test_exported_probe_model_scores_equal_the_probe_on_the_same_sequences(tiny,
     from rewardkit.probing.features import pair_rows
     from rewardkit.models.loading import load_reward_model
     from rewardkit.models.tokenization import encode_pair
-    from rewardkit.data.io import read_pairs
+    from rewardkit.data.io import read_pair_file as read_pairs
 
     fs = build_features(features_cfg(tiny, data), tmp_path / "cache", log=lambda _: None)
     last = np.asarray(fs.array("last"))

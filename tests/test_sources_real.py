@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.data.io import read_pairs as read_pair_file
+from rewardkit.data.io import read_pair_file
 from rewardkit.data.io import write_pairs
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.data.sources import get_reader, read_pairs

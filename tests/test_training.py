@@ -15,7 +15,8 @@ import torch
 import yaml
 
 from rewardkit.data.io import write_pairs
-from rewardkit.training.data import encode_pairs, epoch_batches, micro_batches, split_pairs
+from rewardkit.data.split import split_pairs
+from rewardkit.training.data import encode_pairs, epoch_batches, micro_batches
 from train_helpers import make_tiny_llama, toy_pairs
 
 TESTS = Path(__file__).resolve().parent
@@ -425,7 +426,7 @@ def test_lp_ft_learns_a_learnable_preference_with_an_interval_above_chance(tiny,
 
 
 def test_wilson_interval_by_hand():
-    from rewardkit.training.heldout import wilson
+    from rewardkit.evaluation.heldout import wilson
 
     # p = 0.8, n = 100, z = 1.96: centre (0.8 + 0.019208)/1.038415 = 0.78887; half 1.96·sqrt(0.0016 + 0.0000960)/1.038415 = 0.07773
     lo, hi = wilson(80, 100)

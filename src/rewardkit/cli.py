@@ -14,263 +14,155 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
-
 import typer
 from rich.console import Console
+
+from rewardkit.commands import (ConvertCommand, DecontaminateCommand, EvaluateCommand, FeaturesCommand, FixturesCommand,
+                                ProbeCommand, ServeConfig, StatsCommand)
+from rewardkit.curation.config import CurateConfig
+from rewardkit.evaluation.run import ScoreConfig
+from rewardkit.pipeline import PipelineRecipe
+from rewardkit.training.config import TrainRecipe
+from rewardkit.typed_cli import config_command, recipe_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
 data_app = typer.Typer(no_args_is_help=True, help="Read, convert and describe preference data.")
 app.add_typer(data_app, name="data")
 console = Console()
 
-OnBadRowOpt = Annotated[str, typer.Option("--on-bad-row", help="error (default): stop at the first bad row, "
-                                          "naming file, line and field; skip: quarantine it and go on.")]
+# Every option below comes from a field of the named model: its flag, type, default and help text
+# (rewardkit.typed_cli). Recipe commands take a YAML file plus key=value overrides.
 
 
-@app.command()
-def run(
-    recipe: Annotated[Path, typer.Argument(help="A pipeline recipe (YAML).", exists=True, dir_okay=False)],
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="key.sub=value overrides.")] = None,
-):
+@recipe_command(app, "run", PipelineRecipe)
+def run(recipe: PipelineRecipe) -> None:
     """Run every stage a recipe has: data stats, curate, decontaminate, train, evaluate."""
-    from rewardkit.pipeline import run as run_pipeline
+    from rewardkit.pipeline import run_recipe
 
-    run_pipeline(recipe, overrides or [], console)
+    run_recipe(recipe, console)
 
 
-@data_app.command("stats")
-def data_stats(
-    specs: Annotated[list[str], typer.Argument(help="READER:PATH_OR_HUB_ID specs.")],
-    tokenizer: Annotated[Optional[str], typer.Option(help="Tokenizer for token counts (default: SmolLM2).")] = None,
-    on_bad_row: OnBadRowOpt = "error",
-    quarantine_dir: Annotated[Optional[Path], typer.Option(help="Where skipped rows go, one file per spec.")] = None,
-):
+@config_command(data_app, "stats", StatsCommand, arguments={"stats": "SPEC"}, required=["stats"])
+def data_stats(cfg: StatsCommand) -> None:
     """The report's Table 1 (pairs, turns, prompt and response tokens) for any inputs."""
     from rewardkit.data.stats import dataset_table, print_table
+    from rewardkit.models.tokenizers import DEFAULT_TOKENIZER, load_tokenizer
 
-    print_table(dataset_table(specs, tokenizer=tokenizer, on_bad_row=on_bad_row, quarantine_dir=quarantine_dir), console)
+    print_table(dataset_table(cfg.stats, load_tokenizer(cfg.tokenizer), cfg.on_bad_row, cfg.quarantine_dir,
+                              name=cfg.tokenizer or DEFAULT_TOKENIZER), console)
 
 
-@data_app.command("convert")
-def data_convert(
-    spec: Annotated[str, typer.Argument(help="READER:PATH_OR_HUB_ID spec.")],
-    out: Annotated[Path, typer.Option("--out", help="Output file: .jsonl or .parquet.")],
-    on_bad_row: OnBadRowOpt = "error",
-    quarantine: Annotated[Optional[Path], typer.Option(help="Where skipped rows go (default: OUT.quarantine.jsonl).")] = None,
-):
+@config_command(data_app, "convert", ConvertCommand, arguments={"spec": "SPEC"})
+def data_convert(cfg: ConvertCommand) -> None:
     """Read any source into PreferencePairs and write them atomically."""
     from rewardkit.data.io import write_pairs
     from rewardkit.data.sources import iter_pairs
     from rewardkit.data.sources.base import ReadContext, fresh_quarantine
     from rewardkit.errors import check_output_file
 
-    check_output_file(out)
-    quarantine = quarantine or out.with_name(out.name + ".quarantine.jsonl")
-    ctx = ReadContext(spec, on_bad_row, fresh_quarantine(quarantine))  # type: ignore[arg-type]
+    check_output_file(cfg.out)
+    quarantine = cfg.quarantine or cfg.out.with_name(cfg.out.name + ".quarantine.jsonl")
+    ctx = ReadContext(cfg.spec, cfg.on_bad_row, fresh_quarantine(quarantine))
     # Streamed: a bad row in error mode aborts the write, and atomic_path leaves no output file.
-    n = write_pairs(out, iter_pairs(spec, ctx=ctx))
+    n = write_pairs(cfg.out, iter_pairs(cfg.spec, ctx=ctx))
     console.print(ctx.report.summary(), highlight=False, markup=False)
-    console.print(f"wrote {n} pairs to {out}")
+    console.print(f"wrote {n} pairs to {cfg.out}")
 
 
-@data_app.command("fixtures")
-def data_fixtures(
-    out: Annotated[Path, typer.Option("--out", help="Directory for the fixture files (one folder per source).")],
-    scale: Annotated[str, typer.Option(help="small: a few hundred rows per source; full: the report's ~378K pairs.")] = "small",
-    seed: Annotated[int, typer.Option(help="Seed of the generators; equal seeds give identical files.")] = 0,
-):
+@config_command(data_app, "fixtures", FixturesCommand)
+def data_fixtures(cfg: FixturesCommand) -> None:
     """Write files in the public schemas of HelpSteer2, OffsetBias, WildGuardMix and the Magpie sets."""
     from rewardkit.data.fixtures import write_fixtures
 
-    for name, path in write_fixtures(out, scale=scale, seed=seed).items():  # type: ignore[arg-type]
+    for name, path in write_fixtures(cfg.out, scale=cfg.scale, seed=cfg.seed).items():
         console.print(f"{name}:{path}", highlight=False)
 
 
-@app.command()
-def train(
-    recipe: Annotated[Path, typer.Argument(help="A training recipe (YAML), e.g. recipes/train-hh-smollm2.yaml.",
-                                           exists=True, dir_okay=False)],
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="key.sub=value overrides.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in out_dir.")] = False,
-):
+@recipe_command(app, "train", TrainRecipe, flags=["resume"])
+def train(cfg: TrainRecipe) -> None:
     """Train a reward model on preference pairs (Bradley-Terry or a variant); writes an HF model dir.
 
     Multi-process: ACCELERATE_USE_CPU=true torchrun --standalone --nproc_per_node 2 -m rewardkit.cli train R.yaml
     """
-    from rewardkit.recipe import load_recipe
-    from rewardkit.training import TrainRecipe, train as run_train
+    from rewardkit.training import train as run_train
 
-    cfg = load_recipe(recipe, TrainRecipe, (overrides or []) + (["resume=true"] if resume else []))
     console.print(f"model saved to {run_train(cfg)}")
 
 
-def _features_help(name: str) -> str:
-    from rewardkit.probing.cache import FeaturesConfig
-
-    return FeaturesConfig.model_fields[name].description or ""
-
-
-@app.command()
-def features(
-    data: Annotated[list[str], typer.Option("--data", help=_features_help("data") + " Repeat for several.")],
-    out: Annotated[Path, typer.Option("--out", help="Cache directory (rebuilt when model, data or settings change).")],
-    model: Annotated[str, typer.Option(help=_features_help("model"))] = "smollm2",
-    max_length: Annotated[int, typer.Option(help=_features_help("max_length"))] = 1024,
-    dtype: Annotated[str, typer.Option(help=_features_help("dtype"))] = "bfloat16",
-    batch_tokens: Annotated[int, typer.Option(help=_features_help("batch_tokens"))] = 8192,
-    layer: Annotated[Optional[list[int]], typer.Option("--layer", help=_features_help("layers"))] = None,
-    max_pairs_per_spec: Annotated[Optional[int], typer.Option(help=_features_help("max_pairs_per_spec"))] = None,
-    on_bad_row: OnBadRowOpt = "error",
-):
+@config_command(app, "features", FeaturesCommand, required=["data"])
+def features(cfg: FeaturesCommand) -> None:
     """Cache pooled backbone features of pair datasets (one bf16 pass) for probes and ablations."""
     from rewardkit.probing.cache import FeaturesConfig, build_features
 
-    cfg = FeaturesConfig(model=model, data=data, max_length=max_length, dtype=dtype, batch_tokens=batch_tokens,
-                         layers=layer or [], on_bad_row=on_bad_row, max_pairs_per_spec=max_pairs_per_spec)
-    build_features(cfg, out, log=console.print)
+    build_features(FeaturesConfig(**cfg.model_dump(exclude={"out"})), cfg.out, log=console.print)
 
 
-def _probe_help(name: str) -> str:
-    from rewardkit.probing.run import ProbeRecipe
-
-    return ProbeRecipe.model_fields[name].description or ""
-
-
-@app.command()
-def probe(
-    features: Annotated[list[Path], typer.Option("--features", help=_probe_help("features") + " Repeat for several.")],
-    out: Annotated[Path, typer.Option("--out", help="Output dir: probe.json, and model/ for the `last` pooling.")],
-    pooling: Annotated[str, typer.Option(help=_probe_help("pooling"))] = "last",
-    loss: Annotated[str, typer.Option(help=_probe_help("loss"))] = "bradley_terry",
-    l2: Annotated[float, typer.Option(help=_probe_help("l2"))] = 0.05,
-    val_fraction: Annotated[float, typer.Option(help=_probe_help("val_fraction"))] = 0.2,
-    seed: Annotated[int, typer.Option(help=_probe_help("seed"))] = 0,
-):
+@config_command(app, "probe", ProbeCommand, required=["features"])
+def probe(cfg: ProbeCommand) -> None:
     """Fit a linear reward head on cached features in seconds; export it as a reward model."""
     from rewardkit.probing.run import ProbeRecipe, run_probe
 
-    cfg = ProbeRecipe(features=features, pooling=pooling, loss=loss, l2=l2, val_fraction=val_fraction, seed=seed)
-    run_probe(cfg, out, log=console.print)
+    run_probe(ProbeRecipe(**cfg.model_dump(exclude={"out"})), cfg.out, log=console.print)
 
 
-def _decon_help(name: str) -> str:
-    from rewardkit.decontamination.run import DecontaminateStage
-
-    return DecontaminateStage.model_fields[name].description
-
-
-@app.command()
-def decontaminate(
-    data: Annotated[list[str], typer.Option("--data", help="Pair spec to decontaminate (repeat for several).")],
-    out: Annotated[Path, typer.Option("--out", help="Output dir: clean.jsonl, removed.jsonl, table4.json.")],
-    benchmark: Annotated[Optional[list[str]], typer.Option("--benchmark", help=_decon_help("benchmark")
-                                                           + " Repeat for several.")] = None,
-    n: Annotated[int, typer.Option("--n", min=1, help=_decon_help("n"))] = 7,
-    fields: Annotated[str, typer.Option("--fields", help=_decon_help("fields")
-                                        + " (first_user|all_user|all)")] = "first_user",
-    on_bad_row: OnBadRowOpt = "error",
-):
+@config_command(app, "decontaminate", DecontaminateCommand, required=["data"])
+def decontaminate(cfg: DecontaminateCommand) -> None:
     """Remove pairs sharing a word n-gram with benchmark prompts; print the report's Table 4."""
-    from rewardkit.decontamination.run import DEFAULT_BENCHMARK
     from rewardkit.decontamination.run import decontaminate as run_decontaminate
 
-    run_decontaminate(data, benchmark or [DEFAULT_BENCHMARK], out, n=n, fields=fields, on_bad_row=on_bad_row,
-                      console=console)
+    run_decontaminate(cfg, cfg.out, console)
 
 
-@app.command()
-def curate(
-    recipe: Annotated[Path, typer.Argument(help="A curation recipe (YAML), e.g. recipes/skywork-80k.yaml.",
-                                           exists=True, dir_okay=False)],
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="key.sub=value overrides.")] = None,
-):
+@recipe_command(app, "curate", CurateConfig)
+def curate(cfg: CurateConfig) -> None:
     """Curate a training mixture: sources, Magpie selection, WildGuard filters, dedupe, seeded shuffle."""
-    from rewardkit.curation.config import CurateConfig
     from rewardkit.curation.run import curate as run_curate
-    from rewardkit.recipe import load_recipe
 
-    result = run_curate(load_recipe(recipe, CurateConfig, overrides or []), console=console)
+    result = run_curate(cfg, console=console)
     console.print(f"wrote {result['n_pairs']:,} pairs to {result['pairs']} (and .jsonl); counts in {result['counts']}")
 
 
-def _eval_help(name: str) -> str:
-    from rewardkit.evaluation.run import EvaluateConfig
-
-    return EvaluateConfig.model_fields[name].description or ""
-
-
-@app.command()
-def evaluate(
-    model: Annotated[Optional[list[str]], typer.Option(help=_eval_help("model") + " Repeat to compare models "
-                                                       "(each in OUT/model-K/, then side by side).")] = None,
-    data: Annotated[Optional[list[str]], typer.Option("--data", help=_eval_help("data") + " Repeat for several.")] = None,
-    best_of_n: Annotated[Optional[list[str]], typer.Option("--best-of-n", help=_eval_help("best_of_n")
-                                                           + " Repeat for several.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output directory for results.json.")] = None,
-    scores: Annotated[Optional[list[Path]], typer.Option("--scores", help="A results.json: recompute every number "
-                                                         "from its per-example scores, without a model. Repeat to "
-                                                         "compare models side by side.")] = None,
-    max_length: Annotated[Optional[int], typer.Option(help=_eval_help("max_length"))] = None,
-    batch_tokens: Annotated[int, typer.Option(help=_eval_help("batch_tokens"))] = 8192,
-    dtype: Annotated[str, typer.Option(help=_eval_help("dtype"))] = "bfloat16",
-    seed: Annotated[int, typer.Option(help=_eval_help("seed"))] = 0,
-    on_bad_row: OnBadRowOpt = "error",
-):
+@config_command(app, "evaluate", EvaluateCommand)
+def evaluate(cfg: EvaluateCommand) -> None:
     """RewardBench v1 sections and Table 2 row, RewardBench 2, RM-Bench, best-of-N; models side by side."""
     from rewardkit.evaluation.run import EvaluateConfig, compare_files, recompute
     from rewardkit.evaluation.run import evaluate as run_evaluate
 
-    if scores:
-        if data or model or best_of_n:
+    if cfg.scores:
+        if cfg.data or cfg.model or cfg.best_of_n:
             raise ValueError("--scores recomputes from stored scores: give it alone, without --model/--data")
-        recompute(scores[0], console) if len(scores) == 1 else compare_files(scores, console)
+        if len(cfg.scores) == 1:
+            recompute(cfg.scores[0], console, cfg.out)
+        else:
+            compare_files(cfg.scores, console)
         return
-    if not (data or best_of_n) or out is None:
+    if not (cfg.data or cfg.best_of_n) or cfg.out is None:
         raise ValueError("evaluate needs --data SPEC (one or more) and --out DIR, or --scores FILE")
-    models = model or [None]
-    outs = [out] if len(models) == 1 else [out / f"model-{k}" for k in range(len(models))]
+    models = cfg.model or [None]
+    outs = [cfg.out] if len(models) == 1 else [cfg.out / f"model-{k}" for k in range(len(models))]
+    shared = cfg.model_dump(exclude={"out", "scores", "model"})
     for m, o in zip(models, outs):
-        cfg = EvaluateConfig(model=m, data=data or [], best_of_n=best_of_n or [], max_length=max_length,
-                             batch_tokens=batch_tokens, dtype=dtype, on_bad_row=on_bad_row, seed=seed)
-        run_evaluate(cfg, o, console)
+        run_evaluate(EvaluateConfig(model=m, **shared), o, console)
     if len(outs) > 1:
         compare_files([o / "results.json" for o in outs], console)
 
 
-@app.command()
-def score(
-    model: Annotated[str, typer.Option(help="Alias (smollm2, minilm), HF dir/id or .gguf file.")],
-    data: Annotated[str, typer.Option("--data", help="A pair dataset as a spec string.")],
-    out: Annotated[Path, typer.Option("--out", help="Output .jsonl: each pair with score_chosen, score_rejected.")],
-    max_length: Annotated[Optional[int], typer.Option(help=_eval_help("max_length"))] = None,
-    batch_tokens: Annotated[int, typer.Option(help=_eval_help("batch_tokens"))] = 8192,
-    dtype: Annotated[str, typer.Option(help=_eval_help("dtype"))] = "bfloat16",
-    seed: Annotated[int, typer.Option(help=_eval_help("seed"))] = 0,
-    on_bad_row: OnBadRowOpt = "error",
-):
+@config_command(app, "score", ScoreConfig)
+def score(cfg: ScoreConfig) -> None:
     """Score both responses of every pair of a dataset with a reward model."""
     from rewardkit.evaluation.run import score_file
 
-    score_file(model, data, out, max_length=max_length, batch_tokens=batch_tokens, dtype=dtype,
-               on_bad_row=on_bad_row, seed=seed, console=console)
+    score_file(cfg, console)
 
 
-@app.command()
-def serve(
-    model: Annotated[str, typer.Option(help="Alias (smollm2, minilm), HF dir/id or .gguf file.")] = "smollm2",
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
-    dtype: Annotated[str, typer.Option(help=_eval_help("dtype"))] = "bfloat16",
-    seed: Annotated[int, typer.Option(help=_eval_help("seed"))] = 0,
-):
+@config_command(app, "serve", ServeConfig)
+def serve(cfg: ServeConfig) -> None:
     """Serve a reward model over HTTP: POST /score {"conversations": [...]} -> {"scores": [...]}."""
     from rewardkit.errors import check_port_free
     from rewardkit.serving.app import serve as run_server
 
-    check_port_free(host, port)
-    run_server(model, host=host, port=port, dtype=dtype, seed=seed)
+    check_port_free(cfg.host, cfg.port)
+    run_server(cfg.model, host=cfg.host, port=cfg.port, dtype=cfg.dtype, seed=cfg.seed)
 
 
 def main() -> None:

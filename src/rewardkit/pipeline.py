@@ -8,26 +8,17 @@ Each stage lives in its own module; this file only orders them and hands outputs
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from rich.console import Console
 
 from rewardkit.curation.config import CurateConfig
-from rewardkit.decontamination.run import DecontaminateStage
+from rewardkit.decontamination.config import DecontaminateStage
 from rewardkit.evaluation.run import EvaluateConfig
 from rewardkit.data.fixtures import FixturesStage
+from rewardkit.data.stats import DataStage
 from rewardkit.data.io import write_text_atomic
 from rewardkit.recipe import StrictModel, dump_recipe, load_recipe
 from rewardkit.training.config import TrainConfig
-
-
-class DataStage(StrictModel):
-    stats: list[str] = []
-    """Spec strings whose Table 1 (pairs, turns, prompt/response tokens) is printed."""
-    tokenizer: str | None = None
-    """Tokenizer for the token counts; default: the shipped SmolLM2 tokenizer."""
-    on_bad_row: Literal["error", "skip"] = "error"
-    """error: stop at the first bad row; skip: quarantine bad rows under out_dir/data/ and count them."""
 
 
 class PipelineRecipe(StrictModel):
@@ -49,8 +40,12 @@ class PipelineRecipe(StrictModel):
 
 
 def run(recipe_path: str | Path, overrides: list[str] | None = None, console: Console | None = None) -> dict:
+    return run_recipe(load_recipe(recipe_path, PipelineRecipe, overrides), console)
+
+
+def run_recipe(recipe: PipelineRecipe, console: Console | None = None) -> dict:
+    """Every stage the recipe has, in order; returns each stage's outputs under its name."""
     console = console or Console()
-    recipe = load_recipe(recipe_path, PipelineRecipe, overrides)
     out = Path(recipe.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "recipe.yaml", dump_recipe(recipe))
@@ -65,10 +60,11 @@ def run(recipe_path: str | Path, overrides: list[str] | None = None, console: Co
 
     if recipe.data is not None:
         from rewardkit.data.stats import dataset_table, print_table
+        from rewardkit.models.tokenizers import DEFAULT_TOKENIZER, load_tokenizer
 
         console.rule("[bold]data: Table 1 of the inputs")
-        rows = dataset_table(recipe.data.stats, tokenizer=recipe.data.tokenizer,
-                             on_bad_row=recipe.data.on_bad_row, quarantine_dir=out / "data")
+        rows = dataset_table(recipe.data.stats, load_tokenizer(recipe.data.tokenizer), recipe.data.on_bad_row,
+                             out / "data", name=recipe.data.tokenizer or DEFAULT_TOKENIZER)
         print_table(rows, console)
         results["data"] = rows
 
@@ -83,9 +79,9 @@ def run(recipe_path: str | Path, overrides: list[str] | None = None, console: Co
 
         stage = recipe.decontaminate
         console.rule("[bold]decontaminate: Table 4")
-        data = [f"pairs:{results['curate']['pairs']}"] if "curate" in results else stage.data
-        results["decontaminate"] = decontaminate(data, stage.benchmark, out / "decontaminate", n=stage.n,
-                                                 fields=stage.fields, on_bad_row=stage.on_bad_row, console=console)
+        if "curate" in results:
+            stage = stage.model_copy(update={"data": [f"pairs:{results['curate']['pairs']}"]})
+        results["decontaminate"] = decontaminate(stage, out / "decontaminate", console)
 
     if recipe.train is not None:
         from rewardkit.training import train_from_config

@@ -7,11 +7,13 @@ attribute docstrings into descriptions, so `--help` and error messages come from
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.fields import FieldInfo
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -22,6 +24,14 @@ class StrictModel(BaseModel):
 
 class RecipeError(ValueError):
     pass
+
+
+def with_default(model: type[BaseModel], name: str, default: Any) -> FieldInfo:
+    """`model`'s field `name` with another default and the same type, bounds and docstring, for a
+    subclass whose use needs that default (the docstring then says why, next to the field)."""
+    info = copy.copy(model.model_fields[name])
+    info.default = default
+    return info
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -8,17 +8,20 @@ whole mix (decontamination) and the seeded shuffle. See recipes/skywork-80k.yaml
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, model_validator
 
 from rewardkit.curation.magpie import DEFAULT_FRACTIONS, DEFAULT_OFFSETS, MAGPIE_SOURCES, OTHER
-from rewardkit.recipe import StrictModel
+from rewardkit.decontamination.config import DecontaminateConfig
+from rewardkit.options import ReadOptions, ScoringOptions
+from rewardkit.recipe import StrictModel, with_default
 from rewardkit.training.config import TrainConfig
 
 
-class RMAgreementConfig(StrictModel):
-    """Keep pairs a reward model orders correctly (chosen strictly higher); ties dropped and counted."""
+class RMAgreementConfig(ScoringOptions):
+    """Keep pairs a reward model orders correctly (chosen strictly higher); ties dropped and counted.
+    Scored with the shared scoring options, except that max_length defaults to 1024 here: the filter
+    scores whole training sources, whose long tail would otherwise run to the model's full context."""
 
     model: str | None = None
     """The scoring model: an alias ("smollm2", "minilm"), HF id, local dir or .gguf file. Exactly one of
@@ -27,29 +30,13 @@ class RMAgreementConfig(StrictModel):
     """Train the scoring model first, on every source of this recipe that has no rm_agreement step
     (after their own steps and the Magpie selection): the report's "reward model trained on the other
     datasets". Its `data` is filled in by curation."""
-    dtype: Literal["bfloat16", "float32"] = "bfloat16"
-    """Scoring precision (MACHINE-NOTES: bf16 and fp32 agreed on 100% of pair orderings checked)."""
-    seed: int | None = 0
-    """Seeds the score head when `model` is a bare backbone (an untrained head is random)."""
-    max_length: int = Field(1024, ge=8)
-    """Token budget per conversation when scoring (the prompt is cut from the left)."""
+    max_length: int | None = with_default(ScoringOptions, "max_length", 1024)
 
     @model_validator(mode="after")
     def _one_model(self) -> RMAgreementConfig:
         if (self.model is None) == (self.train is None):
             raise ValueError("rm_agreement needs exactly one of `model` (a path or alias) and `train`")
         return self
-
-
-class DecontaminateConfig(StrictModel):
-    """Drop pairs whose checked texts share a word n-gram with benchmark prompts (report 4.3)."""
-
-    benchmark: list[str] = ["rewardbench:"]
-    """Benchmark spec strings whose prompts are the references (default: RewardBench filtered, hub)."""
-    n: int = Field(7, ge=1)
-    """n-gram length (the RewardBench maintainers' script: 7)."""
-    fields: Literal["first_user", "all_user", "all"] = "first_user"
-    """Which texts of a pair are checked (rewardkit.decontamination.pair_texts)."""
 
 
 class StepConfig(StrictModel):
@@ -113,7 +100,7 @@ class ReportConfig(StrictModel):
     """Write Fig 3 (Magpie score distributions before/after the offsets) as PNG."""
 
 
-class CurateConfig(StrictModel):
+class CurateConfig(ReadOptions):
     out_dir: Path | None = None
     """Output folder; in the pipeline, default <out_dir>/curate."""
     seed: int = 0
@@ -130,8 +117,6 @@ class CurateConfig(StrictModel):
     """Also write each dropped pair's full content there (large: a full Magpie run drops ~300K pairs)."""
     report: ReportConfig = ReportConfig()
     """The mixture report: Table 1, the Magpie category table and thresholds, Fig 3."""
-    on_bad_row: Literal["error", "skip"] = "error"
-    """Bad input rows: stop naming file, row and field, or skip them into quarantine.jsonl."""
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> CurateConfig:

@@ -13,7 +13,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from rewardkit.data.io import PAIR_SCHEMA, atomic_path, write_jsonl_atomic
+from rewardkit.data.io import atomic_path, pair_schema, write_jsonl_atomic
 from rewardkit.data.pairs import PreferencePair
 
 DUPLICATE = "exact duplicate (same prompt, chosen and rejected)"
@@ -54,6 +54,6 @@ def write_mix(pairs: list[PreferencePair], out_dir: Path) -> dict[str, Path]:
     rows = [p.to_dict() for p in pairs]
     paths = {"parquet": out_dir / "pairs.parquet", "jsonl": out_dir / "pairs.jsonl"}
     with atomic_path(paths["parquet"]) as tmp:
-        pq.write_table(pa.Table.from_pylist(rows, schema=PAIR_SCHEMA()), tmp)
+        pq.write_table(pa.Table.from_pylist(rows, schema=pair_schema()), tmp)
     write_jsonl_atomic(paths["jsonl"], rows)
     return paths

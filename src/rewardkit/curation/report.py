@@ -26,7 +26,8 @@ FIG3 = "fig3_magpie_scores.png"
 def table1(pairs: list[PreferencePair], tokenizer=None, sample: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
     """Table 1 per source of the final mix, then the pair-weighted total (rewardkit.data.stats). With `sample`,
     the averages come from a seeded sample of at most that many pairs per source; counts stay exact."""
-    from rewardkit.data.stats import load_tokenizer, pair_stats, total_row
+    from rewardkit.data.stats import pair_stats, total_row
+    from rewardkit.models.tokenizers import load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer) if tokenizer is None or isinstance(tokenizer, str) else tokenizer
     by_source: dict[str, list[PreferencePair]] = defaultdict(list)

@@ -16,7 +16,9 @@ from typing import Protocol
 from rewardkit.data.pairs import PreferencePair
 
 
-class PairScorer(Protocol):
+class SupportsScorePairs(Protocol):
+    """What the filter needs of a scorer, e.g. a `rewardkit.models.scoring.RewardModel`."""
+
     def score_pairs(self, pairs: Sequence[PreferencePair]) -> list[tuple[float, float]]: ...
 
 
@@ -29,7 +31,7 @@ class RMAgreement:
     """A whole-pool Select step: one `score_pairs` call over the pool (the scorer batches and sorts by
     length itself). `scores` keeps (chosen, rejected) per input pair for inspection."""
 
-    scorer: PairScorer
+    scorer: SupportsScorePairs
     name: str = "rm_agreement"
     scores: list[tuple[float, float]] = field(default_factory=list)
 

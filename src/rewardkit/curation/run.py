@@ -10,6 +10,7 @@ recipe.yaml (resolved), report.md and the figures.
 from __future__ import annotations
 
 import gc
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from rewardkit.curation.mix import Dedupe, shuffled, write_mix
 from rewardkit.curation.refusal import AdversarialOnly
 from rewardkit.curation.rm_filter import RMAgreement
 from rewardkit.curation.steps import DropLog, RunReport, Step, run_steps
+from rewardkit.options import DEFAULT_BATCH_TOKENS
 from rewardkit.data.io import write_json_atomic, write_pairs, write_text_atomic
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.recipe import dump_recipe
@@ -35,8 +37,10 @@ from rewardkit.data.sources.base import ReadContext, fresh_quarantine
 class Curation:
     """One run's state: read reports, step counts, the drop log, timings, and models it trained."""
 
-    def __init__(self, cfg: CurateConfig, out_dir: Path, console: Console, drops: DropLog | None):
-        self.cfg, self.out_dir, self.console, self.drops = cfg, out_dir, console, drops
+    def __init__(self, cfg: CurateConfig, out_dir: Path, console: Console, drops: DropLog | None,
+                 stack: ExitStack):
+        self.cfg, self.out_dir, self.console, self.drops, self.stack = cfg, out_dir, console, drops, stack
+        self.step_dirs: set[Path] = set()
         self.report = RunReport()
         self.reads: dict[str, list[dict]] = {}
         self.timings: dict[str, float] = {}
@@ -49,19 +53,30 @@ class Curation:
         self.reads.setdefault(label, []).append(ctx.report)
         return iter_pairs(spec, ctx=ctx)
 
-    def steps(self, configs: list[StepConfig], others: list[PreferencePair]) -> list[Step]:
-        return [self.step(c, others) for c in configs]
+    def steps(self, configs: list[StepConfig], others: list[PreferencePair], label: str) -> list[Step]:
+        return [self.step(c, others, label) for c in configs]
 
-    def step(self, c: StepConfig, others: list[PreferencePair]) -> Step:
+    def step(self, c: StepConfig, others: list[PreferencePair], label: str) -> Step:
         if c.kind == "adversarial_only":
             return AdversarialOnly()
         if c.kind == "rm_agreement":
             return RMAgreement(self.scorer(c.rm_agreement, others))
         if c.kind == "decontaminate":
-            from rewardkit.curation.decontaminate import decontaminate_step
+            from rewardkit.decontamination.run import open_step
 
-            return decontaminate_step(c.decontaminate, self.cfg.on_bad_row)
+            # The stage's output set per step: removed.jsonl and table4.json, written when the run ends well.
+            return self.stack.enter_context(open_step(c.decontaminate, self.step_dir("decontaminate", label),
+                                                      self.cfg.on_bad_row, self.console))
         raise AssertionError(c.kind)
+
+    def step_dir(self, kind: str, label: str) -> Path:
+        """OUT_DIR/KIND/LABEL (LABEL-2, ... when one stream has two such steps)."""
+        base = self.out_dir / kind / (re.sub(r"[^\w.-]+", "_", label) or "_")
+        path, k = base, 2
+        while path in self.step_dirs:
+            path, k = base.with_name(f"{base.name}-{k}"), k + 1
+        self.step_dirs.add(path)
+        return path
 
     def scorer(self, c: RMAgreementConfig, others: list[PreferencePair]):
         from rewardkit.models.scoring import RewardModel
@@ -71,7 +86,7 @@ class Curation:
 
         rm = RewardModel.load(model, dtype=c.dtype, seed=c.seed)
         check_max_length(rm.tokenizer, c.max_length, "rm_agreement.max_length")
-        self.scorers.append(BoundedScorer(rm, c.max_length))
+        self.scorers.append(BoundedScorer(rm, **c.score_kw()))
         return self.scorers[-1]
 
     def train_rm(self, c: RMAgreementConfig, others: list[PreferencePair]) -> str:
@@ -90,7 +105,7 @@ class Curation:
 
     def source(self, s: SourceConfig, others: list[PreferencePair]) -> list[PreferencePair]:
         t = time.perf_counter()
-        pairs = list(run_steps(self.read(s.name, s.spec), self.steps(s.steps, others), report=self.report,
+        pairs = list(run_steps(self.read(s.name, s.spec), self.steps(s.steps, others, s.name), report=self.report,
                                drops=self.drops, label=s.name))
         self.timings[s.name] = time.perf_counter() - t
         return pairs
@@ -102,22 +117,22 @@ class Curation:
         self.timings["Magpie: read"] = time.perf_counter() - t
         t = time.perf_counter()
         select = MagpieSelect(offsets=dict(m.offsets), fractions=dict(m.fractions), other_group=m.other_group)
-        selected = list(run_steps(pool, [select, *self.steps(m.steps, [])], report=self.report,
+        selected = list(run_steps(pool, [select, *self.steps(m.steps, [], "Magpie")], report=self.report,
                                   drops=self.drops, label="Magpie"))
         self.timings["Magpie: select"] = time.perf_counter() - t
         return selected, select
 
 
 class BoundedScorer:
-    """`score_pairs` with the recipe's max_length: a RewardModel cuts a long pair's prompt identically
-    for both responses; how many it cut is kept in `truncated`."""
+    """`score_pairs` with the recipe's scoring options (max_length, batch_tokens): a RewardModel cuts a
+    long pair's prompt identically for both responses; how many it cut is kept in `truncated`."""
 
-    def __init__(self, model, max_length: int):
-        self.model, self.max_length = model, max_length
+    def __init__(self, model, max_length: int | None, batch_tokens: int = DEFAULT_BATCH_TOKENS):
+        self.model, self.score_kw = model, {"max_length": max_length, "batch_tokens": batch_tokens}
         self.truncated = 0
 
     def score_pairs(self, pairs: list[PreferencePair]) -> list[tuple[float, float]]:
-        scores = self.model.score_pairs(pairs, max_length=self.max_length)
+        scores = self.model.score_pairs(pairs, **self.score_kw)
         self.truncated += self.model.truncated
         return scores
 
@@ -136,6 +151,25 @@ def _no_cyclic_gc():
             gc.enable()
 
 
+def _counts(run: Curation, mixed: list[PreferencePair], dedupe: Dedupe, drops: DropLog | None,
+            select: MagpieSelect | None) -> dict[str, Any]:
+    """counts.json: every number of the run, each traceable to its read report, step or drop log."""
+    return {
+        "total": len(mixed),
+        "per_source": dict(Counter(p.source for p in mixed).most_common()),
+        "reads": {label: [r.as_dict() for r in reports] for label, reports in run.reads.items()},
+        "steps": run.report.as_dict(),
+        "duplicates": [{"dropped_from": a, "kept_from": b, "n": n} for (a, b), n in dedupe.overlap.most_common()],
+        "drops_written": drops.written if drops else None,
+        "magpie": None if select is None else {
+            "groups": {g: s.as_dict() for g, s in select.groups.items()},
+            "categories": {c: dict(v) for c, v in sorted(select.categories.items())},
+        },
+        "rm_filter_model": run.rm_model,
+        "rm_filter_truncated_pairs": sum(s.truncated for s in run.scorers),  # cut to max_length, still scored
+    }
+
+
 def curate(cfg: CurateConfig, out_dir: str | Path | None = None, console: Console | None = None) -> dict[str, Any]:
     """Run a curation recipe; returns the output paths and the counts (results["curate"] in the pipeline)."""
     console = console or Console()
@@ -146,7 +180,7 @@ def curate(cfg: CurateConfig, out_dir: str | Path | None = None, console: Consol
     with ExitStack() as stack:
         stack.enter_context(_no_cyclic_gc())
         drops = stack.enter_context(DropLog(out / "drops.jsonl", full=cfg.drops_with_pairs)) if cfg.write_drops else None
-        run = Curation(cfg, out, console, drops)
+        run = Curation(cfg, out, console, drops, stack)
         has_rm = [any(s.kind == "rm_agreement" for s in src.steps) for src in cfg.sources]
         curated: dict[str, list[PreferencePair]] = {}
         for src, rm in zip(cfg.sources, has_rm):
@@ -165,7 +199,7 @@ def curate(cfg: CurateConfig, out_dir: str | Path | None = None, console: Consol
         order = [s.name for s in cfg.sources] + (["Magpie"] if cfg.magpie is not None else [])
         dedupe = Dedupe()
         stream = (p for name in order for p in curated.pop(name))
-        mixed = list(run_steps(stream, [dedupe, *run.steps(cfg.mix_steps, [])], report=run.report,
+        mixed = list(run_steps(stream, [dedupe, *run.steps(cfg.mix_steps, [], "mix")], report=run.report,
                                drops=drops, label="mix"))
         mixed = shuffled(mixed, cfg.seed)
         run.timings["mix: dedupe + steps + shuffle"] = time.perf_counter() - t
@@ -173,20 +207,7 @@ def curate(cfg: CurateConfig, out_dir: str | Path | None = None, console: Consol
         paths = write_mix(mixed, out)
         run.timings["write pairs"] = time.perf_counter() - t
 
-    counts = {
-        "total": len(mixed),
-        "per_source": dict(Counter(p.source for p in mixed).most_common()),
-        "reads": {label: [r.as_dict() for r in reports] for label, reports in run.reads.items()},
-        "steps": run.report.as_dict(),
-        "duplicates": [{"dropped_from": a, "kept_from": b, "n": n} for (a, b), n in dedupe.overlap.most_common()],
-        "drops_written": drops.written if drops else None,
-        "magpie": None if select is None else {
-            "groups": {g: s.as_dict() for g, s in select.groups.items()},
-            "categories": {c: dict(v) for c, v in sorted(select.categories.items())},
-        },
-        "rm_filter_model": run.rm_model,
-        "rm_filter_truncated_pairs": sum(s.truncated for s in run.scorers),  # cut to max_length, still scored
-    }
+    counts = _counts(run, mixed, dedupe, drops, select)
     write_json_atomic(out / "counts.json", counts)
     results = {"pairs": paths["parquet"], "jsonl": paths["jsonl"], "counts": out / "counts.json",
                "recipe": out / "recipe.yaml", "n_pairs": len(mixed)}

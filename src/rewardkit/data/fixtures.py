@@ -4,7 +4,7 @@
 
 Writes HelpSteer2 (train.jsonl.gz), OffsetBias (train.jsonl), WildGuardMix (train/wildguard_train.parquet),
 magpie-ultra and the three Magpie DPO sets (data/train-00000-of-00001.parquet), column for column as in
-../shared/SCHEMAS.md, so the readers run the same code on them as on the hub files. "small" is a few
+docs/schemas.md, so the readers run the same code on them as on the hub files. "small" is a few
 hundred rows per source (seconds); "full" is the report's "Preference 378K" (section 3.1) over the seven
 sources. Lengths follow the report's Table 1 token averages (via textgen.TOKENS_PER_WORD); texts are
 random words, so nothing here says anything about quality, only about shapes, sizes and speed.
@@ -104,7 +104,7 @@ def _responses(gen: TextGen, n: int, tokens: float) -> pa.Array:
 
 def _categories(rng: np.random.Generator, n: int, names: list[str], p: list[float], missing: float) -> list:
     """Category per row; the first len(names) rows cover every category; `missing` share is None
-    (the tagger's failure value, SCHEMAS.md section 8)."""
+    (the tagger's failure value, docs/schemas.md §8)."""
     p = np.asarray([p[CATEGORIES.index(c)] for c in names])
     idx = rng.choice(len(names), n, p=p / p.sum())
     idx[: min(n, len(names))] = np.arange(min(n, len(names)))
@@ -221,7 +221,7 @@ def _wildguardmix(dest: Path, n: int, rng: np.random.Generator) -> Path:
 
 
 def _magpie_ultra(dest: Path, n: int, rng: np.random.Generator) -> Path:
-    """All 27 columns of argilla/magpie-ultra-v0.1 (SCHEMAS.md section 4); `embedding` has 32 dims
+    """All 27 columns of argilla/magpie-ultra-v0.1 (docs/schemas.md §4); `embedding` has 32 dims
     instead of the real 1,024 to keep the files small (nothing reads it)."""
     gen = TextGen(rng)
     prompt_t, resp_t = TABLE1_TOKENS["magpie_ultra"]
@@ -266,7 +266,7 @@ def _magpie_ultra(dest: Path, n: int, rng: np.random.Generator) -> Path:
 
 
 def _magpie_dpo(dest: Path, name: str, n: int, rng: np.random.Generator) -> Path:
-    """SCHEMAS.md section 5a's columns: 5 responses, rewards_armorm [{score}], chosen/rejected =
+    """docs/schemas.md §5a's columns: 5 responses, rewards_armorm [{score}], chosen/rejected =
     [user, assistant] with the argmax/argmin response (the authors' process_po.ipynb)."""
     gen = TextGen(rng)
     prompt_t, resp_t = TABLE1_TOKENS[name]

@@ -181,22 +181,24 @@ def write_pairs(dest: str | Path, pairs: Iterable[PreferencePair]) -> int:
         import pyarrow.parquet as pq
 
         rows = [p.to_dict() for p in pairs]
-        table = pa.Table.from_pylist(rows, schema=PAIR_SCHEMA())
+        table = pa.Table.from_pylist(rows, schema=pair_schema())
         with atomic_path(dest) as tmp:
             pq.write_table(table, tmp)
         return len(rows)
     raise ValueError(f"{dest}: pairs are written as .jsonl or .parquet, not {kind!r}")
 
 
-def read_pairs(path: str | Path) -> Iterator[PreferencePair]:
-    """Read pairs written by `write_pairs` (the `pairs:` reader wraps this with bad-row handling)."""
+def read_pair_file(path: str | Path) -> Iterator[PreferencePair]:
+    """Read pairs written by `write_pairs` (the `pairs:` reader wraps this with bad-row handling; a spec
+    string is read by `rewardkit.data.sources.read_pairs`)."""
     for _, row in iter_file_rows(path):
         if isinstance(row, BadRow):
             raise row
         yield PreferencePair.from_dict(row)
 
 
-def PAIR_SCHEMA():  # noqa: N802 - a constant, built lazily so importing io does not import pyarrow
+def pair_schema():
+    """The Arrow schema of a pairs file; a function so that importing io does not import pyarrow."""
     import pyarrow as pa
 
     message = pa.struct([("role", pa.string()), ("content", pa.string())])

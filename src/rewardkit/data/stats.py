@@ -13,53 +13,27 @@ GGUF file alone (no model weights) and cached as an HF tokenizer directory.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from rewardkit.data.pairs import PreferencePair
+from rewardkit.options import ReadOptions
 
-DEFAULT_TOKENIZER = "smollm2"
 BATCH = 512
 
 
-@lru_cache(maxsize=4)
-def load_tokenizer(name: str | None = None):
-    """A tokenizer by alias ("smollm2", "minilm"), .gguf file, local dir or HF id; cached per process."""
-    from transformers import AutoTokenizer
+class DataStage(ReadOptions):
+    """The pipeline's `data:` section and `rewardkit data stats`' options."""
 
-    from rewardkit.models.loading import ALIASES, hub_errors
-
-    name = name or DEFAULT_TOKENIZER
-    target = str(ALIASES[name]()) if name in ALIASES else name
-    if target.endswith(".gguf"):
-        if not Path(target).is_file():
-            raise FileNotFoundError(f"{target}: GGUF file not found")
-        return AutoTokenizer.from_pretrained(_gguf_tokenizer_dir(Path(target)))
-    with hub_errors(target, "tokenizer"):
-        return AutoTokenizer.from_pretrained(target)
-
-
-def _gguf_tokenizer_dir(gguf: Path) -> Path:
-    """Parse the tokenizer out of a GGUF once (~5 s), then load the saved copy (~0.1 s)."""
-    from transformers import AutoTokenizer
-
-    from rewardkit.models.gguf_cache import cache_dir_for
-    from rewardkit.data.io import atomic_dir
-
-    dest = cache_dir_for(gguf, "tokenizers")
-    if (dest / "tokenizer_config.json").is_file():
-        return dest
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    with atomic_dir(dest, marker="tokenizer_config.json") as tmp:
-        tok.save_pretrained(tmp)
-    return dest
+    stats: list[str] = []
+    """READER:PATH_OR_HUB_ID spec strings whose Table 1 (pairs, turns, prompt/response tokens) is printed."""
+    tokenizer: str | None = None
+    """Tokenizer for the token counts (alias, .gguf file, dir or HF id); default: the shipped SmolLM2's
+    (rewardkit.models.tokenizers.load_tokenizer)."""
 
 
 def tokenizer_name(tokenizer) -> str:
-    if tokenizer is None or isinstance(tokenizer, str):
-        return tokenizer or DEFAULT_TOKENIZER
     return Path(getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__).name
 
 
@@ -67,9 +41,9 @@ def _n_tokens(tokenizer, texts: list[str]) -> list[int]:
     return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
-def pair_stats(pairs: Iterable[PreferencePair], tokenizer=None) -> dict[str, Any]:
-    """Table 1 columns for in-memory or streamed pairs (one pass, batched tokenisation)."""
-    tok = load_tokenizer(tokenizer) if tokenizer is None or isinstance(tokenizer, str) else tokenizer
+def pair_stats(pairs: Iterable[PreferencePair], tok) -> dict[str, Any]:
+    """Table 1 columns for in-memory or streamed pairs (one pass, batched tokenisation). `tok` is a
+    loaded tokenizer (rewardkit.models.tokenizers.load_tokenizer): the data layer loads no model code."""
     n = turns = prompt_tokens = response_tokens = 0
     it = iter(pairs)
     while batch := list(islice(it, BATCH)):
@@ -96,15 +70,14 @@ def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def dataset_table(specs: Iterable[str], tokenizer=None, on_bad_row: str = "error",
-                  quarantine_dir: str | Path | None = None) -> list[dict[str, Any]]:
+def dataset_table(specs: Iterable[str], tok, on_bad_row: str = "error", quarantine_dir: str | Path | None = None,
+                  name: str | None = None) -> list[dict[str, Any]]:
     """One row per spec (with its ReadReport under "report"), then the Total row. Every row carries the
-    tokenizer's name under "tokenizer"."""
+    tokenizer's `name` (default: from the loaded tokenizer) under "tokenizer"."""
     from rewardkit.data.sources import iter_pairs
     from rewardkit.data.sources.base import ReadContext, fresh_quarantine, parse_spec
 
-    tok = load_tokenizer(tokenizer) if tokenizer is None or isinstance(tokenizer, str) else tokenizer
-    name = tokenizer_name(tokenizer)
+    name = name or tokenizer_name(tok)
     rows = []
     for i, spec in enumerate(specs):
         quarantine = Path(quarantine_dir) / f"{i:02d}-{parse_spec(spec).reader}.quarantine.jsonl" if quarantine_dir else None
@@ -131,7 +104,7 @@ def print_table(rows: list[dict[str, Any]], console=None) -> None:
     from rich.table import Table
 
     console = console or Console()
-    name = rows[0].get("tokenizer", DEFAULT_TOKENIZER) if rows else DEFAULT_TOKENIZER
+    name = rows[0].get("tokenizer", "?") if rows else "?"
     table = Table(title=f"Table 1: preference data statistics (tokens: {name} tokenizer)")
     table.add_column("Dataset", overflow="fold", ratio=1)
     for col in ("# Pairs", "Avg. # Turns", "Avg. Prompt Tokens", "Avg. Response Tokens"):

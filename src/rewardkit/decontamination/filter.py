@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from rewardkit.decontamination.index import MAX_NGRAMS_LISTED, NgramIndex
 from rewardkit.data.pairs import PreferencePair
 
 Fields = Literal["first_user", "all_user", "all"]
-FIELDS: tuple[str, ...] = ("first_user", "all_user", "all")
+FIELDS: tuple[str, ...] = get_args(Fields)
 
 
 def pair_texts(pair: PreferencePair, fields: Fields = "first_user") -> list[tuple[str, str]]:
@@ -115,6 +115,27 @@ class Decontaminate:
         it = iter(pairs)
         while batch := list(islice(it, chunk)):
             yield from zip(batch, self.check(batch))
+
+
+class DecontaminationStep:
+    """Decontamination as a step (a curation Select that also streams any iterable): decides every pair,
+    counts Table 4 and hands each removal's record (`PairMatch.record`) to `removed`. The pipeline stage
+    is this step run over spec strings (rewardkit.decontamination.run), so both give one output set."""
+
+    def __init__(self, index: NgramIndex, fields: Fields, removed: Callable[[dict[str, Any]], None],
+                 chunk: int = 4096):
+        self.filter, self.removed, self.chunk = Decontaminate(index, fields), removed, chunk
+        self.table = Table4(index)
+        self.name = self.filter.name
+        self.result: dict[str, Any] | None = None
+        """table4.json's content, once the run that opened the step has written it."""
+
+    def decide(self, pairs: Iterable[PreferencePair]) -> Iterator[tuple[PreferencePair, bool, str | None]]:
+        for pair, match in self.filter.scan(pairs, self.chunk):
+            self.table.add(pair, match)
+            if match is not None:
+                self.removed(match.record(pair, self.filter.index))
+            yield pair, match is None, None if match is None else self.filter.reason(match)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The RewardBench maintainers' n-gram rule, exactly, as a fast index (report section 4.3, issue 6).
+"""The RewardBench maintainers' n-gram rule, exactly, as a fast index (report section 4.3).
 
 The maintainers' script (gist natolambert/1aed306000c13e0e8c5bc17c1a5dd300, cited by the report for
 Table 4) fits ``CountVectorizer(ngram_range=(7, 13))`` with every other argument at its default over

@@ -1,48 +1,34 @@
 """`rewardkit decontaminate --data SPEC --benchmark SPEC --out DIR [--n 7] [--fields first_user]`.
 
-The I/O edge of decontamination (issue 6): read benchmark prompts and training pairs from spec strings,
-stream the pairs through the index, and write, each atomically,
+The I/O edge of decontamination: read benchmark prompts and training pairs from spec strings, run the
+one decontamination step (`filter.DecontaminationStep`) over the pairs, and write, each atomically,
   DIR/clean.jsonl     the pairs kept (rewardkit's pair format; read back with ``pairs:DIR/clean.jsonl``)
   DIR/removed.jsonl   one line per removed pair: pair id, source, matched n-grams, benchmark ids, subsets
   DIR/table4.json     the report's Table 4 per source and in total, plus matches per benchmark subset.
+As a curation step (`open_step`), the same removed.jsonl and table4.json go to the step's folder and the
+kept pairs flow on to the curated mix.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
-from rewardkit.decontamination.filter import FIELDS, Decontaminate, Fields, Table4
-from rewardkit.decontamination.index import DEFAULT_N, NgramIndex, build_index
 from rewardkit.data.io import atomic_path, write_json_atomic
 from rewardkit.errors import UserError, check_output_dir
-from rewardkit.recipe import StrictModel
 from rewardkit.data.sources import get_reader, iter_pairs
-from rewardkit.data.sources.base import OnBadRow, ReadContext, RefPrompt, fresh_quarantine, parse_spec
-
-DEFAULT_BENCHMARK = "rewardbench:"  # allenai/reward-bench, split filtered, from the hub
-
-
-class DecontaminateStage(StrictModel):
-    """The pipeline's `decontaminate:` section."""
-
-    data: list[str] = []
-    """Pair specs to decontaminate when the recipe has no curate stage (else its curated pairs are used)."""
-    benchmark: list[str] = [DEFAULT_BENCHMARK]
-    """Benchmark specs whose prompts are the references: RewardBench by default, any pair or prompt dataset."""
-    n: int = Field(DEFAULT_N, ge=1)
-    """Word n-gram length; 7 is the RewardBench maintainers' rule (ngram_range (7, 13))."""
-    fields: Literal["first_user", "all_user", "all"] = "first_user"
-    """Which texts of a pair are checked: first user turn, all user turns, or everything incl. responses."""
-    on_bad_row: Literal["error", "skip"] = "error"
-    """Bad rows in the inputs: stop naming file, line and field, or skip and count them."""
+from rewardkit.data.sources.base import ReadContext, RefPrompt, fresh_quarantine, parse_spec
+from rewardkit.decontamination.config import DecontaminateConfig, DecontaminateStage
+from rewardkit.decontamination.filter import DecontaminationStep
+from rewardkit.decontamination.index import NgramIndex, build_index
+from rewardkit.options import OnBadRow
 
 
 def load_references(specs: Iterable[str], on_bad_row: OnBadRow = "error"
@@ -72,10 +58,6 @@ def load_references(specs: Iterable[str], on_bad_row: OnBadRow = "error"
     return groups, reports
 
 
-def index_from_specs(specs: Iterable[str], n: int = DEFAULT_N, on_bad_row: OnBadRow = "error") -> NgramIndex:
-    return usable_index(load_references(specs, on_bad_row)[0], n)
-
-
 def usable_index(groups: dict[str, list[RefPrompt]], n: int) -> NgramIndex:
     """build_index, refusing an index no pair could ever match (every prompt shorter than n words)."""
     index = build_index(groups, n)
@@ -86,54 +68,46 @@ def usable_index(groups: dict[str, list[RefPrompt]], n: int) -> NgramIndex:
     return index
 
 
-def filter_from_specs(benchmark: list[str], n: int = DEFAULT_N, fields: Fields = "first_user",
-                      on_bad_row: OnBadRow = "error") -> Decontaminate:
-    """The Decontaminate filter against benchmark spec strings (e.g. ["rewardbench:", "xstest:DIR"])."""
-    return Decontaminate(index_from_specs(benchmark, n, on_bad_row), fields)
-
-
-def decontaminate(data: list[str], benchmark: list[str], out_dir: str | Path, *, n: int = DEFAULT_N,
-                  fields: Fields = "first_user", on_bad_row: OnBadRow = "error",
-                  console: Console | None = None) -> dict[str, Any]:
-    """Decontaminate every pair of `data` against `benchmark`; returns the paths and Table 4."""
-    if not data:
-        raise ValueError("decontaminate: no --data specs given")
-    if not benchmark:
-        raise ValueError("decontaminate: no --benchmark specs given")
-    if fields not in FIELDS:  # before any (possibly slow) read
-        raise ValueError(f"decontaminate: fields must be one of {FIELDS}, got {fields!r}")
-    out = check_output_dir(out_dir)
-    t0 = time.perf_counter()
-    groups, bench_reports = load_references(benchmark, on_bad_row)
-    index = usable_index(groups, n)
-    decon = Decontaminate(index, fields)
-    table = Table4(index)
-    data_reports = []
-    quarantine = fresh_quarantine(out / "quarantine.jsonl")  # skipped input rows (on_bad_row="skip")
-    clean_path, removed_path = out / "clean.jsonl", out / "removed.jsonl"
-    with atomic_path(clean_path) as clean_tmp, atomic_path(removed_path) as removed_tmp, \
-            open(clean_tmp, "w", encoding="utf-8") as clean, open(removed_tmp, "w", encoding="utf-8") as removed:
-        for spec in data:
-            ctx = ReadContext(spec, on_bad_row, quarantine)
-            for pair, match in decon.scan(iter_pairs(spec, ctx=ctx)):
-                table.add(pair, match)
-                if match is None:
-                    clean.write(_json(pair.to_dict()))
-                else:
-                    removed.write(_json(match.record(pair, index)))
-            data_reports.append(ctx.report.as_dict())
-    result = {
-        "n": n, "fields": fields,
-        "benchmarks": bench_reports,
-        "benchmark_prompts_with_ngrams": index.n_with_ngrams,
-        "data": data_reports,
-        "table4": table.rows(),
-        "benchmark_subsets": table.matched_per_subset(),
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+@contextmanager
+def open_step(cfg: DecontaminateConfig, out_dir: str | Path, on_bad_row: OnBadRow = "error",
+              console: Console | None = None, data_reports: list | None = None) -> Iterator[DecontaminationStep]:
+    """The step against cfg.benchmark; on a clean exit out_dir holds removed.jsonl and table4.json (with
+    `data_reports`, the reads of the pairs, when given) and Table 4 is printed. A failure leaves neither."""
+    out, t0 = Path(out_dir), time.perf_counter()
+    groups, bench_reports = load_references(cfg.benchmark, on_bad_row)
+    index = usable_index(groups, cfg.n)
+    with atomic_path(out / "removed.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as removed:
+        step = DecontaminationStep(index, cfg.fields, lambda record: removed.write(_json(record)))
+        yield step
+    result = {"n": cfg.n, "fields": cfg.fields, "benchmarks": bench_reports,
+              "benchmark_prompts_with_ngrams": index.n_with_ngrams,
+              **({} if data_reports is None else {"data": data_reports}),
+              "table4": step.table.rows(), "benchmark_subsets": step.table.matched_per_subset(),
+              "seconds": round(time.perf_counter() - t0, 3)}
     write_json_atomic(out / "table4.json", result)
     print_table4(result, console or Console())
-    return {"pairs": clean_path, "removed": removed_path, "table4": out / "table4.json", **result}
+    step.result = result
+
+
+def decontaminate(cfg: DecontaminateStage, out_dir: str | Path, console: Console | None = None) -> dict[str, Any]:
+    """The step over every pair of cfg.data; returns the paths and Table 4."""
+    if not cfg.data:
+        raise ValueError("decontaminate: no --data specs given")
+    if not cfg.benchmark:
+        raise ValueError("decontaminate: no --benchmark specs given")
+    out = check_output_dir(out_dir)
+    data_reports: list[dict[str, Any]] = []
+    quarantine = fresh_quarantine(out / "quarantine.jsonl")  # skipped input rows (on_bad_row="skip")
+    clean_path = out / "clean.jsonl"
+    with open_step(cfg, out, cfg.on_bad_row, console, data_reports) as step, \
+            atomic_path(clean_path) as clean_tmp, open(clean_tmp, "w", encoding="utf-8") as clean:
+        for spec in cfg.data:
+            ctx = ReadContext(spec, cfg.on_bad_row, quarantine)
+            for pair, keep, _ in step.decide(iter_pairs(spec, ctx=ctx)):
+                if keep:
+                    clean.write(_json(pair.to_dict()))
+            data_reports.append(ctx.report.as_dict())
+    return {"pairs": clean_path, "removed": out / "removed.jsonl", "table4": out / "table4.json", **step.result}
 
 
 def print_table4(result: dict[str, Any], console: Console) -> None:

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
@@ -34,10 +32,12 @@ from rewardkit.evaluation import sets
 from rewardkit.evaluation.checks import check_examples, check_max_length
 from rewardkit.evaluation.rewardbench import SECTIONS, summarize
 from rewardkit.evaluation.tables import PRINTERS, print_comparison
-from rewardkit.recipe import StrictModel
+from rewardkit.options import ReadOptions, ScoringOptions
 
 
-class EvaluateConfig(StrictModel):
+class EvaluateConfig(ScoringOptions, ReadOptions):
+    """The pipeline's `evaluate:` section and `rewardkit evaluate`'s options."""
+
     model: str | None = None
     """Model to evaluate: alias, HF dir/id or .gguf; default the trained model when train ran, else smollm2."""
     data: list[str] = []
@@ -46,18 +46,17 @@ class EvaluateConfig(StrictModel):
     best_of_n: list[str] = []
     """Datasets with several rated responses per prompt (readers helpsteer2, magpie_pro, magpie_pro_llama31,
     magpie_air): best-of-N top-1 accuracy and Spearman correlation with the ratings."""
-    max_length: int | None = Field(None, ge=1)
-    """Tokens per conversation; longer pairs are truncated (prompt cut from the left) and counted.
-    None: the model's max positions."""
-    batch_tokens: int = Field(8192, gt=0)
-    """Padded tokens per forward pass."""
-    dtype: Literal["bfloat16", "float32"] = "bfloat16"
-    """Weights dtype for scoring."""
-    seed: int = 0
-    """Seeds a head the model lacks (a bare backbone gets a fresh one), so reruns give the same numbers;
-    a trained reward model's own head is loaded and unaffected."""
-    on_bad_row: Literal["error", "skip"] = "error"
-    """error: stop at the first bad row; skip: quarantine it beside the results and count it."""
+
+
+class ScoreConfig(ScoringOptions, ReadOptions):
+    """`rewardkit score`'s options."""
+
+    model: str
+    """Alias (smollm2, minilm), HF dir/id or .gguf file."""
+    data: str
+    """A pair dataset as a spec string."""
+    out: Path
+    """Output .jsonl: each pair with score_chosen, score_rejected and truncated."""
 
 
 def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None = None) -> dict:
@@ -125,7 +124,7 @@ def _set_examples(rm, spec: str, section: str, cfg: EvaluateConfig, acc, quarant
     found, report = read_sets(spec, on_bad_row=cfg.on_bad_row, quarantine=quarantine)
     if section == "best_of_n" and any(s.ratings is None for s in found):
         raise ValueError(f"{spec}: best-of-N needs rated responses; this reader gives none")
-    scored = sets.score_sets(rm, found, max_length=cfg.max_length, batch_tokens=cfg.batch_tokens, accelerator=acc)
+    scored = sets.score_sets(rm, found, **cfg.score_kw(), accelerator=acc)
     return ([sets.example(section, s, sc, spec) for s, (sc, _) in zip(found, scored)], report,
             sum(cut for _, cut in scored))
 
@@ -177,13 +176,19 @@ def _load_results(results_path: str | Path) -> dict:
             **{s: {"examples": v} for s, v in found.items()}}
 
 
-def recompute(results_path: str | Path, console: Console | None = None) -> dict:
-    """Every number again from the stored per-example scores; no model needed."""
+def recompute(results_path: str | Path, console: Console | None = None, out_dir: str | Path | None = None) -> dict:
+    """Every number again from the stored per-example scores; no model needed. With `out_dir`, the
+    stored results with every summary number replaced by the recomputed one go to out_dir/results.json."""
+    out = None if out_dir is None else check_output_dir(out_dir)  # before the work, as evaluate does
     stored = _load_results(results_path)
     summary = summarize_all(stored["examples"], {s: stored[s]["examples"] for s in sets.SECTIONS if s in stored})
     console = console or Console()
     print_all({"examples": stored["examples"], **summary}, console)
     print_notes(stored["notes"], console)
+    if out is not None:
+        raw = json.loads(Path(results_path).read_text(encoding="utf-8"))
+        write_json_atomic(out / "results.json", {**raw, **summary})
+        console.print(f"wrote {out / 'results.json'}", highlight=False)
     return summary
 
 
@@ -243,8 +248,7 @@ def _accelerator_if_launched():
 def _score_pairs(rm, pairs, cfg: EvaluateConfig, acc) -> list[tuple[tuple[float, float], bool]]:
     """((chosen, rejected), truncated) per pair, each process scoring its shard when launched."""
     def shard_scores(shard):
-        scores = rm.score_pairs(shard, max_length=cfg.max_length, batch_tokens=cfg.batch_tokens,
-                                progress=None if acc is None or acc.is_main_process else False)
+        scores = rm.score_pairs(shard, **cfg.score_kw(), progress=None if acc is None or acc.is_main_process else False)
         return list(zip(scores, rm.truncated_flags))
 
     if acc is None:
@@ -263,9 +267,7 @@ def run_stage(cfg: EvaluateConfig, out_dir: Path, results: dict, console: Consol
             **{f"{s}_overall": res[s].get("overall") for s in sets.SECTIONS if s in res}}
 
 
-def score_file(model: str, spec: str, out: str | Path, *, max_length: int | None = None, batch_tokens: int = 8192,
-               dtype: str = "bfloat16", on_bad_row: str = "error", seed: int = 0,
-               console: Console | None = None) -> int:
+def score_file(cfg: ScoreConfig, console: Console | None = None) -> int:
     """`rewardkit score`: every pair of `spec` with its two scores, as jsonl (the pair's own fields plus
     score_chosen, score_rejected, truncated). Returns the number of pairs written."""
     from rewardkit.data.io import write_jsonl_atomic
@@ -273,15 +275,12 @@ def score_file(model: str, spec: str, out: str | Path, *, max_length: int | None
     from rewardkit.data.sources import read_pairs
     from rewardkit.data.sources.base import fresh_quarantine
     console = console or Console()
-    # The same typed options as evaluate: dtype, max_length >= 1, batch_tokens > 0 are checked here.
-    EvaluateConfig(model=model, data=[spec], max_length=max_length, batch_tokens=batch_tokens, dtype=dtype,
-                   on_bad_row=on_bad_row, seed=seed)
-    out = check_output_file(out)
-    pairs, report = read_pairs(spec, on_bad_row=on_bad_row,
+    out = check_output_file(cfg.out)
+    pairs, report = read_pairs(cfg.data, on_bad_row=cfg.on_bad_row,
                                quarantine=fresh_quarantine(out.with_name(out.name + ".quarantine.jsonl")))
-    rm = RewardModel.load(model, dtype=dtype, seed=seed)
-    check_max_length(rm.tokenizer, max_length)
-    scores = rm.score_pairs(pairs, max_length=max_length, batch_tokens=batch_tokens)
+    rm = RewardModel.load(cfg.model, dtype=cfg.dtype, seed=cfg.seed)
+    check_max_length(rm.tokenizer, cfg.max_length)
+    scores = rm.score_pairs(pairs, **cfg.score_kw())
     n = write_jsonl_atomic(out, (
         {**p.to_dict(), "score_chosen": sc, "score_rejected": sr, "truncated": cut}
         for p, (sc, sr), cut in zip(pairs, scores, rm.truncated_flags)))

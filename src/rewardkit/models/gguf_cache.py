@@ -38,7 +38,7 @@ def hf_copy_of_gguf(gguf_path: str | Path) -> Path:
 
     kw = {"gguf_file": gguf_path.name}
     # GgufConfig(dequantize=True): without it the model is dequantized but still flagged as quantized,
-    # and save_pretrained refuses (MACHINE-NOTES, "The shipped models").
+    # and save_pretrained refuses (docs/machine-notes.md, "The shipped models").
     model = AutoModelForCausalLM.from_pretrained(
         gguf_path.parent, **kw, quantization_config=GgufConfig(dequantize=True), dtype="float32"
     )

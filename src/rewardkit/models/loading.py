@@ -40,7 +40,7 @@ class ArchSpec:
     padding mask SmolLM2 scored 2.6x slower at 2048 tokens on CPU (benchmarks/scoring.py, BENCHMARKS.md)."""
     zero_dropout: tuple[str, ...] = ()
     """Config keys set to 0.0 at load: reward training wants no dropout, and BERT's attention dropout
-    forces a slow attention path (~4.8x slower training, MACHINE-NOTES "The shipped models")."""
+    forces a slow attention path (~4.8x slower training, docs/machine-notes.md, "The shipped models")."""
 
 
 # BOS handling is not a table entry: whether the tokenizer adds BOS and whether the chat template writes
@@ -144,7 +144,7 @@ def load_reward_model(
     """Load (model, tokenizer): AutoModelForSequenceClassification with num_labels=1 plus its tokenizer.
 
     bf16 by default: on this machine's AMX (and on GPUs) bf16 matmuls are 5x+ fp32, and bf16 vs fp32
-    rewards agree on pair order (MACHINE-NOTES "Speed"). With `seed`, the RNG is seeded *before* the
+    rewards agree on pair order (docs/machine-notes.md, "Speed"). With `seed`, the RNG is seeded *before* the
     model is built, so the fresh score head (and BERT's pooler) is the same for the same seed.
     A checkpoint that already has a trained head (e.g. Skywork-Reward) loads it as is.
     """

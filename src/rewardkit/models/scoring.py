@@ -6,7 +6,7 @@
     pair_scores = rm.score_pairs(pairs)          # [(chosen, rejected), ...]; rm.truncated counts cut pairs
 
 Speed comes from three things (benchmarks/scoring.py measures them): sequences sorted by length so a
-batch pads little (unsorted batches wasted 37% on padding, MACHINE-NOTES "Speed"), batches filled up to a
+batch pads little (unsorted batches wasted 37% on padding, docs/machine-notes.md, "Speed"), batches filled up to a
 token budget counted *with* padding rather than a fixed batch size, and bf16 weights under
 torch.inference_mode.
 """
@@ -21,9 +21,8 @@ from rewardkit.data.batching import pad_right, plan_batches
 from rewardkit.models.loading import forward_scores, load_reward_model
 from rewardkit.data.pairs import Message, PreferencePair
 from rewardkit.models.tokenization import encode_conversation, encode_pair
+from rewardkit.options import DEFAULT_BATCH_TOKENS
 
-DEFAULT_BATCH_TOKENS = 8192
-"""Padded tokens per forward pass: 8 x 1024 keeps SmolLM2's activations small on CPU and fills a GPU."""
 PROGRESS_MIN = 256
 """With progress=None, a bar is shown from this many sequences on."""
 

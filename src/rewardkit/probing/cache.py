@@ -25,13 +25,13 @@ from pydantic import Field
 
 from rewardkit.data.io import atomic_dir
 from rewardkit.data.pairs import content_id
-from rewardkit.recipe import StrictModel
+from rewardkit.options import ReadOptions
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 
 
-class FeaturesConfig(StrictModel):
+class FeaturesConfig(ReadOptions):
     model: str = "smollm2"
     """Backbone: alias, HF dir/id or .gguf (rewardkit.models.loading.load_reward_model)."""
     data: list[str] = []
@@ -44,8 +44,6 @@ class FeaturesConfig(StrictModel):
     """Padded tokens per forward pass."""
     layers: list[int] = []
     """Also store the last-token state after these decoder layers (hidden_states index; experiment-only)."""
-    on_bad_row: Literal["error", "skip"] = "error"
-    """error: stop at the first bad row; skip: quarantine it in DIR/../NAME.quarantine.jsonl and count it."""
     max_pairs_per_spec: int | None = Field(None, ge=1)
     """Keep a seeded sample of at most this many pairs of each spec (seed 0), in their original order."""
 
@@ -96,7 +94,7 @@ def _read(cfg: FeaturesConfig, quarantine: Path) -> list[tuple[str, object]]:
 
     if not cfg.data:
         raise ValueError("features: no data (give one or more --data SPEC)")
-    from rewardkit.training.data import sample_pairs
+    from rewardkit.data.split import sample_pairs
 
     fresh_quarantine(quarantine)
     return [(spec, p) for spec in cfg.data

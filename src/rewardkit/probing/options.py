@@ -30,6 +30,6 @@ class ProbeFit(StrictModel):
 
 class ProbeOptions(ProbeFit):
     loss: str = "bradley_terry"
-    """A name in rewardkit.training.losses.LOSSES."""
+    """A name in rewardkit.losses.LOSSES."""
     loss_params: dict[str, float] = {}
     """Keyword parameters of the loss."""

@@ -19,7 +19,7 @@ from functools import partial
 import numpy as np
 import torch
 from rewardkit.probing.options import ProbeFit, ProbeOptions  # noqa: F401 (ProbeFit re-exported)
-from rewardkit.training.losses import LOSSES
+from rewardkit.losses import LOSSES
 
 
 @dataclass

@@ -47,7 +47,7 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
     from rewardkit.probing.cache import load_cache
     from rewardkit.probing.export import export_probe_model
     from rewardkit.probing.probe import fit_probe
-    from rewardkit.training.heldout import accuracy_with_interval, flags
+    from rewardkit.evaluation.heldout import accuracy_with_interval, flags
 
     if not cfg.features:
         raise ValueError("probe: no feature caches given (--features DIR)")

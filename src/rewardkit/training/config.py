@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from rewardkit.options import ReadOptions
 from rewardkit.probing.options import ProbeFit
 from rewardkit.recipe import StrictModel
 
@@ -30,7 +31,7 @@ class LoraOptions(StrictModel):
     """Module names that get adapters, or "all-linear"."""
 
 
-class TrainConfig(StrictModel):
+class TrainConfig(ReadOptions):
     model: str = "smollm2"
     """Backbone: an alias ("smollm2", "minilm"), an HF id, a local dir or a .gguf file
     (rewardkit.models.loading.load_reward_model); a fresh one-score head is put on it, drawn from `seed`."""
@@ -39,9 +40,6 @@ class TrainConfig(StrictModel):
     stage's output."""
     val_data: list[str] = []
     """Validation pairs as spec strings; empty: hold out `val_fraction` of `data` instead."""
-    on_bad_row: Literal["error", "skip"] = "error"
-    """Unusable input rows: "error" stops at the first, naming file, line and field; "skip" counts them
-    and quarantines them in out_dir/quarantine.jsonl."""
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     """Share of `data` held out for validation (seeded by `seed`) when `val_data` is empty; 0: none."""
     val_split: Literal["pair", "prompt"] = "pair"
@@ -85,7 +83,7 @@ class TrainConfig(StrictModel):
     """Clip the global gradient norm to this; None: no clipping."""
 
     loss: str = "bradley_terry"
-    """A name in rewardkit.training.losses.LOSSES."""
+    """A name in rewardkit.losses.LOSSES."""
     loss_params: dict[str, float] = {}
     """Keyword parameters of the loss (e.g. {gamma: 2.0} for focal); unknown names are rejected."""
     margin_field: str | None = None
@@ -142,7 +140,7 @@ class TrainConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check_loss(self) -> TrainConfig:
-        from rewardkit.training.losses import LOSSES
+        from rewardkit.losses import LOSSES
 
         if self.loss not in LOSSES:
             raise ValueError(f"loss {self.loss!r} is not one of {', '.join(sorted(LOSSES))}")

@@ -144,7 +144,7 @@ def validate_and_keep_best(run: Run) -> None:
 
 def cleanup(run: Run) -> Path:
     """Restore the best checkpoint, export the model, write summary.json and the held-out report."""
-    from rewardkit.training.heldout import heldout_report, print_heldout
+    from rewardkit.evaluation.heldout import heldout_report, print_heldout
 
     state, acc = run.state, run.accelerator
     trained_steps, pairs_seen, tokens_seen = state.step, state.pairs_seen, state.tokens_seen

@@ -22,9 +22,10 @@ from rewardkit.data.pairs import PreferencePair
 from rewardkit.recipe import dump_recipe
 from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.config import TrainConfig
-from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs, sample_pairs, split_pairs
+from rewardkit.data.split import sample_pairs, split_pairs
+from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs
 from rewardkit.training.forward import PairScorer, check_prompt_sharing, collate_shared, supports_prompt_sharing
-from rewardkit.training.losses import LOSSES
+from rewardkit.losses import LOSSES
 from rewardkit.training.runlog import RunLog
 
 

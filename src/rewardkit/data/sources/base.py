@@ -14,13 +14,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qsl
 
 from rewardkit.data.io import LOCAL_SUFFIXES, BadRow, base_suffix, iter_file_rows
 from rewardkit.data.pairs import PreferencePair, RefPrompt
-
-OnBadRow = Literal["error", "skip"]
+from rewardkit.options import OnBadRow
 
 
 @dataclass(frozen=True)
@@ -219,7 +218,7 @@ def get_field(row: dict[str, Any], name: str, kind: type | tuple[type, ...], fil
 
 
 def check_columns(row: dict[str, Any], expected: set[str], spec: Spec, file: str) -> None:
-    """For schemas SCHEMAS.md marks inferred: fail on first load naming what was expected and found."""
+    """For schemas docs/schemas.md marks inferred: fail on first load naming what was expected and found."""
     missing = expected - set(row)
     if missing:
         raise ValueError(

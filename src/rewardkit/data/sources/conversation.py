@@ -25,7 +25,7 @@ def split_conversations(chosen: Any, rejected: Any, file: str, rownum: int,
     """(prompt, chosen response, rejected response) from two full conversations.
 
     Both must end with an assistant turn and have identical turns before it (Skywork preference sets:
-    "same prompt turns, ending with the dispreferred assistant turn", SCHEMAS.md section 6).
+    "same prompt turns, ending with the dispreferred assistant turn", docs/schemas.md §6).
     """
     c = checked_messages(chosen, file, rownum, fields[0])
     r = checked_messages(rejected, file, rownum, fields[1])

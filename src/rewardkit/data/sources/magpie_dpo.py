@@ -1,7 +1,7 @@
 """The Magpie-Align DPO sets (Pro Llama-3.1, Pro Llama-3, Air): five `responses` per instruction with
 ArmoRM scores in `rewards_armorm` ([{"score": float}, ...], aligned by index).
 
-The authors' rule (magpie-align/magpie data_po/process_po.ipynb, SCHEMAS.md section 5): chosen =
+The authors' rule (magpie-align/magpie data_po/process_po.ipynb, docs/schemas.md §5): chosen =
 responses[argmax score], rejected = responses[argmin score]. All-equal scores give no preference and are
 dropped by rule, counted. Only Pro's columns are verified; the Llama-3.1 and Air column sets are
 inferred, so the first row is checked for the columns this reader needs.

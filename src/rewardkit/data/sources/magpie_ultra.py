@@ -1,7 +1,7 @@
 """argilla/magpie-ultra-v0.1: one instruction, `response` (Llama 3.1 405B Instruct) and `response_base`
 (the base model), each with its ArmoRM score (`score`, `score_base`).
 
-The card's DPO recipe (SCHEMAS.md section 4): the higher-scored response is chosen. Equal scores give
+The card's DPO recipe (docs/schemas.md §4): the higher-scored response is chosen. Equal scores give
 no preference and are dropped by rule, counted. meta["task_category"] comes from `primary_tag`.
 """
 

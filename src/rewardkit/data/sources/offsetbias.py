@@ -1,6 +1,6 @@
 """NCSOFT/offsetbias: instruction, output_1, output_2, label (1 or 2 = the better output).
 
-chosen = output_{label}, rejected = the other (SCHEMAS.md section 2). Any other label is a bad row.
+chosen = output_{label}, rejected = the other (docs/schemas.md §2). Any other label is a bad row.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """allenai/reward-bench: prompt (a string), chosen, chosen_model, rejected, rejected_model, subset, id.
 
 Splits `filtered` (2,985 rows, the leaderboard's; default) and `raw` (5,123), chosen by `?split=`.
-Every pair keeps meta["subset"] (the exact strings of SCHEMAS.md section 7) and source_id = str(id),
+Every pair keeps meta["subset"] (the exact strings of docs/schemas.md §7) and source_id = str(id),
 which the evaluator and decontamination need.
 """
 

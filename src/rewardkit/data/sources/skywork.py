@@ -1,5 +1,5 @@
 """Skywork/Skywork-Reward-Preference-80K v0.1 / v0.2: `chosen` and `rejected` full conversations
-(lists of {role, content}) plus the `source` string (SCHEMAS.md section 6).
+(lists of {role, content}) plus the `source` string (docs/schemas.md §6).
 
 Multi-turn rows: the prompt is every turn but the last; the last must be an assistant turn in both and
 the prompt turns identical, else the row is bad. The `source` column is kept as meta["skywork_source"];

@@ -1,6 +1,6 @@
 """allenai/wildguardmix (config wildguardtrain): moderation rows -> RefusalRow -> refusal pairs.
 
-`iter_rows` validates the label strings (SCHEMAS.md section 3: "harmful"/"unharmful",
+`iter_rows` validates the label strings (docs/schemas.md §3: "harmful"/"unharmful",
 "refusal"/"compliance"); prompt-only rows (response None, 48,783 of 86,759) are dropped by rule and
 counted. Pairs follow report section 3.2.2 via `curation.refusal.make_refusal_pairs`; option
 `?max_pairs_per_prompt=N` caps the combinations per prompt, `?adversarial=true|false` keeps one kind.

@@ -6,8 +6,8 @@ the scalar rewards of the two responses to the same prompt (shape [B]); the resu
 σ the logistic sigmoid.
 
 The Skywork-Reward report (section 3.3, Table 3) trains with Bradley-Terry and compares seven variants;
-its extracted text lost the equations, so each docstring states the standard form used here (issue #4)
-and where it comes from. Everything goes through ``logsigmoid`` so no loss overflows for large |Δ|.
+its extracted text lost the equations, so each docstring states the standard form used here and where it
+comes from. Everything goes through ``logsigmoid`` so no loss overflows for large |Δ|.
 """
 
 from __future__ import annotations

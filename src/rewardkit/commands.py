@@ -1,0 +1,89 @@
+"""The options of the subcommands that add command-line-only settings (where outputs go) to a recipe
+section's config, or have no section. rewardkit.cli generates each subcommand's flags from these models
+(rewardkit.typed_cli); each field is written once, here or in the config it extends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from rewardkit.data.fixtures import FixturesStage
+from rewardkit.data.stats import DataStage
+from rewardkit.decontamination.config import DecontaminateStage
+from rewardkit.evaluation.run import EvaluateConfig, ScoreConfig
+from rewardkit.options import ModelOptions, ReadOptions
+from rewardkit.probing.cache import FeaturesConfig
+from rewardkit.probing.run import ProbeRecipe
+from rewardkit.recipe import with_default
+
+
+class StatsCommand(DataStage):
+    """`rewardkit data stats SPEC...`"""
+
+    quarantine_dir: Path | None = None
+    """Where skipped rows go, one file per spec (default: nowhere, only counted)."""
+
+
+class ConvertCommand(ReadOptions):
+    """`rewardkit data convert SPEC --out FILE`"""
+
+    spec: str
+    """READER:PATH_OR_HUB_ID spec."""
+    out: Path
+    """Output file: .jsonl or .parquet."""
+    quarantine: Path | None = None
+    """Where skipped rows go (default: OUT.quarantine.jsonl)."""
+
+
+class FixturesCommand(FixturesStage):
+    """`rewardkit data fixtures --out DIR`"""
+
+    out: Path
+    """Directory for the fixture files (one folder per source)."""
+
+
+class DecontaminateCommand(DecontaminateStage):
+    """`rewardkit decontaminate --data SPEC --out DIR`"""
+
+    out: Path
+    """Output dir: clean.jsonl, removed.jsonl, table4.json."""
+
+
+class FeaturesCommand(FeaturesConfig):
+    """`rewardkit features --data SPEC... --out DIR`"""
+
+    out: Path
+    """Cache directory (rebuilt when model, data or settings change)."""
+
+
+class ProbeCommand(ProbeRecipe):
+    """`rewardkit probe --features DIR... --out DIR`"""
+
+    out: Path
+    """Output dir: probe.json, and model/ for the `last` pooling."""
+
+
+class EvaluateCommand(EvaluateConfig):
+    """`rewardkit evaluate --model M --data SPEC --out DIR` or `--scores FILE [--out DIR]`"""
+
+    model: list[str] = []
+    """Model(s) to evaluate: alias, HF dir/id or .gguf; default smollm2. Repeat to compare models (each
+    scored into OUT/model-K/, then side by side)."""
+    out: Path | None = None
+    """Output directory for results.json (with one --scores: the recomputed one)."""
+    scores: list[Path] = []
+    """A results.json: recompute every number from its per-example scores, without a model. Repeat to
+    compare models side by side."""
+
+
+class ServeConfig(ModelOptions):
+    """`rewardkit serve`: the model and where it listens (each request sets its own max_length)."""
+
+    model: str = with_default(ScoreConfig, "model", "smollm2")
+    host: str = "127.0.0.1"
+    """Interface to bind."""
+    port: int = Field(8000, ge=1, le=65535)
+    """Port."""
+

@@ -1,0 +1,43 @@
+"""Tokenizers by alias ("smollm2", "minilm"), .gguf file, local dir or HF id, for the commands that count
+tokens without a model (Table 1). A GGUF's tokenizer is parsed once and cached as an HF directory."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT_TOKENIZER = "smollm2"
+"""Table 1's tokenizer when none is named: the shipped SmolLM2's."""
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer(name: str | None = None):
+    """A tokenizer by alias ("smollm2", "minilm"), .gguf file, local dir or HF id; cached per process."""
+    from transformers import AutoTokenizer
+
+    from rewardkit.models.loading import ALIASES, hub_errors  # deferred: it imports torch
+
+    name = name or DEFAULT_TOKENIZER
+    target = str(ALIASES[name]()) if name in ALIASES else name
+    if target.endswith(".gguf"):
+        if not Path(target).is_file():
+            raise FileNotFoundError(f"{target}: GGUF file not found")
+        return AutoTokenizer.from_pretrained(_gguf_tokenizer_dir(Path(target)))
+    with hub_errors(target, "tokenizer"):
+        return AutoTokenizer.from_pretrained(target)
+
+
+def _gguf_tokenizer_dir(gguf: Path) -> Path:
+    """Parse the tokenizer out of a GGUF once (~5 s), then load the saved copy (~0.1 s)."""
+    from transformers import AutoTokenizer
+
+    from rewardkit.models.gguf_cache import cache_dir_for
+    from rewardkit.data.io import atomic_dir
+
+    dest = cache_dir_for(gguf, "tokenizers")
+    if (dest / "tokenizer_config.json").is_file():
+        return dest
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    with atomic_dir(dest, marker="tokenizer_config.json") as tmp:
+        tok.save_pretrained(tmp)
+    return dest

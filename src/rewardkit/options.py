@@ -1,0 +1,50 @@
+"""Option groups that several commands and recipe sections share, each field written once.
+
+A config takes a group by inheriting it (``class EvaluateConfig(ScoringOptions, ReadOptions)``), so a
+default or a docstring lives here only and `--help` (rewardkit.typed_cli) shows the same text.
+Light on purpose: importing it imports neither torch nor a reader.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from rewardkit.recipe import StrictModel
+
+OnBadRow = Literal["error", "skip"]
+"""What a read does with a bad row (rewardkit.data.sources.base.ReadContext)."""
+DEFAULT_BATCH_TOKENS = 8192
+"""Padded tokens per forward pass: 8 x 1024 keeps SmolLM2's activations small on CPU and fills a GPU."""
+
+
+class ReadOptions(StrictModel):
+    on_bad_row: OnBadRow = "error"
+    """Bad input rows: "error" stops at the first, naming file, line and field; "skip" counts them by
+    reason and quarantines them (as JSONL, beside the command's outputs)."""
+
+
+class ModelOptions(StrictModel):
+    """How a reward model is loaded for scoring (`rewardkit serve` takes these; its requests say the rest)."""
+
+    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    """Weights dtype for scoring (bf16 and fp32 rewards ordered every checked pair alike:
+    docs/machine-notes.md, "Speed")."""
+    seed: int | None = 0
+    """Seeds a head the model lacks (a bare backbone gets a fresh one), so reruns give the same numbers;
+    a trained reward model's own head is loaded and unaffected. None: unseeded."""
+
+
+class ScoringOptions(ModelOptions):
+    """How a reward model scores: evaluate, score and the RM-agreement filter share these."""
+
+    max_length: int | None = Field(None, ge=1)
+    """Tokens per conversation; longer ones are truncated (the prompt is cut from the left, the response
+    kept) and counted. None: the model's max positions."""
+    batch_tokens: int = Field(DEFAULT_BATCH_TOKENS, gt=0)
+    """Padded tokens per forward pass (sequences are sorted by length and packed up to this budget)."""
+
+    def score_kw(self) -> dict[str, Any]:
+        """Keyword arguments of RewardModel.score / score_pairs."""
+        return {"max_length": self.max_length, "batch_tokens": self.batch_tokens}
