@@ -206,20 +206,42 @@ def score(
                on_bad_row=on_bad_row, seed=seed, console=console)
 
 
+def _serve_opt(name: str, **kw):
+    """A `serve` option whose help text is ServeConfig's docstring for that field (written once)."""
+    from rewardkit.serving.config import ServeConfig
+
+    return typer.Option(help=ServeConfig.model_fields[name].description or "", **kw)
+
+
+def _serve_default(name: str):
+    from rewardkit.serving.config import ServeConfig
+
+    return ServeConfig.model_fields[name].default
+
+
 @app.command()
 def serve(
-    model: Annotated[str, typer.Option(help="Alias (smollm2, minilm), HF dir/id or .gguf file.")] = "smollm2",
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
-    dtype: Annotated[str, typer.Option(help=_eval_help("dtype"))] = "bfloat16",
-    seed: Annotated[int, typer.Option(help=_eval_help("seed"))] = 0,
+    model: Annotated[str, _serve_opt("model")] = _serve_default("model"),
+    host: Annotated[str, _serve_opt("host")] = _serve_default("host"),
+    port: Annotated[int, _serve_opt("port", min=1, max=65535)] = _serve_default("port"),
+    dtype: Annotated[str, _serve_opt("dtype")] = _serve_default("dtype"),
+    seed: Annotated[int, _serve_opt("seed")] = _serve_default("seed"),
+    max_length: Annotated[Optional[int], _serve_opt("max_length")] = _serve_default("max_length"),
+    batch_tokens: Annotated[int, _serve_opt("batch_tokens")] = _serve_default("batch_tokens"),
+    max_wait_ms: Annotated[float, _serve_opt("max_wait_ms")] = _serve_default("max_wait_ms"),
+    max_queue: Annotated[int, _serve_opt("max_queue")] = _serve_default("max_queue"),
+    max_conversations: Annotated[int, _serve_opt("max_conversations")] = _serve_default("max_conversations"),
+    max_message_chars: Annotated[int, _serve_opt("max_message_chars")] = _serve_default("max_message_chars"),
+    max_body_bytes: Annotated[int, _serve_opt("max_body_bytes")] = _serve_default("max_body_bytes"),
+    request_timeout_s: Annotated[float, _serve_opt("request_timeout_s")] = _serve_default("request_timeout_s"),
+    api_key: Annotated[Optional[str], _serve_opt("api_key")] = _serve_default("api_key"),
+    access_log: Annotated[bool, _serve_opt("access_log")] = _serve_default("access_log"),
 ):
-    """Serve a reward model over HTTP: POST /score {"conversations": [...]} -> {"scores": [...]}."""
-    from rewardkit.errors import check_port_free
+    """Serve a reward model over HTTP: POST /score, OpenRLHF's POST /get_reward, /health, /ready, /metrics."""
     from rewardkit.serving.app import serve as run_server
+    from rewardkit.serving.config import ServeConfig
 
-    check_port_free(host, port)
-    run_server(model, host=host, port=port, dtype=dtype, seed=seed)
+    run_server(ServeConfig(**{k: v for k, v in locals().items() if k in ServeConfig.model_fields}))
 
 
 def main() -> None:

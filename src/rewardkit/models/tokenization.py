@@ -3,6 +3,7 @@
     from rewardkit.models.tokenization import encode_conversation, encode_pair
     enc = encode_conversation(tokenizer, messages, max_length=2048)   # enc.ids, enc.truncated
     ep = encode_pair(tokenizer, pair, max_length=2048)                # None only with on_long="drop"
+    et = encode_text(tokenizer, templated_text, max_length=2048)     # already chat-templated text
 
 Rules, each with a test in tests/test_tokenization.py:
 - One BOS. Templates that write `{{ bos_token }}` rendered as text and then tokenized by a tokenizer that
@@ -141,6 +142,21 @@ def encode_conversation(tokenizer, messages: list[Message], *, max_length: int |
     if max_length is None or len(parts) <= max_length:
         return Encoded(parts.ids(), False)
     return Encoded(_cut(parts, max_length, len(parts.response)), True)
+
+
+def encode_text(tokenizer, text: str, *, max_length: int | None = None) -> Encoded:
+    """Token ids of text that is already chat-templated (OpenRLHF's remote reward protocol sends such
+    text): the tokenizer's own specials are added only where the text did not already write them (one
+    BOS). A long text keeps its end, the rated response, and loses its beginning after the BOS/[CLS]."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    head, body, tail = _split_specials(ids, *special_wrapping(tokenizer), tokenizer.bos_token_id)
+    parts = _Parts(head, [], body, tail)
+    if max_length is None or len(parts) <= max_length:
+        return Encoded(parts.ids(), False)
+    fixed = len(head) + len(tail)
+    if fixed >= max_length:
+        raise ValueError(f"max_length={max_length} leaves no room beside {fixed} special tokens")
+    return Encoded(head + body[len(body) - (max_length - fixed) :] + tail, True)
 
 
 def encode_pair(

@@ -1,0 +1,74 @@
+"""`rewardkit serve`'s settings: one typed model, from which the command-line options come.
+
+    from rewardkit.serving.config import ServeConfig
+    cfg = ServeConfig(model="minilm", dtype="float32", max_wait_ms=2)
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+
+from rewardkit.recipe import StrictModel
+
+API_KEY_ENV = "REWARDKIT_API_KEY"
+"""The environment variable read for the API key when --api-key is not given (keeps it out of `ps`)."""
+
+
+class ServeConfig(StrictModel):
+    model: str = "smollm2"
+    """Alias (smollm2, minilm), HF dir/id or .gguf file."""
+    host: str = "127.0.0.1"
+    """Interface to bind. Loopback by default: reaching the server from elsewhere is an explicit choice."""
+    port: int = Field(8000, ge=1, le=65535)
+    """TCP port."""
+    dtype: str = "bfloat16"
+    """Weight dtype. bf16 scores depend slightly on batch shape (MACHINE-NOTES "CPUs differ"); use float32
+    where a score must not depend on which requests it was batched with."""
+    seed: int = 0
+    """Seed for a freshly initialised score head (a model without a trained head)."""
+    max_length: int | None = None
+    """Tokens per conversation (default: the model's positions); longer ones are cut, prompt from the left."""
+    batch_tokens: int = 8192
+    """Padded tokens per forward pass, and the most tokens one dynamic batch collects from the queue."""
+    max_wait_ms: float = 5.0
+    """How long the model worker waits for more requests before scoring a batch under the token budget:
+    a few milliseconds trade little latency for much larger batches under load."""
+    max_queue: int = 4096
+    """Conversations waiting to be scored; past it requests get 503 with Retry-After, so memory stays flat."""
+    max_conversations: int = 512
+    """Conversations (or OpenRLHF query texts) in one request; more is refused with 413."""
+    max_message_chars: int = 200_000
+    """Characters in one message or query text; more is refused with 422."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    """Request body size; a larger body is refused with 413 before it is read."""
+    request_timeout_s: float = 60.0
+    """Seconds a request may wait for its scores; then it is answered 504 and dropped from the queue."""
+    api_key: str | None = None
+    """Require this key (Authorization: Bearer KEY or X-API-Key: KEY) on every route but /health and /ready.
+    Default: the REWARDKIT_API_KEY environment variable; no key at all leaves the server open."""
+    access_log: bool = True
+    """One JSON line per request on stderr (method, path, status, milliseconds, client)."""
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        from rewardkit.models.loading import check_dtype  # imports torch: only when a server is configured
+
+        check_dtype(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServeConfig:
+        for name in ("batch_tokens", "max_queue", "max_conversations", "max_message_chars", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_wait_ms < 0 or self.request_timeout_s <= 0:
+            raise ValueError("max_wait_ms must be >= 0 and request_timeout_s > 0")
+        if self.max_conversations > self.max_queue:
+            raise ValueError(f"max_conversations ({self.max_conversations}) exceeds max_queue ({self.max_queue}): "
+                             "such a request could never be queued")
+        return self
+
+    def resolved_api_key(self, environ) -> str | None:
+        """The key in force: --api-key, else the environment variable, else None (open)."""
+        return self.api_key if self.api_key is not None else (environ.get(API_KEY_ENV) or None)
