@@ -22,6 +22,8 @@ class Metrics:
                                 ["route", "status"], registry=r)
         self.latency = Histogram("rewardkit_request_seconds", "Request latency, receipt to answer.",
                                  ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.in_flight = Gauge("rewardkit_scoring_in_flight", "Scoring requests received and not yet answered.",
+                               registry=r)
         self.queue = Gauge("rewardkit_queue_conversations", "Conversations waiting for the model.", registry=r)
         self.batch = Histogram("rewardkit_batch_conversations", "Conversations per model batch.",
                                buckets=BATCH_BUCKETS, registry=r)

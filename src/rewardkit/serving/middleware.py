@@ -15,7 +15,8 @@ from rewardkit.serving.metrics import Metrics
 
 OPEN_PATHS = frozenset({"/health", "/ready"})
 """Routes answered without the API key: liveness and readiness probes rarely carry secrets."""
-ROUTES = frozenset({"/score", "/get_reward", "/health", "/ready", "/metrics"})
+SCORING = frozenset({"/score", "/get_reward"})
+ROUTES = SCORING | {"/health", "/ready", "/metrics"}
 access_log = logging.getLogger("rewardkit.serving.access")
 
 
@@ -43,6 +44,9 @@ class Guard:
                 status = message["status"]
             await send(message)
 
+        scoring = path in SCORING
+        if scoring:
+            self.metrics.in_flight.inc()
         try:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
             if path not in OPEN_PATHS:
@@ -53,6 +57,8 @@ class Guard:
         else:
             await self.app(scope, receive, send_and_record)
         finally:
+            if scoring:
+                self.metrics.in_flight.dec()
             self._record(scope, path, status, time.perf_counter() - start)
 
     def _record(self, scope, path: str, status: int, seconds: float) -> None:
