@@ -109,3 +109,16 @@ def test_a_model_failure_fails_its_requests_and_the_worker_goes_on():
     assert b.submit(rows(2, 2)).result(5) == [22.0]
     assert b.alive
     b.close()
+
+
+def test_plan_min_padding_splits_mixed_lengths_where_the_padding_saved_pays_for_a_pass():
+    from rewardkit.models.scoring import plan_min_padding
+
+    # lengths 10, 9, 2, 2 and a pass costing 5 tokens: one batch 4x10+5 = 45; [10,9] [2,2] 20+5+4+5 = 34;
+    # [10] [9] [2,2] 38; [10,9,2] [2] 42 -> two batches
+    assert plan_min_padding([2, 10, 2, 9], 100, 5) == [[1, 3], [0, 2]]
+    # a pass costing 20: one batch 40+20 = 60 beats two, 24+40 = 64
+    assert plan_min_padding([2, 10, 2, 9], 100, 20) == [[1, 3, 0, 2]]
+    # the padded budget still binds (3 x 10 > 20), and a row over it gets a pass of its own
+    plan = plan_min_padding([10, 10, 10, 50], 20, 1)  # [10,10] [10]: 20+1+10+1 = 32 < three passes, 33
+    assert plan[0] == [3] and sorted(len(b) for b in plan[1:]) == [1, 2]

@@ -75,6 +75,7 @@ def test_body_size_limit_by_header_and_while_streaming(scorer):
 
 BAD = [
     (b'{"conversations": [', 400, "not valid JSON: Expecting value at line 1 column 20"),
+    (b"[" * 100_000, 400, "JSON nested too deeply"),
     (b'{"conversations": "\xff"}', 400, "not valid UTF-8 (byte 19)"),
     (b"[1, 2]", 422, "must be a JSON object with 'conversations', got list"),
     (b'{"convs": []}', 422, "unknown field 'convs'"),

@@ -228,6 +228,7 @@ def serve(
     seed: Annotated[int, _serve_opt("seed")] = _serve_default("seed"),
     max_length: Annotated[Optional[int], _serve_opt("max_length")] = _serve_default("max_length"),
     batch_tokens: Annotated[int, _serve_opt("batch_tokens")] = _serve_default("batch_tokens"),
+    batch_overhead_tokens: Annotated[int, _serve_opt("batch_overhead_tokens")] = _serve_default("batch_overhead_tokens"),
     max_wait_ms: Annotated[float, _serve_opt("max_wait_ms")] = _serve_default("max_wait_ms"),
     max_queue: Annotated[int, _serve_opt("max_queue")] = _serve_default("max_queue"),
     max_conversations: Annotated[int, _serve_opt("max_conversations")] = _serve_default("max_conversations"),

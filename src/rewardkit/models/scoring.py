@@ -13,7 +13,7 @@ torch.inference_mode.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -43,6 +43,31 @@ def plan_batches(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
         else:
             batches.append([i])
     return batches
+
+
+def plan_min_padding(lengths: Sequence[int], batch_tokens: int, overhead_tokens: int) -> list[list[int]]:
+    """Indices grouped into batches (each within `batch_tokens` padded, as in `plan_batches`) that minimise
+    padded tokens + `overhead_tokens` per forward pass: a set of mixed lengths, e.g. what a server
+    collects from many clients at once, is split where the padding saved is worth one more pass.
+
+    Dynamic programming over the lengths sorted longest first, where any batch is a contiguous run whose
+    longest row is its first: best[j] = min over i of best[i] + (j - i) x longest[i] + overhead.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    ls = [lengths[i] for i in order]
+    best, start = [0] + [float("inf")] * len(ls), [0] * (len(ls) + 1)
+    for j in range(1, len(ls) + 1):
+        for i in range(j - 1, -1, -1):  # the last batch is ls[i:j]; it only grows more costly as i falls
+            if j - i > 1 and (j - i) * ls[i] > batch_tokens:
+                break
+            cost = best[i] + (j - i) * ls[i] + overhead_tokens
+            if cost < best[j]:
+                best[j], start[j] = cost, i
+    batches, j = [], len(ls)
+    while j > 0:
+        batches.append(order[start[j] : j])
+        j = start[j]
+    return batches[::-1]
 
 
 def pad_right(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,11 +129,13 @@ class RewardModel:
         return list(zip(flat[0::2], flat[1::2]))
 
     def score_ids(
-        self, rows: Sequence[Sequence[int]], *, batch_tokens: int = DEFAULT_BATCH_TOKENS, progress: bool | None = None
+        self, rows: Sequence[Sequence[int]], *, batch_tokens: int = DEFAULT_BATCH_TOKENS, progress: bool | None = None,
+        plan: Callable[[Sequence[int], int], list[list[int]]] = plan_batches,
     ) -> list[float]:
-        """Scores of already-tokenized sequences, in input order."""
+        """Scores of already-tokenized sequences, in input order. `plan(lengths, batch_tokens)` groups them
+        into forward passes (the server passes `plan_min_padding`)."""
         scores = [0.0] * len(rows)
-        batches = plan_batches([len(r) for r in rows], batch_tokens)
+        batches = plan([len(r) for r in rows], batch_tokens)
         show = len(rows) >= PROGRESS_MIN if progress is None else progress
         bar = None
         if show:

@@ -30,6 +30,10 @@ class ServeConfig(StrictModel):
     """Tokens per conversation (default: the model's positions); longer ones are cut, prompt from the left."""
     batch_tokens: int = 8192
     """Padded tokens per forward pass, and the most tokens one dynamic batch collects from the queue."""
+    batch_overhead_tokens: int = 256
+    """The cost of one more forward pass, in padded tokens. A batch of mixed lengths is split by length where
+    the padding saved exceeds it (models/scoring.py plan_min_padding): a few hundred suits a CPU; on a GPU,
+    where a pass has a larger fixed cost, use thousands."""
     max_wait_ms: float = 5.0
     """How long the model worker waits for more requests before scoring a batch under the token budget:
     a few milliseconds trade little latency for much larger batches under load."""
@@ -62,6 +66,8 @@ class ServeConfig(StrictModel):
         for name in ("batch_tokens", "max_queue", "max_conversations", "max_message_chars", "max_body_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.batch_overhead_tokens < 0:
+            raise ValueError(f"batch_overhead_tokens must be >= 0, got {self.batch_overhead_tokens}")
         if self.max_wait_ms < 0 or self.request_timeout_s <= 0:
             raise ValueError("max_wait_ms must be >= 0 and request_timeout_s > 0")
         if self.max_conversations > self.max_queue:

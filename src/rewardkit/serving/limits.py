@@ -57,6 +57,8 @@ def parse_json(body: bytes) -> Any:
         raise ApiError(400, f"request body is not valid UTF-8 (byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise ApiError(400, f"request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except RecursionError:  # e.g. "[[[[..." 100,000 deep: the parser's stack, not the server, gives out
+        raise ApiError(400, "request body is JSON nested too deeply") from None
 
 
 def _object(payload: Any, allowed: set[str], required: str) -> dict:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from rewardkit.data.pairs import Message
+from rewardkit.models.scoring import plan_min_padding
 from rewardkit.models.tokenization import Encoded, encode_conversation, encode_text
 from rewardkit.serving.batcher import Batcher, QueueFull
 from rewardkit.serving.config import ServeConfig
@@ -49,7 +51,8 @@ class Runtime:
         c = self.config
         self.limits = Limits(c.max_conversations, c.max_message_chars, c.max_body_bytes,
                              c.max_length if c.max_length is not None else self.scorer.max_positions)
-        batcher = Batcher(lambda rows: self.scorer.score_ids(rows, batch_tokens=c.batch_tokens, progress=False),
+        plan = partial(plan_min_padding, overhead_tokens=c.batch_overhead_tokens)
+        batcher = Batcher(lambda rows: self.scorer.score_ids(rows, batch_tokens=c.batch_tokens, progress=False, plan=plan),
                           batch_tokens=c.batch_tokens, max_wait_ms=c.max_wait_ms, max_queue=c.max_queue,
                           on_batch=self.metrics.on_batch)
         batcher.start()
