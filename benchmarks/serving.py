@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -180,6 +181,7 @@ def main() -> None:
     ap.add_argument("--soak-minutes", type=float, default=10.0)
     ap.add_argument("--port", type=int, default=18531)
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the finally blocks: never orphan a server
 
     convs = conversations(args.distinct, args.requests)
     print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
