@@ -61,7 +61,7 @@ def start_server(model: str, port: int, args) -> subprocess.Popen:
            "--max-length", str(args.max_length), "--batch-tokens", str(args.batch_tokens), "--no-access-log",
            "--max-wait-ms", str(args.max_wait_ms)]
     proc = subprocess.Popen(cmd, env={**os.environ, "REWARDKIT_API_KEY": KEY}, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # imports + load take minutes on a saturated machine
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}")
@@ -72,7 +72,7 @@ def start_server(model: str, port: int, args) -> subprocess.Popen:
             pass
         time.sleep(0.5)
     proc.kill()
-    raise SystemExit("server not ready in 300 s")
+    raise SystemExit("server not ready in 900 s")
 
 
 async def _metrics(port: int) -> dict[str, float]:

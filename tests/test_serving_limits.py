@@ -97,6 +97,19 @@ def test_bad_score_bodies_get_4xx_naming_the_problem(scorer, body, status, messa
     assert client.post("/score", json={"conversations": [CONV]}).json()["scores"] == scorer.score([CONV])
 
 
+def test_a_conversation_the_chat_template_refuses_is_422():
+    """Some templates raise on what they do not support (Gemma-2: a system turn); that is the client's
+    input, not a server error."""
+    tok = tiny_tokenizer()
+    tok.chat_template = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+                         "{% endif %}" + tok.chat_template)
+    client = TestClient(create_app(ServeConfig(), RewardModel(tiny_llama(), tok), environ={}))
+    res = client.post("/score", json={"conversations": [[{"role": "system", "content": "be nice"}, *CONV]]})
+    assert res.status_code == 422
+    assert res.json()["detail"] == "the model's chat template refused a conversation: System role not supported"
+    assert client.post("/score", json={"conversations": [CONV]}).status_code == 200
+
+
 def test_count_and_length_limits_are_named(scorer):
     client = client_for(scorer, max_conversations=3, max_queue=10, max_message_chars=20)
     res = client.post("/score", json={"conversations": [CONV] * 4})

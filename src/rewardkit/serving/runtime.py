@@ -80,10 +80,14 @@ class Runtime:
         return await self._scores([e.ids for e in encoded])
 
     async def _encode(self, fn) -> list[Encoded]:
+        from jinja2 import TemplateError
+
         try:
             return await asyncio.get_running_loop().run_in_executor(self._tokenize, fn)
         except ValueError as e:  # e.g. a max_length that leaves no room beside the special tokens
             raise ApiError(422, str(e)) from None
+        except TemplateError as e:  # the model's chat template refuses it (e.g. roles must alternate)
+            raise ApiError(422, f"the model's chat template refused a conversation: {e}") from None
 
     async def _scores(self, rows: list[list[int]]) -> list[float]:
         try:
