@@ -85,7 +85,7 @@ BAD = [
     (b'{"conversations": [[{"role": "robot", "content": "x"}]]}', 422, "conversations[0]: message 0 must be"),
     (b'{"conversations": [[{"role": "user", "content": 5}]]}', 422, "message 0 must be"),
     (b'{"conversations": [[{"role": "user", "content": "x"}]], "max_length": 0}', 422, "'max_length' must be a positive"),
-    (b'{"conversations": [[{"role": "user", "content": "x"}]], "max_length": 1}', 422, "max_length=1 leaves no room"),
+    (b'{"conversations": [[{"role": "user", "content": "x"}]], "max_length": 1}', 422, "max_length=1 leaves no response token"),
 ]
 
 

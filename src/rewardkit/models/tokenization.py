@@ -122,13 +122,19 @@ def _parts(tokenizer, messages: list[Message], empty: list[int]) -> _Parts:
     return _Parts(head, body[:start], body[start:], tail)
 
 
-def _cut(parts: _Parts, max_length: int, response_len: int) -> list[int]:
-    """Cut `parts` to max_length: the prompt from the left, as if the response had `response_len` tokens
-    (the longer of a pair, so both members keep the same prompt); then, if needed, the response's end."""
+def _fixed_room(parts: _Parts, max_length: int) -> int:
+    """The specials' length, kept through any cut; an error when max_length leaves nothing beside them."""
     fixed = len(parts.head) + len(parts.tail)
     if fixed >= max_length:
         raise ValueError(f"max_length={max_length} leaves no response token: the tokenizer's own special tokens "
                          f"take {fixed}; give at least {fixed + 1}")
+    return fixed
+
+
+def _cut(parts: _Parts, max_length: int, response_len: int) -> list[int]:
+    """Cut `parts` to max_length: the prompt from the left, as if the response had `response_len` tokens
+    (the longer of a pair, so both members keep the same prompt); then, if needed, the response's end."""
+    fixed = _fixed_room(parts, max_length)
     room = max_length - fixed - response_len
     if room >= 0:
         prompt = parts.prompt[len(parts.prompt) - room :] if room else []
@@ -153,9 +159,7 @@ def encode_text(tokenizer, text: str, *, max_length: int | None = None) -> Encod
     parts = _Parts(head, [], body, tail)
     if max_length is None or len(parts) <= max_length:
         return Encoded(parts.ids(), False)
-    fixed = len(head) + len(tail)
-    if fixed >= max_length:
-        raise ValueError(f"max_length={max_length} leaves no room beside {fixed} special tokens")
+    fixed = _fixed_room(parts, max_length)
     return Encoded(head + body[len(body) - (max_length - fixed) :] + tail, True)
 
 
