@@ -88,11 +88,12 @@ def test_every_rewardkit_option_is_its_models_field():
     from rewardkit.curation.config import CurateConfig
     from rewardkit.evaluation.run import ScoreConfig
     from rewardkit.pipeline import PipelineRecipe
+    from rewardkit.serving.config import ServeConfig
     from rewardkit.training.config import TrainRecipe
 
     models = {"run": PipelineRecipe, "train": TrainRecipe, "curate": CurateConfig, "score": ScoreConfig,
               "decontaminate": commands.DecontaminateCommand, "evaluate": commands.EvaluateCommand,
-              "serve": commands.ServeConfig, "stats": commands.StatsCommand, "convert": commands.ConvertCommand,
+              "serve": ServeConfig, "stats": commands.StatsCommand, "convert": commands.ConvertCommand,
               "fixtures": commands.FixturesCommand, "features": commands.FeaturesCommand,
               "probe": commands.ProbeCommand}
     root = get_command(app)

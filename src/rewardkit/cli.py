@@ -18,10 +18,11 @@ import typer
 from rich.console import Console
 
 from rewardkit.commands import (ConvertCommand, DecontaminateCommand, EvaluateCommand, FeaturesCommand, FixturesCommand,
-                                ProbeCommand, ServeConfig, StatsCommand)
+                                ProbeCommand, StatsCommand)
 from rewardkit.curation.config import CurateConfig
 from rewardkit.evaluation.run import ScoreConfig
 from rewardkit.pipeline import PipelineRecipe
+from rewardkit.serving.config import ServeConfig
 from rewardkit.training.config import TrainRecipe
 from rewardkit.typed_cli import config_command, recipe_command
 
@@ -157,12 +158,10 @@ def score(cfg: ScoreConfig) -> None:
 
 @config_command(app, "serve", ServeConfig)
 def serve(cfg: ServeConfig) -> None:
-    """Serve a reward model over HTTP: POST /score {"conversations": [...]} -> {"scores": [...]}."""
-    from rewardkit.errors import check_port_free
+    """Serve a reward model over HTTP: POST /score, OpenRLHF's POST /get_reward, /health, /ready, /metrics."""
     from rewardkit.serving.app import serve as run_server
 
-    check_port_free(cfg.host, cfg.port)
-    run_server(cfg.model, host=cfg.host, port=cfg.port, dtype=cfg.dtype, seed=cfg.seed)
+    run_server(cfg)
 
 
 def main() -> None:

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
 
 from rewardkit.data.fixtures import FixturesStage
 from rewardkit.data.stats import DataStage
 from rewardkit.decontamination.config import DecontaminateStage
 from rewardkit.evaluation.run import EvaluateConfig, ScoreConfig
-from rewardkit.options import ModelOptions, ReadOptions
+from rewardkit.options import ReadOptions
 from rewardkit.probing.cache import FeaturesConfig
 from rewardkit.probing.run import ProbeRecipe
-from rewardkit.recipe import with_default
 
 
 class StatsCommand(DataStage):
@@ -76,14 +74,3 @@ class EvaluateCommand(EvaluateConfig):
     scores: list[Path] = []
     """A results.json: recompute every number from its per-example scores, without a model. Repeat to
     compare models side by side."""
-
-
-class ServeConfig(ModelOptions):
-    """`rewardkit serve`: the model and where it listens (each request sets its own max_length)."""
-
-    model: str = with_default(ScoreConfig, "model", "smollm2")
-    host: str = "127.0.0.1"
-    """Interface to bind."""
-    port: int = Field(8000, ge=1, le=65535)
-    """Port."""
-

@@ -38,3 +38,28 @@ def pad_right(rows: Sequence[Sequence[int]], pad_id: int, *, multiple: int = 1) 
         ids[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
         mask[i, : len(r)] = 1
     return ids, mask
+
+
+def plan_min_padding(lengths: Sequence[int], batch_tokens: int, overhead_tokens: int) -> list[list[int]]:
+    """Indices grouped into batches (each within `batch_tokens` padded, as in `plan_batches`) that minimise
+    padded tokens + `overhead_tokens` per forward pass: a set of mixed lengths, e.g. what a server
+    collects from many clients at once, is split where the padding saved is worth one more pass.
+
+    Dynamic programming over the lengths sorted longest first, where any batch is a contiguous run whose
+    longest row is its first: best[j] = min over i of best[i] + (j - i) x longest[i] + overhead.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    ls = [lengths[i] for i in order]
+    best, start = [0] + [float("inf")] * len(ls), [0] * (len(ls) + 1)
+    for j in range(1, len(ls) + 1):
+        for i in range(j - 1, -1, -1):  # the last batch is ls[i:j]; it only grows more costly as i falls
+            if j - i > 1 and (j - i) * ls[i] > batch_tokens:
+                break
+            cost = best[i] + (j - i) * ls[i] + overhead_tokens
+            if cost < best[j]:
+                best[j], start[j] = cost, i
+    batches, j = [], len(ls)
+    while j > 0:
+        batches.append(order[start[j] : j])
+        j = start[j]
+    return batches[::-1]

@@ -13,7 +13,7 @@ torch.inference_mode.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -75,11 +75,13 @@ class RewardModel:
         return list(zip(flat[0::2], flat[1::2]))
 
     def score_ids(
-        self, rows: Sequence[Sequence[int]], *, batch_tokens: int = DEFAULT_BATCH_TOKENS, progress: bool | None = None
+        self, rows: Sequence[Sequence[int]], *, batch_tokens: int = DEFAULT_BATCH_TOKENS, progress: bool | None = None,
+        plan: Callable[[Sequence[int], int], list[list[int]]] = plan_batches,
     ) -> list[float]:
-        """Scores of already-tokenized sequences, in input order."""
+        """Scores of already-tokenized sequences, in input order. `plan(lengths, batch_tokens)` groups them
+        into forward passes (the server passes `plan_min_padding`)."""
         scores = [0.0] * len(rows)
-        batches = plan_batches([len(r) for r in rows], batch_tokens)
+        batches = plan([len(r) for r in rows], batch_tokens)
         show = len(rows) >= PROGRESS_MIN if progress is None else progress
         bar = None
         if show:

@@ -3,6 +3,7 @@
     from rewardkit.models.tokenization import encode_conversation, encode_pair
     enc = encode_conversation(tokenizer, messages, max_length=2048)   # enc.ids, enc.truncated
     ep = encode_pair(tokenizer, pair, max_length=2048)                # None only with on_long="drop"
+    et = encode_text(tokenizer, templated_text, max_length=2048)     # already chat-templated text
 
 Rules, each with a test in tests/test_tokenization.py:
 - One BOS. Templates that write `{{ bos_token }}` rendered as text and then tokenized by a tokenizer that
@@ -121,13 +122,19 @@ def _parts(tokenizer, messages: list[Message], empty: list[int]) -> _Parts:
     return _Parts(head, body[:start], body[start:], tail)
 
 
-def _cut(parts: _Parts, max_length: int, response_len: int) -> list[int]:
-    """Cut `parts` to max_length: the prompt from the left, as if the response had `response_len` tokens
-    (the longer of a pair, so both members keep the same prompt); then, if needed, the response's end."""
+def _fixed_room(parts: _Parts, max_length: int) -> int:
+    """The specials' length, kept through any cut; an error when max_length leaves nothing beside them."""
     fixed = len(parts.head) + len(parts.tail)
     if fixed >= max_length:
         raise ValueError(f"max_length={max_length} leaves no response token: the tokenizer's own special tokens "
                          f"take {fixed}; give at least {fixed + 1}")
+    return fixed
+
+
+def _cut(parts: _Parts, max_length: int, response_len: int) -> list[int]:
+    """Cut `parts` to max_length: the prompt from the left, as if the response had `response_len` tokens
+    (the longer of a pair, so both members keep the same prompt); then, if needed, the response's end."""
+    fixed = _fixed_room(parts, max_length)
     room = max_length - fixed - response_len
     if room >= 0:
         prompt = parts.prompt[len(parts.prompt) - room :] if room else []
@@ -141,6 +148,19 @@ def encode_conversation(tokenizer, messages: list[Message], *, max_length: int |
     if max_length is None or len(parts) <= max_length:
         return Encoded(parts.ids(), False)
     return Encoded(_cut(parts, max_length, len(parts.response)), True)
+
+
+def encode_text(tokenizer, text: str, *, max_length: int | None = None) -> Encoded:
+    """Token ids of text that is already chat-templated (OpenRLHF's remote reward protocol sends such
+    text): the tokenizer's own specials are added only where the text did not already write them (one
+    BOS). A long text keeps its end, the rated response, and loses its beginning after the BOS/[CLS]."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    head, body, tail = _split_specials(ids, *special_wrapping(tokenizer), tokenizer.bos_token_id)
+    parts = _Parts(head, [], body, tail)
+    if max_length is None or len(parts) <= max_length:
+        return Encoded(parts.ids(), False)
+    fixed = _fixed_room(parts, max_length)
+    return Encoded(head + body[len(body) - (max_length - fixed) :] + tail, True)
 
 
 def encode_pair(
