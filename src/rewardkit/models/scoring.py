@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 import torch
 
 from rewardkit.data.batching import pad_right, plan_batches
-from rewardkit.models.loading import forward_scores, load_reward_model
+from rewardkit.data.conversation import check_conversations
 from rewardkit.data.pairs import Message, PreferencePair
+from rewardkit.models.loading import forward_scores, load_reward_model
 from rewardkit.models.tokenization import encode_conversation, encode_pair
 from rewardkit.options import DEFAULT_BATCH_TOKENS
 
@@ -57,7 +58,9 @@ class RewardModel:
         batch_tokens: int = DEFAULT_BATCH_TOKENS, progress: bool | None = None,
     ) -> list[float]:
         """One score per conversation, in input order. max_length defaults to the model's positions;
-        longer conversations are cut per `rewardkit.models.tokenization` and counted in `self.truncated`."""
+        longer conversations are cut per `rewardkit.models.tokenization` and counted in `self.truncated`.
+        Each must follow `rewardkit.data.conversation` (raises InvalidConversation naming the index)."""
+        check_conversations(conversations)
         encoded = [encode_conversation(self.tokenizer, c, max_length=self._max_length(max_length)) for c in conversations]
         self.truncated_flags = [e.truncated for e in encoded]
         return self.score_ids([e.ids for e in encoded], batch_tokens=batch_tokens, progress=progress)
