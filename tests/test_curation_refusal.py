@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.curation.refusal import AdversarialOnly, RefusalRow, make_refusal_pairs
+from rewardkit.curation.refusal import AdversarialOnly
+from rewardkit.data.sources.refusal import RefusalRow, make_refusal_pairs
 from rewardkit.curation.rm_filter import LOWER, TIE, RMAgreement
 from rewardkit.curation.steps import RunReport, run_steps
 from rewardkit.data.pairs import PreferencePair
@@ -82,7 +83,8 @@ def test_rm_agreement_keeps_strictly_higher_and_counts_ties():
 
 
 def test_xstest_completions_give_exactly_the_expected_pairs():
-    from rewardkit.data.sources.base import ReadContext, parse_spec
+    from rewardkit.data.sources import open_source
+    from rewardkit.data.sources.base import ReadContext
     from rewardkit.data.sources.xstest import iter_rows
 
     # Independently from the CSVs: per prompt id, the models' full compliances and full refusals.
@@ -103,13 +105,13 @@ def test_xstest_completions_give_exactly_the_expected_pairs():
                     expected[(p["prompt"], c, r)] += 1
     assert sum(expected.values()) > 500  # sanity: the five models disagree often enough
 
-    spec = parse_spec(f"xstest:{XSTEST}")
-    pairs = list(make_refusal_pairs(iter_rows(spec, ReadContext(str(spec)))))
+    spec = open_source(f"xstest:{XSTEST}")
+    pairs = list(make_refusal_pairs(iter_rows(spec, ReadContext(str(spec.spec)))))
     assert Counter((p.first_user_turn, p.chosen, p.rejected) for p in pairs) == expected
 
     # capped: at most k pairs per prompt -> sum over prompts of min(k, candidates)
     per_prompt = Counter(prompt for (prompt, _, _), n in expected.items() for _ in range(n))
-    capped = list(make_refusal_pairs(iter_rows(spec, ReadContext(str(spec))), max_pairs_per_prompt=2))
+    capped = list(make_refusal_pairs(iter_rows(spec, ReadContext(str(spec.spec))), max_pairs_per_prompt=2))
     assert len(capped) == sum(min(2, n) for n in per_prompt.values())
     assert Counter(p.first_user_turn for p in capped) == {k: min(2, n) for k, n in per_prompt.items()}
 
@@ -163,7 +165,7 @@ def test_rm_agreement_with_a_tiny_real_model(tiny_rm):
 
 def test_conflicting_harm_labels_are_dropped_and_counted_not_decided_by_the_first_row():
     from rewardkit.data.sources.base import ReadContext
-    from rewardkit.data.sources.wildguardmix import refusal_pairs
+    from rewardkit.data.sources.refusal import refusal_pairs
 
     def row(i, harmful, refusal, prompt="p"):
         return RefusalRow(prompt=prompt, response=f"r{i}", prompt_harmful=harmful, refusal=refusal,

@@ -1,6 +1,8 @@
-"""The malformed-input corpus: each kind of bad row, in a file of valid rows, is reported by file, line
+"""The malformed-input corpus: each kind of broken row, in a file of valid rows, is reported by file, line
 and field (error mode) and quarantined with its reason while every valid row still yields its pair
-(skip mode). Files are generated here, in tmp_path."""
+(skip mode); each kind of row a dataset's rule leaves out (ties, empty replies, irregular transcripts)
+is dropped in both modes, counted under its name and quarantined as "dropped". Files are generated
+here, in tmp_path."""
 
 from __future__ import annotations
 
@@ -76,20 +78,17 @@ CASES = {
     "non-object JSON line": ("offsetbias", _offsetbias, '["a", "b"]', None, "expected a JSON object"),
     "missing field": ("offsetbias", _offsetbias, _edit(_offsetbias, output_2=...), "output_2", "missing field"),
     "wrong type": ("helpsteer2", _helpsteer2, _edit(_helpsteer2, helpfulness="3"), "helpfulness", "wrong type"),
-    "empty response": ("offsetbias", _offsetbias, _edit(_offsetbias, output_1="  "), "chosen", "empty text"),
-    "chosen == rejected": ("rewardbench", _rewardbench, _edit(_rewardbench, rejected="c 99"), "chosen",
-                           "chosen identical to rejected"),
+    "blank subset name": ("rewardbench", _rewardbench, _edit(_rewardbench, subset=" "), "subset", "empty text"),
     "unknown label string": ("wildguardmix", _wildguard, _edit(_wildguard, response_refusal_label="partial"),
                              "response_refusal_label", "unknown label"),
     "unknown label number": ("offsetbias", _offsetbias, _edit(_offsetbias, label=3), "label", "unknown label"),
     "out-of-range rating": ("helpsteer2", _helpsteer2, _edit(_helpsteer2, helpfulness=7), "helpfulness", "out of range"),
     "bad multi-turn marker": ("helpsteer2", _helpsteer2, _edit(_helpsteer2, prompt="a\n<extra_id_1>Robot\nb"),
                               "prompt", "unknown turn role"),
-    "malformed HH transcript": ("hh_rlhf", _hh, json.dumps({"chosen": "\n\nHuman: x\n\nAssistant: a\n\nAssistant: b",
-                                                             "rejected": "\n\nHuman: x\n\nAssistant: c"}),
-                                "chosen", "malformed transcript"),
     "HH without Human turn": ("hh_rlhf", _hh, json.dumps({"chosen": "Assistant: hi", "rejected": "Assistant: ho"}),
-                              "chosen", "malformed transcript"),
+                              "chosen", "not a transcript"),
+    "HH transcript not a string": ("hh_rlhf", _hh, json.dumps({"chosen": ["x"], "rejected": "\n\nHuman: x"}),
+                                   "chosen", "wrong type (expected str, got list)"),
     "bad message list": ("skywork", _skywork, _edit(_skywork, chosen=[{"role": "bot", "content": "x"}]),
                          "chosen", "bad message list"),
     "prompts differ": ("skywork", _skywork, _edit(_skywork, rejected=[{"role": "user", "content": "other"},
@@ -143,8 +142,67 @@ def test_skip_mode_quarantines_and_keeps_every_valid_row(tmp_path, kind):
     assert reason in records[0]["reason"]
 
 
-def test_corpus_covers_at_least_ten_kinds():
-    assert len({(c[3], c[4].split(" (")[0]) for c in CASES.values()}) >= 10
+HH_HEAD = "\n\nHuman: x\n\nAssistant: "
+
+# kind -> (reader, valid-unit factory, the dropped line, the reason it is counted under)
+DROPS = {
+    "empty response": ("offsetbias", _offsetbias, _edit(_offsetbias, output_1="  "), "chosen: empty response"),
+    "empty prompt": ("offsetbias", _offsetbias, _edit(_offsetbias, instruction=""), "prompt: empty turn"),
+    "chosen == rejected": ("rewardbench", _rewardbench, _edit(_rewardbench, rejected="c 99"),
+                           "chosen identical to rejected"),
+    "HH two Assistant turns": ("hh_rlhf", _hh, json.dumps({"chosen": HH_HEAD + "a\n\nAssistant: b",
+                                                            "rejected": HH_HEAD + "c"}),
+                               "chosen: roles do not alternate user/assistant"),
+    "HH empty reply": ("hh_rlhf", _hh, json.dumps({"chosen": HH_HEAD + "a", "rejected": HH_HEAD}),
+                       "rejected: empty response"),
+    "HH ends on a Human turn": ("hh_rlhf", _hh, json.dumps({"chosen": HH_HEAD + "a",
+                                                            "rejected": HH_HEAD + "b\n\nHuman: more"}),
+                                "rejected: wrong final turn"),
+    "HH diverging transcripts": ("hh_rlhf", _hh, json.dumps({"chosen": HH_HEAD + "a\n\nHuman: y\n\nAssistant: b",
+                                                              "rejected": HH_HEAD + "c\n\nHuman: y\n\nAssistant: d"}),
+                                 "transcripts differ before the final turn"),
+    "arena tie": ("arena", _arena, _edit(_arena, winner_model_a=0, winner_tie=1), "tie"),
+    "Magpie equal scores": ("magpie_pro", _magpie, _edit(_magpie, rewards_armorm=[{"score": 0.5}] * 5),
+                            "all ArmoRM scores equal"),
+    "Skywork system turn mid-prompt": ("skywork", _skywork, _edit(_skywork, **{
+        k: [{"role": "user", "content": "q"}, {"role": "system", "content": "s"}, {"role": "user", "content": "q2"},
+            {"role": "assistant", "content": a}] for k, a in (("chosen", "yes"), ("rejected", "no"))}),
+        "prompt: system turn not first"),
+}
+
+
+@pytest.mark.parametrize("mode", ["error", "skip"])
+@pytest.mark.parametrize("kind", list(DROPS))
+def test_rule_drops_are_counted_and_quarantined_in_either_mode(tmp_path, kind, mode):
+    reader, make, line_text, reason = DROPS[kind]
+    path, line = _write_corpus(tmp_path, make, line_text)
+    quarantine = tmp_path / "q.jsonl"
+    pairs, report = read_pairs(f"{reader}:{path}", on_bad_row=mode, quarantine=quarantine)
+    assert len(pairs) == report.pairs == N_VALID
+    assert report.dropped == {reason: 1} and not report.skipped
+    (record,) = [json.loads(x) for x in quarantine.read_text().splitlines()]
+    assert (record["file"], record["row"], record["reason"], record["action"]) == (str(path), line, reason, "dropped")
+    assert record["raw"] == json.loads(line_text)
+
+
+def test_runner_counts_every_row_once_and_quarantines_in_file_order(tmp_path):
+    """A file with two broken rows and two dropped rows among valid ones: every row is accounted for."""
+    good = [json.dumps(r) for i in range(3) for r in _offsetbias(i)]
+    lines = [good[0], _edit(_offsetbias, label=3), good[1], _edit(_offsetbias, output_2="good answer 99"),
+             "{oops", _edit(_offsetbias, output_2=" "), good[2]]
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    q = tmp_path / "q.jsonl"
+    pairs, report = read_pairs(f"offsetbias:{path}", on_bad_row="skip", quarantine=q)
+    assert [p.source_id for p in pairs] == ["1", "3", "7"]
+    assert report.rows_read == 7 == report.pairs + sum(report.skipped.values()) + sum(report.dropped.values())
+    assert report.skipped == {"label: unknown label": 1, "invalid JSON": 1}
+    assert report.dropped == {"chosen identical to rejected": 1, "rejected: empty response": 1}
+    records = [json.loads(x) for x in q.read_text().splitlines()]
+    assert [(r["row"], r["field"], r["action"]) for r in records] == [
+        (2, "label", "skipped"), (4, None, "dropped"), (5, None, "skipped"), (6, None, "dropped")]
+    with pytest.raises(BadRow, match=rf"^{path}:2: field 'label': unknown label"):
+        read_pairs(f"offsetbias:{path}")  # error mode stops at the first broken row, not at a drop
 
 
 def test_convert_cli_skip_mode_writes_pairs_and_quarantine(tmp_path):

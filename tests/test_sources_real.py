@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 from collections import Counter, defaultdict
 from itertools import groupby
 from pathlib import Path
@@ -49,7 +50,7 @@ def test_helpsteer_pairs_match_an_independent_count():
 
 
 def test_hh_rlhf_multi_turn_transcript_parsed_into_turns():
-    pairs, report = read_pairs(f"hh_rlhf:{DATA / 'hh-rlhf-test' / 'harmless-base'}", on_bad_row="skip")
+    pairs, report = read_pairs(f"hh_rlhf:{DATA / 'hh-rlhf-test' / 'harmless-base'}")
     first = pairs[0]  # line 1: a 3-exchange conversation about pen pranks
     assert [m["role"] for m in first.prompt] == ["user", "assistant", "user", "assistant", "user"]
     assert first.prompt[0]["content"] == "what are some pranks with a pen i can do?"
@@ -59,19 +60,67 @@ def test_hh_rlhf_multi_turn_transcript_parsed_into_turns():
     assert first.chosen.startswith("No, sorry!  All of these involve a pen")
     assert first.rejected.startswith("There are lots of funny things you can do with pens")
     assert (first.source, first.source_config, first.source_split) == ("Anthropic/hh-rlhf", "harmless-base", "test")
-    # 2,312 rows: 4 empty final responses and 9 transcripts with two same-role turns in a row are bad.
-    assert report.rows_read == 2312 and len(pairs) == 2299
-    assert report.skipped == Counter({"chosen: malformed transcript": 8, "rejected: malformed transcript": 1,
-                                      "chosen: empty text": 4})
-    assert Counter(len(p.prompt) % 2 for p in pairs) == Counter({1: 2299})  # always ends on a user turn
+    assert Counter(len(p.prompt) % 2 for p in pairs) == Counter({1: len(pairs)})  # always ends on a user turn
 
 
-def test_hh_rlhf_error_mode_names_the_first_malformed_line():
+ALTERNATE = "roles do not alternate user/assistant"
+# Every shared HH-RLHF split, read with default settings: rows, pairs, and the public data's quirks
+# dropped by rule, by reason (the line numbers of a few are checked below).
+HH_SPLITS = {
+    "harmless-base": (2312, 2299, {f"chosen: {ALTERNATE}": 8, f"rejected: {ALTERNATE}": 1, "chosen: empty response": 4}),
+    "helpful-base": (2354, 2333, {f"chosen: {ALTERNATE}": 9, f"rejected: {ALTERNATE}": 6, "rejected: empty response": 3,
+                                  "prompt: empty turn": 1, "chosen identical to rejected": 2}),
+    "helpful-online": (1137, 1129, {"rejected: empty response": 3, "rejected: wrong final turn": 2,
+                                    "prompt: empty turn": 1, "chosen identical to rejected": 2}),
+    "helpful-rejection-sampled": (2749, 2714, {f"chosen: {ALTERNATE}": 1, f"rejected: {ALTERNATE}": 2,
+                                               "chosen identical to rejected": 32}),
+}
+
+
+def _same_role_twice(transcript: str) -> bool:
+    markers = re.findall(r"\n\n(Human|Assistant):", transcript)
+    return any(a == b for a, b in zip(markers, markers[1:]))
+
+
+@pytest.mark.parametrize("split", list(HH_SPLITS))
+def test_hh_rlhf_every_shared_split_reads_with_defaults_dropping_quirks_by_reason(tmp_path, split):
+    rows_read, n_pairs, dropped = HH_SPLITS[split]
+    q = tmp_path / "q.jsonl"
+    pairs, report = read_pairs(f"hh-rlhf:{DATA / 'hh-rlhf-test' / split}", quarantine=q)  # hyphen = underscore
+    assert (report.rows_read, len(pairs), dict(report.dropped), dict(report.skipped)) == (rows_read, n_pairs, dropped, {})
+    assert report.rows_read == len(pairs) + sum(dropped.values())
+    # Independently of the reader, from the raw rows: identical transcripts, and transcripts with two
+    # turns of one role in a row.
+    raw = _jsonl(DATA / "hh-rlhf-test" / split / "test.jsonl.gz")
+    assert sum(r["chosen"] == r["rejected"] for r in raw) == dropped.get("chosen identical to rejected", 0)
+    assert sum(_same_role_twice(r["chosen"]) or _same_role_twice(r["rejected"]) for r in raw) == sum(
+        n for k, n in dropped.items() if k.endswith(ALTERNATE))
+    records = [json.loads(x) for x in q.read_text().splitlines()]
+    assert Counter(r["reason"] for r in records) == dropped and {r["action"] for r in records} == {"dropped"}
+
+
+def test_hh_rlhf_quirks_on_named_real_rows(tmp_path):
+    q = tmp_path / "q.jsonl"
+    read_pairs(f"hh_rlhf:{DATA / 'hh-rlhf-test' / 'helpful-base'}", quarantine=q)
+    by_line = {r["row"]: r for r in map(json.loads, q.read_text().splitlines())}
+    # line 121 (where the old default read stopped): an empty Human turn mid-conversation, then an empty reply
+    assert by_line[121]["reason"] == "prompt: empty turn" and by_line[121]["file"].endswith("helpful-base/test.jsonl.gz")
+    assert by_line[121]["raw"]["rejected"].endswith("\n\nAssistant: \n\nHuman: Do you have more ideas?\n\nAssistant: ")
+    assert by_line[722]["reason"] == "chosen identical to rejected"
+    assert by_line[722]["raw"]["chosen"] == by_line[722]["raw"]["rejected"]
+    assert by_line[356]["reason"] == f"chosen: {ALTERNATE}" and _same_role_twice(by_line[356]["raw"]["chosen"])
+
+
+def test_hh_rlhf_error_mode_still_stops_at_a_broken_row(tmp_path):
     from rewardkit.data.io import BadRow
 
+    rows = _jsonl(DATA / "hh-rlhf-test" / "harmless-base" / "test.jsonl.gz")[:3]
+    rows[1]["rejected"] = None  # mistyped: broken, unlike the public data's quirks
+    path = tmp_path / "test.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(BadRow) as exc:
-        read_pairs(f"hh_rlhf:{DATA / 'hh-rlhf-test' / 'harmless-base'}")
-    assert exc.value.row == 87 and exc.value.field == "chosen"  # its chosen ends "Assistant: " (empty)
+        read_pairs(f"hh_rlhf:{path}")
+    assert (exc.value.row, exc.value.field) == (2, "rejected") and "wrong type" in exc.value.reason
 
 
 def test_rewardbench_keeps_subset_and_id():

@@ -9,7 +9,7 @@ A conversation is a list of {"role", "content"} messages such that
 This is what the chat templates the project scores with (SmolLM2's ChatML, Llama's) assume, and what
 the report's pairs are: a multi-turn prompt plus one final response (report section 3.1).
 
-`why_invalid` is pure and returns the first broken rule (None when valid); `check_conversation` raises
+`why_invalid` (and `why_out_of_order`, on roles alone) is pure and returns the first broken rule (None when valid); `check_conversation` raises
 it as an `InvalidConversation`, whose `index` says which conversation of a batch it was.
 """
 
@@ -64,7 +64,7 @@ def why_invalid(messages: Any, *, ends_with: Literal["assistant", "user"] = "ass
         problem = _message_problem(m, i)
         if problem is not None:
             return problem
-    return _order_problem([m["role"] for m in messages], ends_with)
+    return why_out_of_order([m["role"] for m in messages], ends_with=ends_with)
 
 
 def _message_problem(m: Any, i: int) -> Invalid | None:
@@ -77,7 +77,10 @@ def _message_problem(m: Any, i: int) -> Invalid | None:
     return None
 
 
-def _order_problem(roles: list[str], ends_with: str) -> Invalid | None:
+def why_out_of_order(roles: list[str], *, ends_with: str = "assistant") -> Invalid | None:
+    """Rules 1-3 alone, on the roles (for a reader that names empty turns in its own words)."""
+    if not roles:
+        return Invalid(EMPTY, None, "a conversation needs at least a user and an assistant turn")
     start = 1 if roles[0] == "system" else 0
     for i in range(start, len(roles)):
         expected = "user" if (i - start) % 2 == 0 else "assistant"

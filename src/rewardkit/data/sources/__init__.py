@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.data.sources.base import OnBadRow, ReadContext, Reader, ReadReport, Spec, parse_spec
+from rewardkit.data.sources.base import OnBadRow, ReadContext, Reader, ReadReport, Source, Spec, parse_spec
+from rewardkit.data.sources.runner import map_rows
 
 # reader name -> module under rewardkit.data.sources defining READER (or "module:ATTR" when one module holds
 # several readers). Imported on first use only.
@@ -41,10 +42,18 @@ def available_readers() -> list[str]:
 
 
 def get_reader(name: str) -> Reader:
-    if name not in _MODULES:
+    """A reader by name; hyphens and underscores are the same (`hh-rlhf:` is `hh_rlhf:`)."""
+    key = name.replace("-", "_")
+    if key not in _MODULES:
         raise ValueError(f"unknown reader {name!r}; available: {', '.join(available_readers())}")
-    module, _, attr = _MODULES[name].partition(":")
+    module, _, attr = _MODULES[key].partition(":")
     return getattr(importlib.import_module(f"rewardkit.data.sources.{module}"), attr or "READER")
+
+
+def open_source(spec: str | Spec) -> Source:
+    """A spec checked against its reader: known reader, declared and well-formed options."""
+    spec = parse_spec(spec) if isinstance(spec, str) else spec
+    return Source.of(spec, get_reader(spec.reader))
 
 
 def iter_pairs(
@@ -52,11 +61,11 @@ def iter_pairs(
     ctx: ReadContext | None = None,
 ) -> Iterator[PreferencePair]:
     """Stream the pairs of one spec. Pass a ReadContext to get its report when the stream ends."""
-    spec = parse_spec(spec) if isinstance(spec, str) else spec
-    reader = get_reader(spec.reader)
-    ctx = ctx or ReadContext(str(spec), on_bad_row, quarantine)
+    src = open_source(spec)
+    ctx = ctx or ReadContext(str(src.spec), on_bad_row, quarantine)
+    read = src.reader.read or map_rows
     try:
-        for pair in reader.read(spec, ctx):
+        for pair in read(src, ctx):
             ctx.report.pairs += 1
             yield pair
     finally:

@@ -3,8 +3,7 @@
 Text columns:          generic:file.jsonl?prompt=question&chosen=good&rejected=bad
 Message-list columns:  generic:file.parquet?chosen=chosen&rejected=rejected&messages=true
   (each a full conversation ending with the assistant turn, Skywork/TRL style; the prompt is the
-  shared turns before it). Optional: `system=COL` (a system turn), `id=COL`, `source=NAME` (the
-  pair's source; default the location), `split=`, `config=`. Defaults: prompt, chosen, rejected.
+  shared turns before it). Optional: `system=COL` (a system turn), `id=COL`, `source=NAME`.
 The mapped columns are checked on the first row: a mapping that does not fit fails naming them.
 """
 
@@ -13,50 +12,55 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.data.io import BadRow
-from rewardkit.data.sources.base import (ReadContext, Reader, Spec, check_columns, checked_pair, get_field,
-                                    iter_source_rows)
+from rewardkit.data.sources.base import ReadContext, Reader, Row, Source
 from rewardkit.data.sources.conversation import split_conversations
+from rewardkit.data.sources.runner import map_rows
+from rewardkit.data.sources.options import SourceOptions, Text
 
 
-def read(spec: Spec, ctx: ReadContext) -> Iterator[PreferencePair]:
-    if not spec.location:
-        raise ValueError(f"{spec}: the generic reader needs a file or hub id")
-    opts = spec.options
-    as_messages = opts.get("messages", "false").lower() == "true"
-    cols = {k: opts.get(k, k) for k in ("chosen", "rejected")}
-    if not as_messages:
-        cols["prompt"] = opts.get("prompt", "prompt")
-    for k in ("system", "id"):
-        if k in opts:
-            cols[k] = opts[k]
-    source = opts.get("source", spec.location)
-    split = opts.get("split", READER.default_split)
-    checked = False
-    for file, rownum, row in iter_source_rows(spec, READER, ctx):
-        if not checked:
-            check_columns(row, set(cols.values()), spec, file)
-            checked = True
-        try:
-            if as_messages:
-                prompt, chosen, rejected = split_conversations(
-                    get_field(row, cols["chosen"], list, file, rownum), get_field(row, cols["rejected"], list, file, rownum),
-                    file, rownum, fields=(cols["chosen"], cols["rejected"]))
-            else:
-                prompt = [{"role": "user", "content": get_field(row, cols["prompt"], str, file, rownum, nonempty=True)}]
-                chosen = get_field(row, cols["chosen"], str, file, rownum)
-                rejected = get_field(row, cols["rejected"], str, file, rownum)
-            if "system" in cols:
-                system = get_field(row, cols["system"], str, file, rownum)
-                if prompt and prompt[0]["role"] == "system":
-                    raise BadRow(file, rownum, cols["system"], "conversation already has a system turn")
-                prompt = [{"role": "system", "content": system}, *prompt]
-            rid = str(row[cols["id"]]) if "id" in cols else str(rownum)
-            yield checked_pair(PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected, source=source,
-                                              source_split=split, source_id=rid), file, rownum)
-        except BadRow as e:
-            ctx.bad(e, row)
+class Options(SourceOptions):
+    prompt: Text = "prompt"
+    """The prompt column (text columns only)."""
+    chosen: Text = "chosen"
+    """The chosen column: a response text, or a whole conversation with messages=true."""
+    rejected: Text = "rejected"
+    """The rejected column, like `chosen`."""
+    messages: bool = False
+    """true: chosen/rejected are full conversations ({role, content} lists) sharing their prompt turns."""
+    system: Text | None = None
+    """A column holding a system turn to put before the prompt."""
+    id: Text | None = None
+    """A column holding the row's id (default: the row number)."""
+    source: Text | None = None
+    """The pairs' `source` (default: the location)."""
 
 
-READER = Reader(name="generic", hub_id="", read=read,
+def _columns(opts: Options) -> set[str]:
+    cols = {opts.chosen, opts.rejected} | ({opts.prompt} if not opts.messages else set())
+    return cols | {c for c in (opts.system, opts.id) if c}
+
+
+def to_pair(row: Row, src: Source) -> PreferencePair:
+    opts: Options = src.options
+    if opts.messages:
+        prompt, chosen, rejected = split_conversations(row, fields=(opts.chosen, opts.rejected))
+    else:
+        prompt = [{"role": "user", "content": row.field(opts.prompt, str)}]
+        chosen, rejected = row.field(opts.chosen, str), row.field(opts.rejected, str)
+    if opts.system:
+        if prompt and prompt[0]["role"] == "system":
+            raise row.bad(opts.system, "conversation already has a system turn")
+        prompt = [{"role": "system", "content": row.field(opts.system, str)}, *prompt]
+    rid = str(row.data[opts.id]) if opts.id else str(row.line)
+    return src.pair(row, prompt=prompt, chosen=chosen, rejected=rejected, source=opts.source or src.spec.location,
+                    source_split=opts.split or READER.default_split, source_id=rid)
+
+
+def read(src: Source, ctx: ReadContext) -> Iterator[PreferencePair]:
+    if not src.spec.location:
+        raise ValueError(f"{src.spec}: the generic reader needs a file or hub id")
+    return map_rows(src, ctx, columns=_columns(src.options))
+
+
+READER = Reader(name="generic", hub_id="", to_pair=to_pair, read=read, options=Options,
                 description="any file/dataset by column mapping (?prompt=&chosen=&rejected=, or messages=true)")

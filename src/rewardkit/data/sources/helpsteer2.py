@@ -11,13 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import combinations
 
-from rewardkit.data.io import BadRow
 from rewardkit.data.pairs import Message, PreferencePair
-from rewardkit.data.sources.base import ReadContext, Reader, Spec, checked_pair, get_field, iter_source_rows, split_of
+from rewardkit.data.sources.base import ReadContext, Reader, Row, Source
+from rewardkit.data.sources.files import source_rows
+from rewardkit.data.sources.options import SourceOptions, Text
+from rewardkit.data.sources.runner import checked_pair, each_row
+from rewardkit.data.sources.rows import Dropped
 
 HUB_ID = "nvidia/HelpSteer2"
 ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 TURN_MARK = "<extra_id_1>"
+
+
+class Options(SourceOptions):
+    hub_id: Text = HUB_ID
+    """The pairs' `source` (nvidia/HelpSteer for v1 files)."""
 
 
 def decode_prompt(prompt: str) -> list[Message]:
@@ -37,66 +45,51 @@ def decode_prompt(prompt: str) -> list[Message]:
     return messages
 
 
-def check_row(row: dict, file: str, rownum: int) -> str:
-    """A row's prompt, after checking its response and five 0-4 ratings; BadRow otherwise."""
-    prompt = get_field(row, "prompt", str, file, rownum, nonempty=True)
-    get_field(row, "response", str, file, rownum, nonempty=True)
+def check_row(row: Row) -> str:
+    """A row's prompt, after checking its response and five 0-4 ratings (BadRow otherwise); shared by
+    the pair reader and the candidate-set reader (rated_sets)."""
+    prompt = row.field("prompt", str)
+    row.field("response", str)
     for attr in ATTRIBUTES:
-        value = get_field(row, attr, int, file, rownum)
+        value = row.field(attr, int)
         if not 0 <= value <= 4:
-            raise BadRow(file, rownum, attr, f"out of range (expected 0-4, got {value})")
+            raise row.bad(attr, f"out of range (expected 0-4, got {value})")
     return prompt
 
 
-def read(spec: Spec, ctx: ReadContext) -> Iterator[PreferencePair]:
-    hub_id = spec.options.get("hub_id", HUB_ID)
-    split = split_of(spec, READER)
-    groups: dict[str, list[tuple[str, int, dict]]] = {}
-    for file, rownum, row in iter_source_rows(spec, READER, ctx):
-        try:
-            prompt = check_row(row, file, rownum)
-        except BadRow as e:
-            ctx.bad(e, row)
-            continue
-        groups.setdefault(prompt, []).append((file, rownum, row))
+def _pair(src: Source, messages: list[Message], a: Row, b: Row) -> PreferencePair:
+    """The pair of two rated responses to one prompt, the more helpful chosen (Dropped on a tie)."""
+    if a.data["helpfulness"] == b.data["helpfulness"]:
+        raise Dropped("helpfulness tie")
+    c, r = (a, b) if a.data["helpfulness"] > b.data["helpfulness"] else (b, a)
+    return checked_pair(src.pair(
+        c, prompt=messages, chosen=c.data["response"], rejected=r.data["response"], source=src.options.hub_id,
+        source_id=f"{c.line}-{r.line}",
+        meta={"chosen_" + k: c.data[k] for k in ATTRIBUTES} | {"rejected_" + k: r.data[k] for k in ATTRIBUTES}
+        | {"helpfulness_margin": c.data["helpfulness"] - r.data["helpfulness"]},  # for TrainConfig.margin_field
+    ))
 
+
+def read(src: Source, ctx: ReadContext) -> Iterator[PreferencePair]:
+    groups: dict[str, list[Row]] = {}
+    for prompt, row in each_row(source_rows(src, ctx), ctx, lambda row: (check_row(row), row)):
+        groups.setdefault(prompt, []).append(row)
     for prompt, rows in groups.items():
         try:
             messages = decode_prompt(prompt)
         except ValueError as e:
-            for file, rownum, row in rows:
-                ctx.bad(BadRow(file, rownum, "prompt", str(e)), row)
+            for row in rows:
+                ctx.bad(row.bad("prompt", str(e)), row.data)
             continue
         if len(rows) < 2:
-            ctx.drop("single response for prompt")
+            ctx.drop("single response for prompt", row=rows[0])
             continue
-        for (fa, ra, a), (fb, rb, b) in combinations(rows, 2):
-            if a["helpfulness"] == b["helpfulness"]:
-                ctx.drop("helpfulness tie")
-                continue
-            if a["response"] == b["response"]:
-                ctx.drop("identical responses")
-                continue
-            (fc, rc, c), (_, rr, r) = ((fa, ra, a), (fb, rb, b)) if a["helpfulness"] > b["helpfulness"] else ((fb, rb, b), (fa, ra, a))
-            pair = PreferencePair(
-                prompt=messages,
-                chosen=c["response"],
-                rejected=r["response"],
-                source=hub_id,
-                source_split=split,
-                source_id=f"{rc}-{rr}",
-                meta={"chosen_" + k: c[k] for k in ATTRIBUTES} | {"rejected_" + k: r[k] for k in ATTRIBUTES}
-                | {"helpfulness_margin": c["helpfulness"] - r["helpfulness"]},  # for TrainConfig.margin_field
-            )
+        for a, b in combinations(rows, 2):
             try:
-                yield checked_pair(pair, fc, rc)
-            except BadRow as e:
-                ctx.bad(e, c)
+                yield _pair(src, messages, a, b)
+            except Dropped as d:
+                ctx.drop(d.reason)
 
 
-READER = Reader(
-    name="helpsteer2",
-    hub_id=HUB_ID,
-    read=read,
-    description="nvidia/HelpSteer2 ratings -> pairs by helpfulness (ties dropped); HelpSteer v1 files too",
-)
+READER = Reader(name="helpsteer2", hub_id=HUB_ID, read=read, options=Options,
+                description="nvidia/HelpSteer2 ratings -> pairs by helpfulness (ties dropped); HelpSteer v1 files too")

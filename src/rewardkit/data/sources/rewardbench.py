@@ -7,40 +7,28 @@ which the evaluator and decontamination need.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Literal
 
-from rewardkit.data.io import BadRow
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.data.sources.base import ReadContext, Reader, Spec, checked_pair, get_field, iter_source_rows, split_of
+from rewardkit.data.sources.base import Reader, Row, Source
+from rewardkit.data.sources.options import SourceOptions
 
 HUB_ID = "allenai/reward-bench"
-SPLITS = ("filtered", "raw")
 
 
-def read(spec: Spec, ctx: ReadContext) -> Iterator[PreferencePair]:
-    split = split_of(spec, READER)
-    if split not in SPLITS:
-        raise ValueError(f"{spec}: split must be one of {SPLITS}, not {split!r}")
-    for file, rownum, row in iter_source_rows(spec, READER, ctx):
-        try:
-            prompt = get_field(row, "prompt", str, file, rownum, nonempty=True)
-            chosen = get_field(row, "chosen", str, file, rownum)
-            rejected = get_field(row, "rejected", str, file, rownum)
-            subset = get_field(row, "subset", str, file, rownum, nonempty=True)
-            rid = get_field(row, "id", (int, str), file, rownum)
-            models = {}
-            for k in ("chosen_model", "rejected_model"):
-                v = row.get(k)
-                if v is not None and not isinstance(v, str):
-                    raise BadRow(file, rownum, k, f"wrong type (expected str, got {type(v).__name__})")
-                models[k] = v
-            yield checked_pair(PreferencePair(
-                prompt=[{"role": "user", "content": prompt}], chosen=chosen, rejected=rejected,
-                source=HUB_ID, source_split=split, source_id=str(rid), meta={"subset": subset, **models},
-            ), file, rownum)
-        except BadRow as e:
-            ctx.bad(e, row)
+class Options(SourceOptions):
+    split: Literal["filtered", "raw"] | None = None
+    """filtered (the leaderboard's 2,985 rows, default) or raw (5,123)."""
 
 
-READER = Reader(name="rewardbench", hub_id=HUB_ID, read=read, default_split="filtered",
+def to_pair(row: Row, src: Source) -> PreferencePair:
+    models = {k: row.optional(k, str) for k in ("chosen_model", "rejected_model")}
+    return src.pair(
+        row, prompt=[{"role": "user", "content": row.field("prompt", str)}], chosen=row.field("chosen", str),
+        rejected=row.field("rejected", str), source_id=str(row.field("id", (int, str))),
+        meta={"subset": row.field("subset", str, nonempty=True), **models},
+    )
+
+
+READER = Reader(name="rewardbench", hub_id=HUB_ID, to_pair=to_pair, options=Options, default_split="filtered",
                 description="allenai/reward-bench (?split=filtered|raw): keeps subset and id")

@@ -9,39 +9,37 @@ the pair's own `source` is the hub id (`?version=v0.1` (default) or `v0.2`).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Literal
 
-from rewardkit.data.io import BadRow
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.data.sources.base import ReadContext, Reader, Spec, checked_pair, get_field, iter_source_rows, split_of
+from rewardkit.data.sources.base import ReadContext, Reader, Row, Source
 from rewardkit.data.sources.conversation import split_conversations
+from rewardkit.data.sources.options import SourceOptions
+from rewardkit.data.sources.runner import map_rows
 
 HUB_IDS = {"v0.1": "Skywork/Skywork-Reward-Preference-80K-v0.1",
            "v0.2": "Skywork/Skywork-Reward-Preference-80K-v0.2"}
 
 
-def read(spec: Spec, ctx: ReadContext) -> Iterator[PreferencePair]:
-    version = spec.options.get("version", "v0.1")
-    if version not in HUB_IDS:
-        raise ValueError(f"{spec}: version must be one of {sorted(HUB_IDS)}, not {version!r}")
-    hub_id = HUB_IDS[version]
-    reader = READER if version == "v0.1" else V02
-    split = split_of(spec, reader)
-    for file, rownum, row in iter_source_rows(spec, reader, ctx):
-        try:
-            get_field(row, "chosen", list, file, rownum)
-            get_field(row, "rejected", list, file, rownum)
-            origin = row.get("source")
-            if origin is not None and not isinstance(origin, str):
-                raise BadRow(file, rownum, "source", f"wrong type (expected str, got {type(origin).__name__})")
-            prompt, chosen, rejected = split_conversations(row["chosen"], row["rejected"], file, rownum)
-            yield checked_pair(PreferencePair(
-                prompt=prompt, chosen=chosen, rejected=rejected, source=hub_id, source_split=split,
-                source_id=str(rownum), meta={"skywork_source": origin},
-            ), file, rownum)
-        except BadRow as e:
-            ctx.bad(e, row)
+class Options(SourceOptions):
+    version: Literal["v0.1", "v0.2"] = "v0.1"
+    """Which release: the hub id read when LOCATION is empty, and every pair's `source`."""
 
 
-READER = Reader(name="skywork", hub_id=HUB_IDS["v0.1"], read=read,
+def to_pair(row: Row, src: Source) -> PreferencePair:
+    origin = row.optional("source", str)
+    prompt, chosen, rejected = split_conversations(row)
+    return src.pair(row, prompt=prompt, chosen=chosen, rejected=rejected, source=HUB_IDS[src.options.version],
+                    meta={"skywork_source": origin})
+
+
+def read(src: Source, ctx: ReadContext) -> Iterator[PreferencePair]:
+    # v0.2 is the same reader with another hub id (what an empty LOCATION reads).
+    reader = READER if src.options.version == "v0.1" else V02
+    return map_rows(Source(src.spec, reader, src.options), ctx)
+
+
+V02 = Reader(name="skywork", hub_id=HUB_IDS["v0.2"], to_pair=to_pair, options=Options,
+             description="Skywork-Reward-Preference-80K v0.2")
+READER = Reader(name="skywork", hub_id=HUB_IDS["v0.1"], to_pair=to_pair, read=read, options=Options,
                 description="Skywork-Reward-Preference-80K (?version=v0.1|v0.2): chosen/rejected conversations")
-V02 = Reader(name="skywork", hub_id=HUB_IDS["v0.2"], read=read, description=READER.description)
