@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
-import io
 import json
 import os
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,12 @@ from rewardkit.data.pairs import PreferencePair
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
 
-class BadRow(ValueError):
+class DataError(ValueError):
+    """Input or output that cannot be used, in one line naming the file (and line where there is one):
+    an unreadable or truncated file, a mislabelled format, an output path that cannot be written."""
+
+
+class BadRow(DataError):
     """A row that cannot be used, located precisely: file, 1-based line/row number, field and reason."""
 
     def __init__(self, file: str, row: int | None, field: str | None, reason: str):
@@ -43,65 +48,121 @@ def is_local(location: str) -> bool:
     return os.path.exists(location)
 
 
-def _open_text(path: Path):
-    if path.suffix.lower() == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, raw line) of a file, gzip-decompressed for .gz; failures as DataError."""
+    lineno = 0
+    try:
+        with (gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")) as f:
+            for lineno, raw in enumerate(f, 1):
+                yield lineno, raw
+    except gzip.BadGzipFile:
+        raise DataError(f"{path}: not a gzip file (the .gz name says it is)") from None
+    except (EOFError, zlib.error) as e:
+        raise DataError(f"{path}: truncated or corrupt gzip file after line {lineno} ({e})") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
-def iter_file_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _decoded(path: Path, lineno: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadRow(str(path), lineno, None, f"invalid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
+
+
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Decoded lines; a line that is not UTF-8 stops the read (csv and json records may span lines)."""
+    for lineno, raw in _lines(path):
+        try:
+            yield lineno, _decoded(path, lineno, raw)
+        except BadRow as e:
+            raise DataError(str(e)) from None
+
+
+def iter_file_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
     """Yield (row number, row dict) from a local jsonl/json/parquet/csv file (optionally .gz).
 
     Row numbers are 1-based file lines for jsonl and csv (the line a record starts on), and 1-based
-    record indices for json arrays and parquet. Undecodable rows raise BadRow, which the caller's
-    policy turns into an error or a quarantined row.
+    record indices for json arrays and parquet. Undecodable rows come as a BadRow in place of the row,
+    which the caller's policy turns into an error or a quarantined row; a file that cannot be read at
+    all raises DataError.
     """
     path = Path(path)
+    readers = {".jsonl": _jsonl_rows, ".json": _json_rows, ".parquet": _parquet_rows, ".csv": _csv_rows}
     kind = base_suffix(path)
-    if kind == ".jsonl":
-        with _open_text(path) as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    yield lineno, BadRow(str(path), lineno, None, f"invalid JSON ({e.msg} at column {e.colno})")
-                    continue
-                if not isinstance(row, dict):
-                    yield lineno, BadRow(str(path), lineno, None, f"expected a JSON object, got {type(row).__name__}")
-                    continue
-                yield lineno, row
-    elif kind == ".json":
-        with _open_text(path) as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise BadRow(str(path), e.lineno, None, f"invalid JSON ({e.msg})") from None
-        if isinstance(data, dict):  # {"data": [...]} or column-oriented files are not row lists
-            data = data.get("data", data.get("rows"))
-        if not isinstance(data, list):
-            raise BadRow(str(path), None, None, "expected a JSON array of objects (or a .jsonl file)")
-        for i, row in enumerate(data, 1):
-            yield i, row if isinstance(row, dict) else BadRow(str(path), i, None, "expected a JSON object")
-    elif kind == ".parquet":
-        import pyarrow.parquet as pq
+    if kind not in readers:
+        raise DataError(f"{path}: unsupported file type {kind!r}; expected one of {LOCAL_SUFFIXES} (optionally .gz)")
+    yield from readers[kind](path)
 
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
+    for lineno, raw in _lines(path):
+        try:
+            line = _decoded(path, lineno, raw)
+        except BadRow as e:
+            yield lineno, e
+            continue
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield lineno, BadRow(str(path), lineno, None, f"invalid JSON ({e.msg} at column {e.colno})")
+            continue
+        if not isinstance(row, dict):
+            yield lineno, BadRow(str(path), lineno, None, f"expected a JSON object, got {type(row).__name__}")
+            continue
+        yield lineno, row
+
+
+def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
+    text = "".join(line for _, line in _text_lines(path))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadRow(str(path), e.lineno, None, f"invalid JSON ({e.msg})") from None
+    if isinstance(data, dict):  # {"data": [...]} or column-oriented files are not row lists
+        data = data.get("data", data.get("rows"))
+    if not isinstance(data, list):
+        raise BadRow(str(path), None, None, "expected a JSON array of objects (or a .jsonl file)")
+    for i, row in enumerate(data, 1):
+        yield i, row if isinstance(row, dict) else BadRow(str(path), i, None, "expected a JSON object")
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=2048)
         n = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=2048):
+        for batch in batches:
             for row in batch.to_pylist():
                 n += 1
                 yield n, row
-    elif kind == ".csv":
-        csv.field_size_limit(sys.maxsize)
-        with _open_text(path) as f:
-            reader = csv.DictReader(f)
-            line = reader.line_num + 1
-            for row in reader:
-                yield line, row
-                line = reader.line_num + 1
-    else:
-        raise ValueError(f"{path}: unsupported file type {kind!r}; expected one of {LOCAL_SUFFIXES} (optionally .gz)")
+    except pa.ArrowException as e:  # not parquet, truncated, unreadable
+        raise DataError(f"{path}: not a readable parquet file ({e})") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    csv.field_size_limit(sys.maxsize)
+    reader = csv.DictReader(line for _, line in _text_lines(path))
+    start = 2  # the line a record starts on: after the header, then after the previous record (records may span lines)
+    for row in reader:
+        yield start, row
+        start = reader.line_num + 1
+
+
+def ensure_parent(dest: Path) -> None:
+    """Create dest's directory, or say in one line why it cannot be (a file in the way, no permission)."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(f"{dest}: cannot write: a parent path is a file, not a directory") from None
+    except OSError as e:
+        raise DataError(f"{dest}: cannot write ({e.strerror or e})") from None
 
 
 @contextlib.contextmanager
@@ -111,8 +172,13 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     A crash or kill mid-write leaves at most a `.tmp-*` file, never a complete-looking `dest`.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{dest.name}.", dir=dest.parent)
+    ensure_parent(dest)
+    if dest.is_dir():
+        raise DataError(f"{dest}: cannot write: it is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".tmp-{dest.name}.", dir=dest.parent)
+    except OSError as e:
+        raise DataError(f"{dest}: cannot write ({e.strerror or e})") from None
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
@@ -132,7 +198,7 @@ def atomic_dir(dest: str | Path, *, marker: str) -> Iterator[Path]:
     discarded. A killed write leaves only a `.tmp-*` directory.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    ensure_parent(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}.", dir=dest.parent))
     try:
         yield tmp

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from rewardkit.data.io import BadRow
+from rewardkit.data.io import BadRow, DataError, ensure_parent
 from rewardkit.data.pairs import PreferencePair, RefPrompt
 from rewardkit.data.sources.options import SourceOptions, parse_options
 from rewardkit.data.sources.rows import Dropped, Row
@@ -116,10 +116,13 @@ class ReadContext:
         if self.quarantine is None:
             return
         if self._qfile is None:
-            self.quarantine.parent.mkdir(parents=True, exist_ok=True)
+            ensure_parent(self.quarantine)
             # Appends: several reads of one run may share a file. A run starts its file afresh
             # (fresh_quarantine) so it never holds rows of an earlier run.
-            self._qfile = open(self.quarantine, "a", encoding="utf-8")
+            try:
+                self._qfile = open(self.quarantine, "a", encoding="utf-8")
+            except OSError as e:
+                raise DataError(f"{self.quarantine}: cannot write the quarantine file ({e.strerror or e})") from None
         self._qfile.write(json.dumps({"spec": self.report.spec, **record}, ensure_ascii=False, default=str) + "\n")
         self._qfile.flush()
 
@@ -133,7 +136,10 @@ def fresh_quarantine(path: str | Path | None) -> Path | None:
     """Start a run's quarantine file empty, so its rows always agree with the run's counts."""
     if path is None:
         return None
-    Path(path).unlink(missing_ok=True)
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError as e:  # a file where a directory should be, no permission
+        raise DataError(f"{path}: cannot write the quarantine file ({e.strerror or e})") from None
     return Path(path)
 
 

@@ -1,0 +1,209 @@
+"""Strict spec options and one-line I/O errors: each bad option and each unreadable file gives an error
+naming the option (with the valid ones) or the file (and line), through the API and the CLI, and leaves
+no output behind."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rewardkit.cli import app, main
+from rewardkit.data.io import BadRow, DataError, write_pairs
+from rewardkit.data.sources import open_source, read_pairs
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+XSTEST = DATA / "xstest"
+HH = DATA / "hh-rlhf-test"
+
+
+def _offsetbias_lines(n: int) -> str:
+    return "".join(json.dumps({"instruction": f"q{i}", "output_1": f"good {i} " + "x" * 40, "output_2": f"bad {i}",
+                               "label": 1}) + "\n" for i in range(n))
+
+
+# --- spec options -------------------------------------------------------------------------------------
+
+XS_VALID = "config, data_dir, max_pairs_per_prompt, split"
+BAD_OPTIONS = {
+    "typo of a real option": ("xstest:{x}?max_pair_per_prompt=1", f"unknown option 'max_pair_per_prompt'; valid options: {XS_VALID}"),
+    "unknown option": ("xstest:{x}?foo=bar", f"unknown option 'foo'; valid options: {XS_VALID}"),
+    "empty split": ("xstest:{x}?split=", "option split='': String should have at least 1 character"),
+    "non-positive cap": ("xstest:{x}?max_pairs_per_prompt=0", "option max_pairs_per_prompt='0': Input should be greater than 0"),
+    "non-integer cap": ("xstest:{x}?max_pairs_per_prompt=two", "option max_pairs_per_prompt='two': Input should be a valid integer"),
+    "option given twice": ("xstest:{x}?max_pairs_per_prompt=1&max_pairs_per_prompt=2", "option 'max_pairs_per_prompt' given twice"),
+    "value outside a choice": ("pku_saferlhf:{x}?prefer=kinder", "option prefer='kinder': Input should be 'better' or 'safer'"),
+    "bad boolean": ("wildguardmix:{x}?adversarial=maybe", "option adversarial='maybe': Input should be a valid boolean"),
+    "option of another reader": ("offsetbias:{x}?history=drop", "unknown option 'history'; valid options: config, data_dir, split"),
+    "rewardbench split": ("rewardbench:{x}?split=train", "option split='train': Input should be 'filtered' or 'raw'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OPTIONS))
+def test_a_bad_option_is_an_error_naming_it_and_the_valid_ones(case):
+    spec, message = BAD_OPTIONS[case]
+    spec = spec.format(x=XSTEST)
+    with pytest.raises(ValueError) as exc:
+        open_source(spec)
+    assert message in str(exc.value) and str(exc.value).startswith(spec.split("?")[0])
+
+
+def test_options_arrive_typed_and_change_the_read():
+    src = open_source(f"xstest:{XSTEST}?max_pairs_per_prompt=1")
+    assert src.options.max_pairs_per_prompt == 1 and src.split == "gpt4"
+    assert open_source(f"wildguardmix:x?adversarial=false").options.adversarial is False
+    capped, _ = read_pairs(f"xstest:{XSTEST}?max_pairs_per_prompt=1")
+    everything, _ = read_pairs(f"xstest:{XSTEST}")
+    assert (len(capped), len(everything)) == (244, 976)  # issue 15: the typo used to give 976
+
+
+def test_reader_names_take_hyphens_for_underscores():
+    assert open_source("hh-rlhf:x").reader.name == "hh_rlhf"
+    assert open_source("magpie-pro-llama31:x").reader.name == "magpie_pro_llama31"
+    with pytest.raises(ValueError, match="unknown reader 'hh-rlhff'; available: arena, generic"):
+        open_source("hh-rlhff:x")
+
+
+# --- file I/O: one line naming the file (and line) ----------------------------------------------------
+
+def _truncated_gz(path: Path) -> None:
+    blob = gzip.compress(_offsetbias_lines(2000).encode())
+    path.write_bytes(blob[: len(blob) // 2])
+
+
+def _not_gzip(path: Path) -> None:
+    path.write_text(_offsetbias_lines(3))
+
+
+def _bad_utf8_jsonl(path: Path) -> None:
+    path.write_bytes(_offsetbias_lines(2).encode() + b'{"instruction": "caf\xe9"}\n' + _offsetbias_lines(1).encode())
+
+
+def _bad_utf8_csv(path: Path) -> None:
+    path.write_bytes(b'prompt,chosen,rejected\n"two\nlines",a,b\nq,\xff,b\n')
+
+
+def _not_parquet(path: Path) -> None:
+    path.write_text("prompt,chosen,rejected\n")
+
+
+# kind -> (file name, writer, reader, the whole message after "FILE")
+IO_FAILURES = {
+    "truncated .jsonl.gz": ("d.jsonl.gz", _truncated_gz, "offsetbias",
+                            ": truncated or corrupt gzip file after line {n} (Compressed file ended before the "
+                            "end-of-stream marker was reached)"),
+    "a .gz that is not gzip": ("d.jsonl.gz", _not_gzip, "offsetbias", ": not a gzip file (the .gz name says it is)"),
+    "invalid UTF-8 in jsonl": ("d.jsonl", _bad_utf8_jsonl, "offsetbias", ":3: invalid UTF-8 (byte 0xe9 at column 21)"),
+    "invalid UTF-8 in csv": ("d.csv", _bad_utf8_csv, "generic", ":4: invalid UTF-8 (byte 0xff at column 3)"),
+    "parquet that is not parquet": ("d.parquet", _not_parquet, "offsetbias",
+                                    ": not a readable parquet file (Parquet magic bytes not found in footer. Either "
+                                    "the file is corrupted or this is not a parquet file.)"),
+}
+
+
+@pytest.mark.parametrize("kind", list(IO_FAILURES))
+def test_io_failure_is_one_line_naming_file_and_line(tmp_path, kind, capsys, monkeypatch):
+    name, write, reader, tail = IO_FAILURES[kind]
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(DataError) as exc:
+        read_pairs(f"{reader}:{path}")
+    message = str(exc.value)
+    if "{n}" in tail:  # the truncation point: the lines that decompressed whole
+        n = int(message.split("after line ")[1].split(" ")[0])
+        assert 0 < n < 2000
+        tail = tail.format(n=n)
+    assert message == f"{path}{tail}"
+    # the CLI: exit 2, that one message on one line (no traceback, no bare "Aborted."), no output left
+    out = tmp_path / "out" / "pairs.jsonl"
+    monkeypatch.setattr("sys.argv", ["rewardkit", "data", "convert", f"{reader}:{path}", "--out", str(out)])
+    monkeypatch.setenv("COLUMNS", "1000")
+    monkeypatch.delenv("RK_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as code:
+        main()
+    printed = capsys.readouterr().out.strip()
+    assert code.value.code == 2 and printed == f"error: {message}"
+    assert not out.exists() and not list(out.parent.glob(".tmp-*"))
+
+
+def test_invalid_utf8_in_jsonl_is_a_bad_row_that_skip_mode_quarantines(tmp_path):
+    path = tmp_path / "d.jsonl"
+    _bad_utf8_jsonl(path)
+    pairs, report = read_pairs(f"offsetbias:{path}", on_bad_row="skip", quarantine=tmp_path / "q.jsonl")
+    assert len(pairs) == 3 and report.skipped == {"invalid UTF-8": 1}
+    (record,) = [json.loads(x) for x in (tmp_path / "q.jsonl").read_text().splitlines()]
+    assert (record["row"], record["reason"]) == (3, "invalid UTF-8 (byte 0xe9 at column 21)")
+
+
+def test_output_path_under_a_file_or_on_a_directory(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(DataError, match=rf"^{blocker}/out/p.jsonl: cannot write: a parent path is a file"):
+        write_pairs(blocker / "out" / "p.jsonl", [])
+    (tmp_path / "d.jsonl").mkdir()
+    with pytest.raises(DataError, match=rf"^{tmp_path}/d.jsonl: cannot write: it is a directory"):
+        write_pairs(tmp_path / "d.jsonl", [])
+    assert blocker.read_text() == "x" and not list(tmp_path.glob(".tmp-*"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text(_offsetbias_lines(1))
+    path.chmod(0)
+    with pytest.raises(DataError, match=rf"^{path}: cannot read \(Permission denied\)$"):
+        read_pairs(f"offsetbias:{path}")
+
+
+def test_unwritable_output_directory(tmp_path):
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o500)
+    try:
+        if os.access(tmp_path / "ro", os.W_OK):
+            pytest.skip("this user writes into read-only directories (root)")
+        with pytest.raises(DataError, match=rf"^{tmp_path}/ro/p.jsonl: cannot write \(Permission denied\)$"):
+            write_pairs(tmp_path / "ro" / "p.jsonl", [])
+    finally:
+        (tmp_path / "ro").chmod(0o700)
+
+
+def test_broken_row_is_still_a_bad_row_and_a_data_error():
+    assert issubclass(BadRow, DataError) and issubclass(DataError, ValueError)
+
+
+# --- every shared HH-RLHF split through the CLI with default settings ---------------------------------
+
+@pytest.mark.skipif(not HH.is_dir(), reason="../shared/data not present")
+def test_convert_reads_every_hh_split_with_defaults_reporting_drops(tmp_path):
+    expected = {"harmless-base": 2299, "helpful-base": 2333, "helpful-online": 1129, "helpful-rejection-sampled": 2714}
+    for split, n in expected.items():
+        out = tmp_path / f"{split}.jsonl"
+        result = CliRunner().invoke(app, ["data", "convert", f"hh-rlhf:{HH / split}", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert f"wrote {n} pairs" in result.output and "dropped by rule" in result.output
+        assert len(out.read_text().splitlines()) == n
+        dropped = [json.loads(x) for x in (tmp_path / f"{split}.jsonl.quarantine.jsonl").read_text().splitlines()]
+        assert {r["action"] for r in dropped} == {"dropped"} and len(dropped) == len(_lines(HH / split)) - n
+
+
+def _lines(folder: Path) -> list[str]:
+    with gzip.open(folder / "test.jsonl.gz", "rt", encoding="utf-8") as f:
+        return [x for x in f if x.strip()]
+
+
+@pytest.mark.skipif(not HH.is_dir(), reason="../shared/data not present")
+def test_stats_reads_every_hh_split_with_defaults_reporting_drops(tmp_path):
+    from tiny_models import tiny_tokenizer
+
+    tiny_tokenizer().save_pretrained(tmp_path / "tok")
+    specs = [f"hh-rlhf:{HH / s}" for s in ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled")]
+    result = CliRunner().invoke(app, ["data", "stats", *specs, "--tokenizer", str(tmp_path / "tok")],
+                                env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "8,475" in result.output  # 2,299 + 2,333 + 1,129 + 2,714 pairs in the Total row
+    assert "2,354 rows read, 2,333 pairs; dropped by rule 1 prompt: empty turn" in result.output
+    assert "2,749 rows read, 2,714 pairs; dropped by rule 32 chosen identical to rejected" in result.output
