@@ -242,3 +242,31 @@ def test_generic_column_mapping_and_message_lists(tmp_path):
                                 "r": msgs + [{"role": "assistant", "content": "B"}]}))
     (pair,), _ = read_pairs(f"generic:{conv}?chosen=c&rejected=r&messages=true")
     assert (pair.prompt, pair.chosen, pair.rejected) == (msgs, "A", "B")
+
+
+# The other shared data, read with default settings: (rows read, pairs, dropped by reason). Arena's
+# ties and null turns, HelpSteer's ties and XSTest's partial refusals are their datasets' rules.
+SHARED_DEFAULTS = {
+    "arena:hf-samples-500/lmsys_lmsys-arena-human-preference-55k_sample.jsonl":
+        (500, 348, {"tie": 150, "null turn (failed generation)": 2}),
+    "pku-saferlhf:hf-samples-500/PKU-Alignment_PKU-SafeRLHF_sample.jsonl": (500, 500, {}),
+    "pku_saferlhf:hf-samples-500/PKU-Alignment_PKU-SafeRLHF_sample.jsonl?prefer=safer": (500, 500, {}),
+    "helpsteer2:hf-samples-500/nvidia_HelpSteer_sample.jsonl":
+        (500, 387, {"helpfulness tie": 306, "single response for prompt": 9, "chosen identical to rejected": 4}),
+    "rewardbench:rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl": (500, 500, {}),
+    # 450 prompts + 2,250 completions read; 918 completions have no opposite label for their prompt
+    "xstest:xstest": (2700, 976, {"partial refusal": 176, "no opposite response for prompt": 918}),
+}
+
+
+@pytest.mark.parametrize("spec", list(SHARED_DEFAULTS))
+def test_other_shared_data_reads_with_defaults(tmp_path, spec):
+    reader, _, rest = spec.partition(":")
+    q = tmp_path / "q.jsonl"
+    pairs, report = read_pairs(f"{reader}:{DATA / rest}", quarantine=q)
+    assert (report.rows_read, len(pairs), dict(report.dropped)) == SHARED_DEFAULTS[spec] and not report.skipped
+    # Row-level drops are quarantined one record each; pair-level ones (HelpSteer ties, XSTest prompts
+    # without an opposite response) are counted only.
+    row_level = {"tie", "null turn (failed generation)", "single response for prompt", "partial refusal"}
+    records = [json.loads(x) for x in q.read_text().splitlines()] if q.exists() else []
+    assert Counter(r["reason"] for r in records) == {k: n for k, n in report.dropped.items() if k in row_level}

@@ -9,7 +9,7 @@ A conversation is a list of {"role", "content"} messages such that
 This is what the chat templates the project scores with (SmolLM2's ChatML, Llama's) assume, and what
 the report's pairs are: a multi-turn prompt plus one final response (report section 3.1).
 
-`why_invalid` (and `why_out_of_order`, on roles alone) is pure and returns the first broken rule (None when valid); `check_conversation` raises
+`why_invalid` (and its parts: `why_malformed`, the shape; `why_out_of_order`, the roles) is pure and returns the first broken rule (None when valid); `check_conversation` raises
 it as an `InvalidConversation`, whose `index` says which conversation of a batch it was.
 """
 
@@ -56,15 +56,23 @@ class InvalidConversation(ValueError):
 def why_invalid(messages: Any, *, ends_with: Literal["assistant", "user"] = "assistant") -> Invalid | None:
     """The first rule `messages` breaks, or None. `ends_with="user"` checks a prompt instead of a
     conversation to score (same rules, the last turn being the user's)."""
+    problem = why_malformed(messages)
+    if problem is not None:
+        return problem
+    blank = next((i for i, m in enumerate(messages) if not m["content"].strip()), None)
+    if blank is not None:
+        return Invalid(EMPTY_TURN, blank, f"the {messages[blank]['role']} turn has no text")
+    return why_out_of_order([m["role"] for m in messages], ends_with=ends_with)
+
+
+def why_malformed(messages: Any) -> Invalid | None:
+    """The shape alone: a non-empty list of {role: one of ROLES, content: str}. A reader calls a row
+    that fails this broken (its field is mistyped); the other rules are the data's own quirks."""
     if not isinstance(messages, (list, tuple)):
         return Invalid(NOT_A_LIST, None, f"got {type(messages).__name__}")
     if not messages:
         return Invalid(EMPTY, None, "a conversation needs at least a user and an assistant turn")
-    for i, m in enumerate(messages):
-        problem = _message_problem(m, i)
-        if problem is not None:
-            return problem
-    return why_out_of_order([m["role"] for m in messages], ends_with=ends_with)
+    return next((p for i, m in enumerate(messages) if (p := _message_problem(m, i)) is not None), None)
 
 
 def _message_problem(m: Any, i: int) -> Invalid | None:
@@ -72,8 +80,6 @@ def _message_problem(m: Any, i: int) -> Invalid | None:
         return Invalid(BAD_MESSAGE, i, f"expected {{'role': str, 'content': str}}, got {m!r:.80}")
     if m["role"] not in ROLES:
         return Invalid(UNKNOWN_ROLE, i, f"{m['role']!r} is not one of {ROLES}")
-    if not m["content"].strip():
-        return Invalid(EMPTY_TURN, i, f"the {m['role']} turn has no text")
     return None
 
 

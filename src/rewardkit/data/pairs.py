@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
-ROLES = ("system", "user", "assistant")
 
 
 @dataclass(slots=True)
@@ -96,16 +95,6 @@ class PreferencePair:
 def content_id(prompt: list[Message], chosen: str, rejected: str) -> str:
     payload = json.dumps([[(m["role"], m["content"]) for m in prompt], chosen, rejected], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
-
-
-def validate_messages(messages: Any) -> str | None:
-    """Return why `messages` is not a valid prompt (None when it is)."""
-    if not isinstance(messages, list) or not messages:
-        return "prompt must be a non-empty list of messages"
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("content"), str) or m.get("role") not in ROLES:
-            return f"message {i} must be {{'role': one of {ROLES}, 'content': str}}, got {m!r:.80}"
-    return None
 
 
 @dataclass(frozen=True)

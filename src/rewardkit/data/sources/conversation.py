@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardkit.data.pairs import Message, validate_messages
+from rewardkit.data.conversation import why_malformed
+from rewardkit.data.pairs import Message
 from rewardkit.data.sources.rows import Row
 
 
@@ -17,9 +18,9 @@ def checked_messages(value: Any, row: Row, field: str) -> list[Message]:
     """A list of {role, content} dicts with known roles and string contents, or a BadRow naming `field`."""
     if hasattr(value, "tolist"):  # numpy arrays from parquet via pandas-like paths
         value = value.tolist()
-    why = validate_messages(value)
-    if why is not None:
-        raise row.bad(field, f"bad message list ({why})")
+    problem = why_malformed(value)
+    if problem is not None:
+        raise row.bad(field, f"bad message list ({problem})")
     return [{"role": m["role"], "content": m["content"]} for m in value]
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rewardkit.data.pairs import PreferencePair, validate_messages
+from rewardkit.data.conversation import why_malformed
+from rewardkit.data.pairs import PreferencePair
 from rewardkit.data.sources.base import ReadContext, Reader, Row, Source
 from rewardkit.data.sources.runner import map_rows
 
@@ -16,9 +17,9 @@ from rewardkit.data.sources.runner import map_rows
 def to_pair(row: Row, src: Source) -> PreferencePair:
     for k in ("chosen", "rejected", "source"):
         row.field(k, str)
-    why = validate_messages(row.field("prompt", list))
-    if why:
-        raise row.bad("prompt", f"bad message list ({why})")
+    problem = why_malformed(row.field("prompt", list))
+    if problem is not None:
+        raise row.bad("prompt", f"bad message list ({problem})")
     try:
         return PreferencePair.from_dict(row.data)
     except (ValueError, TypeError, KeyError) as e:  # id mismatch, undecodable meta
