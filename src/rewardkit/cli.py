@@ -67,6 +67,8 @@ def data_convert(cfg: ConvertCommand) -> None:
     # Streamed: a bad row in error mode aborts the write, and atomic_path leaves no output file.
     n = write_pairs(cfg.out, iter_pairs(cfg.spec, ctx=ctx))
     console.print(ctx.report.summary(), highlight=False, markup=False)
+    if quarantine.exists():
+        console.print(f"skipped and dropped rows, with reasons: {quarantine}", highlight=False)
     console.print(f"wrote {n} pairs to {cfg.out}")
 
 
