@@ -87,6 +87,10 @@ def _bad_utf8_csv(path: Path) -> None:
     path.write_bytes(b'prompt,chosen,rejected\n"two\nlines",a,b\nq,\xff,b\n')
 
 
+def _bad_utf8_json(path: Path) -> None:
+    path.write_bytes(b'[\n{"instruction": "q", "output_1": "a", "output_2": "b", "label": 1},\n{"instruction": "\xc3("}\n]\n')
+
+
 def _not_parquet(path: Path) -> None:
     path.write_text("prompt,chosen,rejected\n")
 
@@ -99,6 +103,7 @@ IO_FAILURES = {
     "a .gz that is not gzip": ("d.jsonl.gz", _not_gzip, "offsetbias", ": not a gzip file (the .gz name says it is)"),
     "invalid UTF-8 in jsonl": ("d.jsonl", _bad_utf8_jsonl, "offsetbias", ":3: invalid UTF-8 (byte 0xe9 at column 21)"),
     "invalid UTF-8 in csv": ("d.csv", _bad_utf8_csv, "generic", ":4: invalid UTF-8 (byte 0xff at column 3)"),
+    "invalid UTF-8 in a json array": ("d.json", _bad_utf8_json, "offsetbias", ":3: invalid UTF-8 (byte 0xc3 at column 18)"),
     "parquet that is not parquet": ("d.parquet", _not_parquet, "offsetbias",
                                     ": not a readable parquet file (Parquet magic bytes not found in footer. Either "
                                     "the file is corrupted or this is not a parquet file.)"),
@@ -150,25 +155,19 @@ def test_output_path_under_a_file_or_on_a_directory(tmp_path):
     assert blocker.read_text() == "x" and not list(tmp_path.glob(".tmp-*"))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+@pytest.mark.skipif(not Path("/proc/self/mem").is_file(), reason="needs Linux /proc")
 def test_unreadable_file(tmp_path):
+    # A file whose read fails (EIO) whoever reads it, root included: a mode-000 file would not do.
     path = tmp_path / "d.jsonl"
-    path.write_text(_offsetbias_lines(1))
-    path.chmod(0)
-    with pytest.raises(DataError, match=rf"^{path}: cannot read \(Permission denied\)$"):
+    path.symlink_to("/proc/self/mem")
+    with pytest.raises(DataError, match=rf"^{path}: cannot read \(Input/output error\)$"):
         read_pairs(f"offsetbias:{path}")
 
 
-def test_unwritable_output_directory(tmp_path):
-    (tmp_path / "ro").mkdir()
-    (tmp_path / "ro").chmod(0o500)
-    try:
-        if os.access(tmp_path / "ro", os.W_OK):
-            pytest.skip("this user writes into read-only directories (root)")
-        with pytest.raises(DataError, match=rf"^{tmp_path}/ro/p.jsonl: cannot write \(Permission denied\)$"):
-            write_pairs(tmp_path / "ro" / "p.jsonl", [])
-    finally:
-        (tmp_path / "ro").chmod(0o700)
+@pytest.mark.skipif(not Path("/proc/self/mem").is_file(), reason="needs Linux /proc")
+def test_unwritable_output_place():
+    with pytest.raises(DataError, match=r"^/proc/rewardkit-out/p.jsonl: cannot write \(No such file or directory\)$"):
+        write_pairs("/proc/rewardkit-out/p.jsonl", [])
 
 
 def test_broken_row_is_still_a_bad_row_and_a_data_error():

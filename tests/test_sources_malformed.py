@@ -181,7 +181,9 @@ def test_rule_drops_are_counted_and_quarantined_in_either_mode(tmp_path, kind, m
     assert len(pairs) == report.pairs == N_VALID
     assert report.dropped == {reason: 1} and not report.skipped
     (record,) = [json.loads(x) for x in quarantine.read_text().splitlines()]
-    assert (record["file"], record["row"], record["reason"], record["action"]) == (str(path), line, reason, "dropped")
+    field = reason.split(": ")[0] if ": " in reason else None  # "chosen: empty response" concerns chosen
+    assert (record["file"], record["row"], record["field"], record["reason"], record["action"]) == (
+        str(path), line, field, reason, "dropped")
     assert record["raw"] == json.loads(line_text)
 
 
@@ -200,7 +202,7 @@ def test_runner_counts_every_row_once_and_quarantines_in_file_order(tmp_path):
     assert report.dropped == {"chosen identical to rejected": 1, "rejected: empty response": 1}
     records = [json.loads(x) for x in q.read_text().splitlines()]
     assert [(r["row"], r["field"], r["action"]) for r in records] == [
-        (2, "label", "skipped"), (4, None, "dropped"), (5, None, "skipped"), (6, None, "dropped")]
+        (2, "label", "skipped"), (4, None, "dropped"), (5, None, "skipped"), (6, "rejected", "dropped")]
     with pytest.raises(BadRow, match=rf"^{path}:2: field 'label': unknown label"):
         read_pairs(f"offsetbias:{path}")  # error mode stops at the first broken row, not at a drop
 

@@ -105,11 +105,12 @@ class ReadContext:
         self._quarantine({"file": err.file, "row": err.row, "field": err.field, "reason": err.reason,
                           "action": "skipped", "raw": raw})
 
-    def drop(self, reason: str, n: int = 1, *, row: Row | None = None, detail: str = "") -> None:
+    def drop(self, reason: str, n: int = 1, *, row: Row | None = None, detail: str = "",
+             field: str | None = None) -> None:
         """Count `n` rows left out by a dataset's rule; a single row is also quarantined."""
         self.report.dropped[reason] += n
         if row is not None:
-            self._quarantine({"file": row.file, "row": row.line, "field": None, "reason": reason,
+            self._quarantine({"file": row.file, "row": row.line, "field": field, "reason": reason,
                               "detail": detail, "action": "dropped", "raw": row.data})
 
     def _quarantine(self, record: dict[str, Any]) -> None:

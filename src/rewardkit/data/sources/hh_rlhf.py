@@ -67,7 +67,7 @@ def to_pair(row: Row, src: Source) -> PreferencePair:
         # The order only: empty turns are left to checked_pair, which names them (prompt, chosen, rejected).
         problem = why_out_of_order([m["role"] for m in messages])
         if problem is not None:
-            raise row.drop(f"{side}: {problem.rule}", str(problem))
+            raise row.drop(f"{side}: {problem.rule}", str(problem), field=side)
     split = split_transcripts(turns["chosen"], turns["rejected"])
     if split is None:
         raise row.drop(DIVERGED)

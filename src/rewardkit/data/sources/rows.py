@@ -23,10 +23,11 @@ Kind = type | tuple[type, ...]
 
 class Dropped(Exception):
     """A row a dataset's own rule leaves out (a tie, an empty reply, HH's irregular transcripts): not an
-    error. `reason` is the name it is counted under in read reports and quarantine files."""
+    error. `reason` is the name it is counted under in read reports and quarantine files; `field` the
+    field it concerns, when one does."""
 
-    def __init__(self, reason: str, detail: str = ""):
-        self.reason, self.detail = reason, detail
+    def __init__(self, reason: str, detail: str = "", field: str | None = None):
+        self.reason, self.detail, self.field = reason, detail, field
         super().__init__(f"{reason} ({detail})" if detail else reason)
 
 
@@ -42,9 +43,9 @@ class Row:
         """The BadRow for this row (raise it)."""
         return BadRow(self.file, self.line, field, reason)
 
-    def drop(self, reason: str, detail: str = "") -> Dropped:
+    def drop(self, reason: str, detail: str = "", field: str | None = None) -> Dropped:
         """The Dropped for this row (raise it)."""
-        return Dropped(reason, detail)
+        return Dropped(reason, detail, field)
 
     def get(self, name: str, default: Any = None) -> Any:
         """An unchecked value, for metadata carried over as it is."""

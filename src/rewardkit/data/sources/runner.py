@@ -27,7 +27,7 @@ def each_row(rows: Iterable[Row], ctx: ReadContext, fn: Callable[[Row], T]) -> I
             ctx.bad(e, row.data)
             continue
         except Dropped as d:
-            ctx.drop(d.reason, row=row, detail=d.detail)
+            ctx.drop(d.reason, row=row, detail=d.detail, field=d.field)
             continue
         yield out
 
@@ -57,10 +57,10 @@ def checked_pair(pair: PreferencePair) -> PreferencePair:
     non-blank responses, chosen different from rejected. Anything else is dropped, by named reason."""
     problem = why_invalid(pair.prompt, ends_with="user")
     if problem is not None:
-        raise Dropped(f"prompt: {problem.rule}", str(problem))
+        raise Dropped(f"prompt: {problem.rule}", str(problem), "prompt")
     for name in ("chosen", "rejected"):
         if not getattr(pair, name).strip():
-            raise Dropped(f"{name}: empty response")
+            raise Dropped(f"{name}: empty response", field=name)
     if pair.chosen == pair.rejected:
         raise Dropped("chosen identical to rejected")
     return pair

@@ -40,7 +40,7 @@ def to_refusal_row(row: Row, src: Source) -> RefusalRow:
     response = row.field("response", str)
     for name, text in (("prompt", prompt), ("response", response)):
         if not text.strip():  # the conversation rule's, by row (refusal pairs are made across rows)
-            raise row.drop(f"{name}: empty turn")
+            raise row.drop(f"{name}: empty turn", field=name)
     refusal = row.label("response_refusal_label", REFUSAL)
     response_harm = row.get("response_harm_label")
     if response_harm is not None:

@@ -71,7 +71,7 @@ def _to_refusal_row(row: Row, known: dict[str, tuple[bool, str]] | None, prompts
     if refusal is None:
         raise row.drop("partial refusal")
     if not completion.strip():
-        raise row.drop("completion: empty turn")
+        raise row.drop("completion: empty turn", field="completion")
     return RefusalRow(prompt=prompt, response=completion, prompt_harmful=harmful, refusal=refusal, source=HUB_ID,
                       source_id=f"{model}:{pid}", source_split="test", meta={"model": model})
 
