@@ -206,3 +206,18 @@ def test_stats_reads_every_hh_split_with_defaults_reporting_drops(tmp_path):
     assert "8,475" in result.output  # 2,299 + 2,333 + 1,129 + 2,714 pairs in the Total row
     assert "2,354 rows read, 2,333 pairs; dropped by rule 1 prompt: empty turn" in result.output
     assert "2,749 rows read, 2,714 pairs; dropped by rule 32 chosen identical to rejected" in result.output
+
+
+def test_a_config_field_typed_data_spec_refuses_a_bad_spec_when_validated():
+    from pydantic import BaseModel, ValidationError
+
+    from rewardkit.data.sources import DataSpec
+
+    class Stage(BaseModel):
+        data: list[DataSpec]
+
+    assert Stage(data=["hh-rlhf:x", "xstest:y?max_pairs_per_prompt=2"]).data[1] == "xstest:y?max_pairs_per_prompt=2"
+    with pytest.raises(ValidationError, match=r"xstest:y\?max_pair_per_prompt=2: unknown option 'max_pair_per_prompt'"):
+        Stage(data=["xstest:y?max_pair_per_prompt=2"])
+    with pytest.raises(ValidationError, match="unknown reader 'hh'"):
+        Stage(data=["hh:x"])

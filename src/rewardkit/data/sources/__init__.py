@@ -9,6 +9,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.data.sources.base import OnBadRow, ReadContext, Reader, ReadReport, Source, Spec, parse_spec
@@ -54,6 +57,17 @@ def open_source(spec: str | Spec) -> Source:
     """A spec checked against its reader: known reader, declared and well-formed options."""
     spec = parse_spec(spec) if isinstance(spec, str) else spec
     return Source.of(spec, get_reader(spec.reader))
+
+
+def checked_spec(text: str) -> str:
+    """`text` unchanged if it names a known reader with well-formed options (no data is read), else the
+    ValueError naming what is wrong: for typed configs to refuse a bad spec before any stage runs."""
+    open_source(text)
+    return text
+
+
+DataSpec = Annotated[str, AfterValidator(checked_spec)]
+"""A spec string field of a pydantic config, checked when the config is."""
 
 
 def iter_pairs(
