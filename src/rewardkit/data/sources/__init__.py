@@ -2,6 +2,11 @@
 
     from rewardkit.data.sources import read_pairs
     pairs, report = read_pairs("helpsteer2:../shared/data/hf-samples-500/nvidia_HelpSteer_sample.jsonl")
+
+The parts: `rows` (Row: a row with its file, line and typed fields; Dropped), `options` (each reader's
+typed `?key=value` options), `files` (a source's rows from files or the hub), `runner` (the one row loop:
+bad-row policy, drops by reason, `checked_pair`), `base` (specs, the read report and context, Reader,
+Source), `refusal` (the WildGuardMix/XSTest pairing rule); one module per dataset maps a row to a pair.
 """
 
 from __future__ import annotations
