@@ -6,9 +6,6 @@ real entry point (`rewardkit.cli.main`) and held to the rule "rewardkit never gu
   for click's own usage errors (bad option values), which name the option in their box;
 - the message holds the case's key words (the file, line, field or option at fault);
 - no output that looks complete is left behind.
-
-Cases that the data-layer work fixes (spec options, compressed files, UTF-8) are marked
-xfail(strict=True) while that work is not on main: when it lands, the marks fail and must go.
 """
 
 from __future__ import annotations
@@ -29,7 +26,6 @@ from rewardkit.cli import main
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 RB500 = SHARED / "data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl"
 XSTEST = SHARED / "data/xstest"
-DATA_WORK = "lands with the data work (issue 15 items 1 spec options, 3 file I/O errors)"
 
 PAIR = {"prompt": "why is the sky blue", "chosen": "because light scatter", "rejected": "no"}
 LONG = {"prompt": "please tell me about cats and dogs and why the sky is blue", "chosen": "yes", "rejected": "no"}
@@ -97,7 +93,6 @@ class Case:
     """Outputs (relative to the workspace) that must not exist afterwards."""
     usage: bool = False
     """A click usage error (its own box, exit 2) rather than a `rewardkit: error:` line."""
-    data_work: bool = False
 
 
 M = ["--model", "model"]
@@ -127,19 +122,19 @@ CATALOGUE = [
     Case("data-convert/bad-json-row", ["data", "convert", "generic:badjson.jsonl", "--out", "conv.jsonl"],
          ["badjson.jsonl:2", "invalid json"], ["conv.jsonl"]),
     Case("data-convert/not-parquet", ["data", "convert", "generic:notparquet.parquet", "--out", "conv.jsonl"],
-         ["notparquet.parquet", "parquet"], ["conv.jsonl"], data_work=True),
+         ["notparquet.parquet", "parquet"], ["conv.jsonl"]),
     Case("data-convert/option-typo", ["data", "convert", f"xstest:{XSTEST}?max_pair_per_prompt=1", "--out", "conv.jsonl"],
-         ["max_pair_per_prompt", "max_pairs_per_prompt"], ["conv.jsonl"], data_work=True),
+         ["max_pair_per_prompt", "max_pairs_per_prompt"], ["conv.jsonl"]),
     Case("data-convert/unknown-option", ["data", "convert", "generic:pairs.jsonl?foo=bar", "--out", "conv.jsonl"],
-         ["foo"], ["conv.jsonl"], data_work=True),
+         ["foo"], ["conv.jsonl"]),
     Case("data-convert/empty-option", ["data", "convert", "generic:pairs.jsonl?split=", "--out", "conv.jsonl"],
-         ["split"], ["conv.jsonl"], data_work=True),
+         ["split"], ["conv.jsonl"]),
     Case("data-convert/truncated-gz", ["data", "convert", "generic:truncated.jsonl.gz", "--out", "conv.jsonl"],
-         ["truncated.jsonl.gz"], ["conv.jsonl"], data_work=True),
+         ["truncated.jsonl.gz"], ["conv.jsonl"]),
     Case("data-convert/not-gzip", ["data", "convert", "generic:plain.jsonl.gz", "--out", "conv.jsonl"],
-         ["plain.jsonl.gz", "gzip"], ["conv.jsonl"], data_work=True),
+         ["plain.jsonl.gz", "gzip"], ["conv.jsonl"]),
     Case("data-convert/invalid-utf8", ["data", "convert", "generic:latin1.jsonl", "--out", "conv.jsonl"],
-         ["latin1.jsonl:2", "utf-8"], ["conv.jsonl"], data_work=True),
+         ["latin1.jsonl:2", "utf-8"], ["conv.jsonl"]),
     # data fixtures
     Case("data-fixtures/unknown-scale", ["data", "fixtures", "--out", "fx2", "--scale", "huge"], ["scale", "huge"], ["fx2"]),
     Case("data-fixtures/negative-seed", ["data", "fixtures", "--out", "fx2", "--seed", "-1"], ["seed", "-1"], ["fx2"]),
@@ -232,8 +227,7 @@ def test_serve_on_a_busy_port_fails_before_loading_the_model(ws, offline, capsys
 
 
 def _params() -> list:
-    return [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=DATA_WORK)] if c.data_work else [])
-            for c in CATALOGUE]
+    return [pytest.param(c, id=c.id) for c in CATALOGUE]
 
 
 @pytest.fixture()

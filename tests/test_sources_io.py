@@ -126,12 +126,11 @@ def test_io_failure_is_one_line_naming_file_and_line(tmp_path, kind, capsys, mon
     # the CLI: exit 2, that one message on one line (no traceback, no bare "Aborted."), no output left
     out = tmp_path / "out" / "pairs.jsonl"
     monkeypatch.setattr("sys.argv", ["rewardkit", "data", "convert", f"{reader}:{path}", "--out", str(out)])
-    monkeypatch.setenv("COLUMNS", "1000")
     monkeypatch.delenv("RK_DEBUG", raising=False)
     with pytest.raises(SystemExit) as code:
         main()
-    printed = capsys.readouterr().out.strip()
-    assert code.value.code == 2 and printed == f"error: {message}"
+    printed = capsys.readouterr()
+    assert code.value.code == 2 and printed.err == f"rewardkit: error: {message}\n" and printed.out == ""
     assert not out.exists() and not list(out.parent.glob(".tmp-*"))
 
 
