@@ -1,7 +1,7 @@
 """File I/O at the edges: rows in (with their line/row numbers), pairs out, atomically.
 
 Local files are read here rather than through `datasets.load_dataset` because a bad row must be reported
-by file and line; the hub path goes through `datasets` (see `sources.base.iter_source_rows`).
+by file and line; the hub path goes through `datasets` (see `sources.files.source_rows`).
 """
 
 from __future__ import annotations

@@ -11,52 +11,48 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rewardkit.data.candidates import CandidateSet
-from rewardkit.data.io import BadRow
-from rewardkit.data.sources import get_reader
-from rewardkit.data.sources.base import ReadContext, Spec, get_field, iter_source_rows
-from rewardkit.data.sources.sets import get_texts
+from rewardkit.data.sources.base import ReadContext, Source
+from rewardkit.data.sources.files import source_rows
+from rewardkit.data.sources.rows import Row
+from rewardkit.data.sources.runner import each_row
+from rewardkit.data.sources.sets import get_texts, sets_from_rows
 
 
-def read_helpsteer(spec: Spec, ctx: ReadContext) -> Iterator[CandidateSet]:
-    from rewardkit.data.sources.helpsteer2 import HUB_ID, READER, check_row, decode_prompt
+def read_helpsteer(src: Source, ctx: ReadContext) -> Iterator[CandidateSet]:
+    from rewardkit.data.sources.helpsteer2 import HUB_ID, check_row, decode_prompt
 
-    groups: dict[str, list[tuple[str, int, dict]]] = {}
-    for file, rownum, row in iter_source_rows(spec, READER, ctx):
+    def checked(row: Row) -> tuple[str, Row]:
+        prompt = check_row(row)
         try:
-            prompt = check_row(row, file, rownum)
             decode_prompt(prompt)
-        except BadRow as e:
-            ctx.bad(e, row)
-            continue
         except ValueError as e:
-            ctx.bad(BadRow(file, rownum, "prompt", str(e)), row)
-            continue
-        groups.setdefault(prompt, []).append((file, rownum, row))
+            raise row.bad("prompt", str(e)) from None
+        return prompt, row
+
+    groups: dict[str, list[Row]] = {}
+    for prompt, row in each_row(source_rows(src, ctx), ctx, checked):
+        groups.setdefault(prompt, []).append(row)
     for prompt, rows in groups.items():
         if len(rows) < 2:
-            ctx.drop("single response for prompt")
+            ctx.drop("single response for prompt", row=rows[0])
             continue
-        first = rows[0][1]
-        yield CandidateSet(prompt=decode_prompt(prompt), responses=[r["response"] for _, _, r in rows],
-                           group=spec.options.get("hub_id", HUB_ID), source=HUB_ID, source_id=f"rows-{first}",
-                           ratings=[float(r["helpfulness"]) for _, _, r in rows],
-                           meta={"rows": [n for _, n, _ in rows]})
+        yield CandidateSet(prompt=decode_prompt(prompt), responses=[r.data["response"] for r in rows],
+                           group=src.options.hub_id, source=HUB_ID, source_id=f"rows-{rows[0].line}",
+                           ratings=[float(r.data["helpfulness"]) for r in rows], meta={"rows": [r.line for r in rows]})
 
 
-def read_magpie(spec: Spec, ctx: ReadContext) -> Iterator[CandidateSet]:
+def read_magpie(src: Source, ctx: ReadContext) -> Iterator[CandidateSet]:
     from rewardkit.data.sources.magpie_dpo import _scores
 
-    reader = get_reader(spec.reader)
-    for file, rownum, row in iter_source_rows(spec, reader, ctx):
-        try:
-            instruction = get_field(row, "instruction", str, file, rownum, nonempty=True)
-            responses = get_texts(row, "responses", file, rownum)
-            if len(responses) < 2:
-                raise BadRow(file, rownum, "responses", "expected at least 2 responses")
-            ratings = _scores(row, len(responses), file, rownum)
-        except BadRow as e:
-            ctx.bad(e, row)
-            continue
-        yield CandidateSet(prompt=[{"role": "user", "content": instruction}], responses=responses,
-                           group=reader.hub_id, source=reader.hub_id, source_id=str(row.get("uuid") or rownum),
-                           ratings=ratings)
+    hub_id = src.reader.hub_id
+
+    def make(row: Row) -> CandidateSet:
+        instruction = row.field("instruction", str, nonempty=True)
+        responses = get_texts(row, "responses")
+        if len(responses) < 2:
+            raise row.bad("responses", "expected at least 2 responses")
+        return CandidateSet(prompt=[{"role": "user", "content": instruction}], responses=responses, group=hub_id,
+                            source=hub_id, source_id=str(row.get("uuid") or row.line),
+                            ratings=_scores(row, len(responses)))
+
+    return sets_from_rows(src, ctx, make)

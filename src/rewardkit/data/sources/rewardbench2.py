@@ -15,46 +15,44 @@ import re
 from collections.abc import Iterator
 
 from rewardkit.data.candidates import CandidateSet
-from rewardkit.data.io import BadRow
 from rewardkit.data.pairs import PreferencePair, RefPrompt
-from rewardkit.data.sources.base import ReadContext, Reader, Spec, get_field
+from rewardkit.data.sources.base import ReadContext, Reader, Row, Source, Spec
 from rewardkit.data.sources.sets import get_texts, pairs_from_rows, pairs_of_set, prompts_of_sets, sets_from_rows
 
 HUB_ID = "allenai/reward-bench-2"
 TIES_ID = re.compile(r"^(ref|tied):\d+$")
 
 
-def _set(row: dict, file: str, rownum: int) -> CandidateSet:
-    prompt = get_field(row, "prompt", str, file, rownum, nonempty=True)
-    chosen = get_texts(row, "chosen", file, rownum)
-    rejected = get_texts(row, "rejected", file, rownum)
-    subset = get_field(row, "subset", str, file, rownum, nonempty=True)
-    rid = str(get_field(row, "id", (int, str), file, rownum))
-    num_correct = get_field(row, "num_correct", int, file, rownum)
-    total = get_field(row, "total_completions", int, file, rownum)
+def _set(row: Row) -> CandidateSet:
+    prompt = row.field("prompt", str, nonempty=True)
+    chosen = get_texts(row, "chosen")
+    rejected = get_texts(row, "rejected")
+    subset = row.field("subset", str, nonempty=True)
+    rid = str(row.field("id", (int, str)))
+    num_correct = row.field("num_correct", int)
+    total = row.field("total_completions", int)
     if num_correct != len(chosen) or num_correct < 1:
-        raise BadRow(file, rownum, "num_correct", f"{num_correct} does not match {len(chosen)} chosen completions")
+        raise row.bad("num_correct", f"{num_correct} does not match {len(chosen)} chosen completions")
     if total != len(chosen) + len(rejected):
-        raise BadRow(file, rownum, "total_completions",
-                     f"{total} != {len(chosen)} chosen + {len(rejected)} rejected")
+        raise row.bad("total_completions", f"{total} != {len(chosen)} chosen + {len(rejected)} rejected")
     if not rejected:
-        raise BadRow(file, rownum, "rejected", "no incorrect completions")
+        raise row.bad("rejected", "no incorrect completions")
     if subset.lower() == "ties" and not TIES_ID.match(rid):
-        raise BadRow(file, rownum, "id", f"Ties ids are 'ref:N' or 'tied:N', got {rid!r}")
+        raise row.bad("id", f"Ties ids are 'ref:N' or 'tied:N', got {rid!r}")
     return CandidateSet(prompt=[{"role": "user", "content": prompt}], responses=[*chosen, *rejected], group=subset,
                         source=HUB_ID, source_id=rid, num_correct=num_correct)
 
 
-def read_sets(spec: Spec, ctx: ReadContext) -> Iterator[CandidateSet]:
-    return sets_from_rows(spec, READER, ctx, _set)
+def read_sets(src: Source, ctx: ReadContext) -> Iterator[CandidateSet]:
+    return sets_from_rows(src, ctx, _set)
 
 
-def read(spec: Spec, ctx: ReadContext) -> Iterator[PreferencePair]:
-    return pairs_from_rows(spec, READER, ctx, _set, pairs_of_set)
+def read(src: Source, ctx: ReadContext) -> Iterator[PreferencePair]:
+    return pairs_from_rows(src, ctx, _set, pairs_of_set)
 
 
 def read_prompts(spec: Spec, ctx: ReadContext) -> Iterator[RefPrompt]:
-    return prompts_of_sets(read_sets(spec, ctx))
+    return prompts_of_sets(read_sets(Source.of(spec, READER), ctx))
 
 
 READER = Reader(name="rewardbench2", hub_id=HUB_ID, read=read, read_prompts=read_prompts,
