@@ -71,18 +71,9 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
 
 
-@pytest.mark.xfail(strict=True, reason="data.sources (wildguardmix, xstest) import the refusal pairing rule from "
-                   "curation.refusal until issue 14 item 3 moves it to the sources side; then this passes and "
-                   "the marker must go")
 def test_no_import_circle_between_packages():
     graph = unit_graph()
     assert {"data", "models", "curation", "decontamination", "training", "evaluation", "cli"} <= set(graph)
-    assert cycle(graph) is None
-
-
-def test_no_import_circle_apart_from_the_refusal_rule():
-    graph = unit_graph()
-    graph["data"] = graph["data"] - {"curation"}  # the one known edge, see the xfail above
     assert cycle(graph) is None
 
 

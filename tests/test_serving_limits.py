@@ -81,11 +81,21 @@ BAD = [
     (b'{"convs": []}', 422, "unknown field 'convs'"),
     (b"{}", 422, "missing field 'conversations'"),
     (b'{"conversations": []}', 422, "'conversations' must be a non-empty list"),
-    (b'{"conversations": [[]]}', 422, "conversations[0]: a conversation must be a non-empty list of messages"),
-    (b'{"conversations": [[{"role": "robot", "content": "x"}]]}', 422, "conversations[0]: message 0 must be"),
-    (b'{"conversations": [[{"role": "user", "content": 5}]]}', 422, "message 0 must be"),
-    (b'{"conversations": [[{"role": "user", "content": "x"}]], "max_length": 0}', 422, "'max_length' must be a positive"),
-    (b'{"conversations": [[{"role": "user", "content": "x"}]], "max_length": 1}', 422, "max_length=1 leaves no response token"),
+    (b'{"conversations": [[]]}', 422, "conversations[0]: no messages"),
+    (b'{"conversations": [[{"role": "robot", "content": "x"}]]}', 422, "conversations[0]: unknown role (message 0:"),
+    (b'{"conversations": [[{"role": "user", "content": 5}]]}', 422, "message is not {role, content} (message 0:"),
+    # the one conversation rule (rewardkit.data.conversation), as the readers apply it
+    (b'{"conversations": [[{"role": "user", "content": "x"}]]}', 422,
+     "conversations[0]: wrong final turn (message 0: the last turn is user's; it must be assistant's)"),
+    (b'{"conversations": [[{"role": "user", "content": "x"}, {"role": "assistant", "content": "a"}], '
+     b'[{"role": "user", "content": "x"}, {"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]]}',
+     422, "conversations[1]: roles do not alternate user/assistant (message 2"),
+    (b'{"conversations": [[{"role": "user", "content": "x"}, {"role": "assistant", "content": " "}]]}', 422,
+     "conversations[0]: empty turn (message 1"),
+    (b'{"conversations": [[{"role": "user", "content": "x"}, {"role": "assistant", "content": "a"}]], "max_length": 0}',
+     422, "'max_length' must be a positive"),
+    (b'{"conversations": [[{"role": "user", "content": "x"}, {"role": "assistant", "content": "a"}]], "max_length": 1}',
+     422, "max_length=1 leaves no response token"),
 ]
 
 

@@ -2,8 +2,8 @@
 
 Pure functions over bytes, dicts and headers (tests call them directly); the app turns `ApiError` into a
 JSON answer `{"detail": message}` with its status. Conversations are checked with the rule the file
-readers use (`rewardkit.data.pairs.validate_messages`), so a conversation the server takes is one a
-dataset could hold.
+readers use (`rewardkit.data.conversation`), so a conversation the server takes is one a dataset could
+hold, and a refused one is a 422 naming its index and the rule.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from rewardkit.data.pairs import Message, validate_messages
+from rewardkit.data.conversation import why_invalid
+from rewardkit.data.pairs import Message
 
 
 class ApiError(Exception):
@@ -99,9 +100,9 @@ def parse_score_request(payload: Any, limits: Limits) -> tuple[list[list[Message
     convs = _count(body["conversations"], "conversations", limits)
     out = []
     for i, conv in enumerate(convs):
-        why = validate_messages(conv)
-        if why is not None:
-            raise ApiError(422, f"conversations[{i}]: {why.replace('prompt', 'a conversation', 1)}")
+        problem = why_invalid(conv)
+        if problem is not None:
+            raise ApiError(422, f"conversations[{i}]: {problem}")
         for j, m in enumerate(conv):
             _check_chars(m["content"], f"conversations[{i}][{j}].content", limits)
         out.append([{"role": m["role"], "content": m["content"]} for m in conv])
