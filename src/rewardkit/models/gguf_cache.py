@@ -13,8 +13,10 @@ renamed into place, so a load killed half way never leaves a directory that look
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
+from rewardkit import quiet
 from rewardkit.data.io import atomic_dir
 
 
@@ -36,14 +38,17 @@ def hf_copy_of_gguf(gguf_path: str | Path) -> Path:
         return dest
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
+    started = time.perf_counter()
     kw = {"gguf_file": gguf_path.name}
-    # GgufConfig(dequantize=True): without it the model is dequantized but still flagged as quantized,
-    # and save_pretrained refuses (docs/machine-notes.md, "The shipped models").
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf_path.parent, **kw, quantization_config=GgufConfig(dequantize=True), dtype="float32"
-    )
-    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kw)
-    with atomic_dir(dest, marker="config.json") as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+    with quiet.libraries():  # the per-tensor conversion bar, the weight-loading and shard-writing bars
+        # GgufConfig(dequantize=True): without it the model is dequantized but still flagged as quantized,
+        # and save_pretrained refuses (docs/machine-notes.md, "The shipped models").
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_path.parent, **kw, quantization_config=GgufConfig(dequantize=True), dtype="float32"
+        )
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kw)
+        with atomic_dir(dest, marker="config.json") as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+    quiet.note(f"dequantized GGUF {gguf_path.name} once ({time.perf_counter() - started:.1f} s), cached at {dest}")
     return dest

@@ -19,6 +19,7 @@ from typing import Literal
 
 import torch
 
+from rewardkit import quiet
 from rewardkit.errors import UserError
 
 Readout = Literal["last", "pooled"]
@@ -159,15 +160,57 @@ def load_reward_model(
     attn = attn_implementation or spec.attn_implementation
     if seed is not None:
         set_seed(seed)  # before from_pretrained: the missing `score` weights are drawn from this RNG
-    with hub_errors(target):
-        model = AutoModelForSequenceClassification.from_pretrained(
-            target, num_labels=1, dtype=dtype, **({"attn_implementation": attn} if attn else {}), **overrides
+    with hub_errors(target), quiet.libraries():  # quiet: _describe_load says what the LOAD REPORT would
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            target, num_labels=1, dtype=dtype, output_loading_info=True,
+            **({"attn_implementation": attn} if attn else {}), **overrides
         )
         tokenizer = AutoTokenizer.from_pretrained(target)
+    pad_before = tokenizer.pad_token
     ensure_pad_token(model, tokenizer)
+    if not quiet.debug():
+        # rewardkit truncates over-long conversations itself, and counts them (tokenization.py); the
+        # tokenizer's "Token indices sequence length is longer than ..." warning would only mislead.
+        tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
+    quiet.note(_describe_load(str(name_or_path), target, model, info, seed, pad_before, tokenizer))
     return model, tokenizer
+
+
+HEAD_PREFIXES = ("score.", "classifier.")
+"""Parameter names of the one-score heads AutoModelForSequenceClassification adds (decoders, BERT)."""
+
+
+def _describe_load(name: str, target: str, model, info: dict, seed: int | None, pad_before, tokenizer) -> str:
+    """One line in rewardkit's words for what transformers' LOAD REPORT tables say."""
+    missing, unexpected = sorted(info.get("missing_keys", ())), sorted(info.get("unexpected_keys", ()))
+    fresh_head = [k for k in missing if k.startswith(HEAD_PREFIXES)]
+    if fresh_head:
+        head = f"fresh score head, seed {seed}" if seed is not None else "fresh score head, unseeded"
+    else:
+        head = "trained score head from the checkpoint"
+    params = sum(p.numel() for p in model.parameters())
+    where = name if target == name else f"{name} ({target})"
+    parts = [f"model {where}: {type(model).__name__}, {_count(params)} params, "
+             f"{str(model.dtype).removeprefix('torch.')}; {head}"]
+    other = [k for k in missing if k not in fresh_head]
+    if other:
+        parts.append(f"{len(other)} weights missing from the checkpoint, newly initialised: {_few(other)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} checkpoint weights unused by a reward model: {_few(unexpected)}")
+    if tokenizer.pad_token != pad_before:
+        parts.append(f"pad token {tokenizer.pad_token} (id {tokenizer.pad_token_id}), "
+                     f"was {pad_before or 'unset'}: it must differ from EOS")
+    return "; ".join(parts)
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 100_000 else f"{n:,}"
+
+
+def _few(keys: list[str], k: int = 3) -> str:
+    return ", ".join(keys[:k]) + (f" and {len(keys) - k} more" if len(keys) > k else "")
 
 
 def ensure_pad_token(model, tokenizer) -> int:
