@@ -10,6 +10,7 @@
     rewardkit serve --model M                            # HTTP: POST /score
     rewardkit features --model M --data SPEC --out DIR   # cached pooled features for probes
     rewardkit probe --features DIR --out DIR             # a linear reward head on them, exported
+    rewardkit report RUN_DIR                             # rebuild a run's report.html
 """
 
 from __future__ import annotations
@@ -164,6 +165,14 @@ def serve(cfg: ServeConfig) -> None:
     from rewardkit.serving.app import serve as run_server
 
     run_server(cfg)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A `rewardkit run` out_dir.")]):
+    """Rebuild RUN_DIR/report.html from the stage outputs on disk (rewardkit run writes it at the end)."""
+    from rewardkit.report import write_report
+
+    console.print(f"wrote {write_report(run_dir)}", highlight=False)
 
 
 def main() -> None:

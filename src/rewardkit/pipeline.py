@@ -2,7 +2,8 @@
 
 Stages run in a fixed order, each only when its section is present:
 fixtures -> data stats -> curate -> decontaminate -> train -> evaluate.
-Each stage lives in its own module; this file only orders them and hands outputs on.
+Each stage lives in its own module; this file only orders them and hands outputs on. At the end,
+out_dir/report.html shows every stage's tables and figures (rewardkit.report).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rewardkit.decontamination.config import DecontaminateStage
 from rewardkit.evaluation.run import EvaluateConfig
 from rewardkit.data.fixtures import FixturesStage
 from rewardkit.data.stats import DataStage
-from rewardkit.data.io import write_text_atomic
+from rewardkit.data.io import write_json_atomic, write_text_atomic
 from rewardkit.recipe import StrictModel, dump_recipe, load_recipe
 from rewardkit.training.config import TrainConfig
 
@@ -66,6 +67,7 @@ def run_recipe(recipe: PipelineRecipe, console: Console | None = None) -> dict:
         rows = dataset_table(recipe.data.stats, load_tokenizer(recipe.data.tokenizer), recipe.data.on_bad_row,
                              out / "data", name=recipe.data.tokenizer or DEFAULT_TOKENIZER)
         print_table(rows, console)
+        write_json_atomic(out / "data" / "table1.json", rows)  # for the run report
         results["data"] = rows
 
     if recipe.curate is not None:
@@ -99,4 +101,8 @@ def run_recipe(recipe: PipelineRecipe, console: Console | None = None) -> dict:
         console.rule("[bold]evaluate: RewardBench (Table 2), RewardBench 2, RM-Bench, best-of-N")
         results["evaluate"] = run_stage(recipe.evaluate, out / "evaluate", results, console)
 
+    from rewardkit.report import write_report
+
+    results["report"] = write_report(out)
+    console.print(f"report: {results['report']}", highlight=False)
     return results

@@ -1,0 +1,103 @@
+"""Read a run directory's stage outputs from disk (the I/O half of the HTML report).
+
+Where each stage of `rewardkit run` writes (rewardkit.pipeline): OUT/data/table1.json, OUT/curate/
+(counts.json, table1.json, fig3_magpie_scores.png; or the curate section's own out_dir),
+OUT/decontaminate/table4.json, OUT/train/train_log.jsonl, OUT/evaluate/results.json. A stage counts as run
+when its outputs are there; a stage the recipe names whose outputs are missing is reported as unfinished.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STAGES = ("fixtures", "data", "curate", "decontaminate", "train", "evaluate")
+"""The pipeline's stages, in run order."""
+FIG3 = "fig3_magpie_scores.png"
+
+
+@dataclass
+class RunOutputs:
+    """Everything the report shows, as read from one run directory."""
+
+    run_dir: Path
+    recipe: dict[str, Any] = field(default_factory=dict)
+    """The resolved recipe.yaml (empty when missing)."""
+    data_table1: list[dict] | None = None
+    counts: dict | None = None
+    """curate/counts.json: reads per source, kept and dropped per step and reason."""
+    curate_table1: list[dict] | None = None
+    fig3_png: bytes | None = None
+    table4: dict | None = None
+    train_log: list[dict] | None = None
+    results: dict | None = None
+    """evaluate/results.json: settings, every example's two scores, the RewardBench summary."""
+
+    def ran(self) -> dict[str, bool]:
+        """Stage -> whether its outputs are on disk."""
+        return {
+            "fixtures": (self.run_dir / "fixtures").is_dir(),
+            "data": self.data_table1 is not None,
+            "curate": self.counts is not None,
+            "decontaminate": self.table4 is not None,
+            "train": self.train_log is not None,
+            "evaluate": self.results is not None,
+        }
+
+
+def _json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def _jsonl(path: Path) -> list[dict] | None:
+    """Records of a JSON-lines log; a last line cut short by a kill is left out (the log says so by its end)."""
+    if not path.is_file():
+        return None
+    records = []
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) and not line.endswith("\n"):
+                break
+            raise ValueError(f"{path}: line {i} is not a JSON record") from None
+    return records
+
+
+def curate_dir(run_dir: Path, recipe: dict[str, Any]) -> Path:
+    section = recipe.get("curate") or {}
+    return Path(section["out_dir"]) if section.get("out_dir") else run_dir / "curate"
+
+
+def read_run(run_dir: str | Path) -> RunOutputs:
+    """Every stage output the report uses; what is missing stays None."""
+    import yaml
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such run directory")
+    recipe_path = run_dir / "recipe.yaml"
+    recipe = (yaml.safe_load(recipe_path.read_text(encoding="utf-8")) or {}) if recipe_path.is_file() else {}
+    cur = curate_dir(run_dir, recipe)
+    fig3 = cur / FIG3
+    return RunOutputs(
+        run_dir=run_dir,
+        recipe=recipe,
+        data_table1=_json(run_dir / "data" / "table1.json"),
+        counts=_json(cur / "counts.json"),
+        curate_table1=_json(cur / "table1.json"),
+        fig3_png=fig3.read_bytes() if fig3.is_file() else None,
+        table4=_json(run_dir / "decontaminate" / "table4.json"),
+        train_log=_jsonl(run_dir / "train" / "train_log.jsonl"),
+        results=_json(run_dir / "evaluate" / "results.json"),
+    )
