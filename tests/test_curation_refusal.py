@@ -3,7 +3,6 @@ pairing rule on the shared XSTest completions with expected counts derived strai
 
 import csv
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,9 @@ from rewardkit.data.sources.refusal import RefusalRow, make_refusal_pairs
 from rewardkit.curation.rm_filter import LOWER, TIE, RMAgreement
 from rewardkit.curation.steps import RunReport, run_steps
 from rewardkit.data.pairs import PreferencePair
+from conftest import SHARED_DATA
 
-XSTEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "xstest"
+XSTEST = SHARED_DATA / "xstest"
 
 
 def row(prompt, response, harmful, refusal, adversarial=True, i=0):

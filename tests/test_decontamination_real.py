@@ -4,7 +4,6 @@ with a matchable prompt caught, and the CLI / pipeline outputs (issue 6, "Done w
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from decon_sklearn import sklearn_matches
@@ -15,11 +14,11 @@ from rewardkit.decontamination import Decontaminate, build_index, tokenize
 from rewardkit.decontamination.run import load_references
 from rewardkit.pipeline import run as run_pipeline
 from rewardkit.data.sources import read_pairs
+from conftest import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-RB = f"rewardbench:{SHARED}/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl"
-XSTEST = f"xstest:{SHARED}/xstest"
-HH = f"hh_rlhf:{SHARED}/hh-rlhf-test?split=test"
+RB = f"rewardbench:{SHARED_DATA}/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl"
+XSTEST = f"xstest:{SHARED_DATA}/xstest"
+HH = f"hh_rlhf:{SHARED_DATA}/hh-rlhf-test?split=test"
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +79,7 @@ def test_cli_writes_clean_removed_and_table4(tmp_path):
     # the recorded n-gram really is in the removed prompt and in every benchmark prompt it names
     import csv
 
-    with open(SHARED / "xstest" / "xstest_prompts.csv", encoding="utf-8", newline="") as f:
+    with open(SHARED_DATA / "xstest" / "xstest_prompts.csv", encoding="utf-8", newline="") as f:
         xs_prompts = {row["id"]: row["prompt"] for row in csv.DictReader(f)}
     assert len(first["ngram"].split()) == 7 and first["ngram"] in " ".join(tokenize(first["prompt"]))
     assert first["benchmark_ids"] and all(b.startswith("xstest:") for b in first["benchmark_ids"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from tiny_models import save_tiny, tiny_llama, tiny_tokenizer
@@ -12,8 +11,8 @@ from typer.testing import CliRunner
 from rewardkit.cli import app
 from rewardkit.models.scoring import RewardModel
 from rewardkit.data.sources import read_pairs
+from conftest import SHARED
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 RB500 = SHARED / "data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,8 @@ from rewardkit.evaluation.rewardbench import (
     EXAMPLE_COUNTS, bootstrap_ci, overall, per_subset, section_scores, summarize,
 )
 from rewardkit.data.sources import read_pairs
+from conftest import SHARED
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 RB500 = SHARED / "data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl"
 
 

@@ -14,8 +14,6 @@ from rewardkit.data.fixtures import CATEGORIES, write_fixtures
 from rewardkit.data.sources import read_pairs
 from rewardkit.data.stats import dataset_table, pair_stats, total_row
 from rewardkit.data.pairs import PreferencePair
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ULTRA_COLUMNS = [
     "model_name_response_base", "instruction", "response", "response_base", "intent", "knowledge", "difficulty",
     "model_name_difficulty", "explanation", "quality", "model_name_quality", "primary_tag", "other_tags",
@@ -118,12 +116,11 @@ def test_pair_stats_hand_counted():
                      "avg_response_tokens": 40.0}
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
-def test_table1_on_real_rows_with_smollm2_tokenizer():
+def test_table1_on_real_rows_with_smollm2_tokenizer(shared_data):
     from rewardkit.models.tokenizers import load_tokenizer
 
-    rb = f"rewardbench:{DATA / 'rewardbench-filtered-first500' / 'reward_bench_filtered_sample.jsonl'}"
-    arena = f"arena:{DATA / 'hf-samples-500' / 'lmsys_lmsys-arena-human-preference-55k_sample.jsonl'}"
+    rb = f"rewardbench:{shared_data / 'rewardbench-filtered-first500' / 'reward_bench_filtered_sample.jsonl'}"
+    arena = f"arena:{shared_data / 'hf-samples-500' / 'lmsys_lmsys-arena-human-preference-55k_sample.jsonl'}"
     rows = dataset_table([rb, arena], load_tokenizer(), name="smollm2")
     assert [r["pairs"] for r in rows] == [500, 348, 848] and rows[-1]["dataset"] == "Total"
     assert rows[0]["avg_turns"] == 2.0 and rows[1]["avg_turns"] > 2.0
@@ -134,14 +131,13 @@ def test_table1_on_real_rows_with_smollm2_tokenizer():
     assert rows[0]["avg_prompt_tokens"] == pytest.approx(one_by_one)
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
-def test_data_stats_cli_and_fixtures_pipeline_stage(tmp_path):
+def test_data_stats_cli_and_fixtures_pipeline_stage(shared_data, tmp_path):
     from typer.testing import CliRunner
 
     from rewardkit.cli import app
     from rewardkit.pipeline import run
 
-    spec = f"pku_saferlhf:{DATA / 'hf-samples-500' / 'PKU-Alignment_PKU-SafeRLHF_sample.jsonl'}"
+    spec = f"pku_saferlhf:{shared_data / 'hf-samples-500' / 'PKU-Alignment_PKU-SafeRLHF_sample.jsonl'}"
     result = CliRunner().invoke(app, ["data", "stats", spec])
     assert result.exit_code == 0, result.output
     assert "Table 1" in result.output and "smollm2" in result.output and "500 rows read, 500 pairs" in result.output

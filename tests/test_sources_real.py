@@ -18,8 +18,9 @@ from rewardkit.data.io import write_pairs
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.data.sources import get_reader, read_pairs
 from rewardkit.data.sources.base import ReadContext, parse_spec
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = SHARED_DATA
 HS = DATA / "hf-samples-500"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
 

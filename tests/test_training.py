@@ -1,6 +1,7 @@
 """Training: batching, prompt sharing, the saved model, kill-and-resume and a real 2-process run.
 
-Everything runs on a tiny random Llama (tests/train_helpers.py) in fp32, so results are exact.
+Everything runs on a tiny random Llama (conftest.py's `tiny`, from tests/tiny_models.py) in fp32, so results
+are exact.
 """
 
 import json
@@ -17,15 +18,10 @@ import yaml
 from rewardkit.data.io import write_pairs
 from rewardkit.data.split import split_pairs
 from rewardkit.training.data import encode_pairs, epoch_batches, micro_batches
-from train_helpers import make_tiny_llama, toy_pairs
+from tiny_models import toy_pairs
 
 TESTS = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny") / "llama")
 
 
 @pytest.fixture(scope="module")
@@ -260,20 +256,33 @@ def test_pipeline_stage_train_returns_the_model_dir(tiny, tmp_path):
     assert start["train_pairs"]["pairs"] == 18 and start["val_pairs"]["pairs"] == 6 and start["total_steps"] == 3
 
 
-def test_lora_run_saves_a_merged_plain_model(tiny, tmp_path):
+def test_lora_run_saves_the_adapters_merged_as_w_plus_scaled_ba(tiny, tmp_path):
+    """The saved model is plain (no peft keys) and each adapted weight is exactly W + (alpha / r) B A, with
+    W, A and B read from the run's last checkpoint; everything else is the backbone's or the trained head."""
     from safetensors.torch import load_file
 
     from rewardkit.training import TrainConfig, train_from_config
     from rewardkit.training.config import LoraOptions
 
     cfg = TrainConfig(model=str(tiny), global_batch_size=8, micro_batch_size=4, lr=1e-2, epochs=1, max_length=96,
-                      val_fraction=0.0, bf16=False, lora=LoraOptions(r=4, alpha=8))
+                      val_fraction=0.0, bf16=False, save_every=2, lora=LoraOptions(r=4, alpha=8))
     model_dir = train_from_config(cfg, tmp_path / "lora", train_pairs=toy_pairs(16, seed=8), val_pairs=[])
-    weights = load_file(model_dir / "model.safetensors")
-    assert not any("lora" in k for k in weights) and "score.weight" in weights
+    merged = load_file(model_dir / "model.safetensors")
+    assert not any("lora" in k or "base_layer" in k for k in merged) and "score.weight" in merged
+    # the PEFT model's state at the last step (2 steps: 16 pairs / 8), keyed by the plain module name
+    ckpt = {k.split("base_model.model.", 1)[1]: v
+            for k, v in load_file(tmp_path / "lora" / "checkpoints" / "step-2" / "model.safetensors").items()}
     base = load_file(tiny / "model.safetensors")
-    key = "model.layers.0.self_attn.q_proj.weight"
-    assert not torch.equal(weights[key], base[key])  # the adapters' update was merged into the weights
+    adapted = sorted(k.removesuffix(".lora_A.default.weight") for k in ckpt if k.endswith(".lora_A.default.weight"))
+    assert len(adapted) == 14  # all-linear: q, k, v, o, gate, up, down in each of 2 layers; never the head
+    for m in adapted:
+        w, a, b = (ckpt[f"{m}.{part}.weight"] for part in ("base_layer", "lora_A.default", "lora_B.default"))
+        assert torch.equal(w, base[f"{m}.weight"])  # frozen: the backbone's own weight
+        assert b.abs().max() > 0  # trained (LoRA starts B at zero, so W + BA would equal W)
+        torch.testing.assert_close(merged[f"{m}.weight"], w + (8 / 4) * (b @ a), rtol=0, atol=1e-6)
+    assert torch.equal(merged["score.weight"], ckpt["score.modules_to_save.default.weight"])  # head: trained in full
+    rest = set(merged) - {f"{m}.weight" for m in adapted} - {"score.weight"}
+    assert rest and all(torch.equal(merged[k], base[k]) for k in rest)  # embeddings and norms untouched
 
 
 def test_a_fresh_run_into_a_used_out_dir_exports_its_own_best_not_an_earlier_runs(tiny, tmp_path):

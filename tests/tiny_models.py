@@ -1,10 +1,20 @@
-"""Tiny random models and a word-level tokenizer for fast, offline tests (built from configs, no files).
+"""The tests' one kit of tiny random models, tokenizers and toy pairs: fast, offline, built from configs.
 
-`tiny_tokenizer(template_bos=True, adds_bos=True)` reproduces the duplicated-BOS setup of reward-bench #164:
-a chat template that writes `{{ bos_token }}` and a tokenizer that adds BOS again.
+- `tiny_llama`, `tiny_bert`, `tiny_gemma2`: in-memory sequence classifiers (2 layers, width 32) over the
+  word-level `tiny_tokenizer`; `tiny_tokenizer(template_bos=True, adds_bos=True)` reproduces the
+  duplicated-BOS setup of reward-bench #164 (a chat template that writes `{{ bos_token }}` and a tokenizer
+  that adds BOS again).
+- `tiny_backbone_dir(path, kind)`: a saved backbone *without* a score head, like the GGUF cache. kind
+  "chatml" is the training tests' model: a byte-level BPE trained in milliseconds with SmolLM2's special
+  tokens, chat template and pad == EOS trap (load_reward_model must fix it); conftest.py's `tiny` fixture
+  saves one per session.
+- `toy_pairs(n)`: random multi-turn pairs with a learnable signal.
 """
 
 from __future__ import annotations
+
+import random
+from pathlib import Path
 
 import torch
 
@@ -39,14 +49,20 @@ def tiny_tokenizer(*, template_bos: bool = True, adds_bos: bool = True, pad: str
     return tok
 
 
+def llama_config(vocab_size: int, **kw):
+    """The one tiny Llama shape (2 layers, width 32, 4 heads, 2 KV heads); `kw` sets ids and positions."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, **kw)
+
+
 def tiny_llama(seed: int = 0, **overrides):
-    from transformers import LlamaConfig, LlamaForSequenceClassification
+    from transformers import LlamaForSequenceClassification
 
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(VOCAB), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, num_labels=1,
-                      pad_token_id=VOCAB["<pad>"], bos_token_id=VOCAB["<s>"], eos_token_id=VOCAB["</s>"],
-                      **overrides)
+    cfg = llama_config(len(VOCAB), max_position_embeddings=256, num_labels=1, pad_token_id=VOCAB["<pad>"],
+                       bos_token_id=VOCAB["<s>"], eos_token_id=VOCAB["</s>"], **overrides)
     return LlamaForSequenceClassification(cfg).eval()
 
 
@@ -76,10 +92,14 @@ def save_tiny(model, tokenizer, path):
     return path
 
 
-def tiny_backbone_dir(path, kind: str = "llama"):
-    """A saved backbone *without* a score head (like the GGUF cache), plus the tiny tokenizer."""
+def tiny_backbone_dir(path, kind: str = "llama", seed: int = 0):
+    """A saved backbone *without* a score head (like the GGUF cache), plus its tokenizer. kind: "llama"
+    (word-level tokenizer, pad == EOS as SmolLM2 ships), "chatml" (ChatML BPE tokenizer, see
+    `chatml_tokenizer`), "gemma2" or "bert" (dropout 0.1, as MiniLM ships)."""
     from transformers import BertModel, Gemma2ForCausalLM, LlamaForCausalLM
 
+    if kind == "chatml":
+        return _chatml_llama(path, seed=seed)
     if kind == "llama":
         cfg = tiny_llama().config
         model = LlamaForCausalLM(cfg)
@@ -93,3 +113,66 @@ def tiny_backbone_dir(path, kind: str = "llama"):
         model = BertModel(cfg)
         tok = tiny_tokenizer(bert=True)
     return save_tiny(model, tok, path)
+
+
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+    "'<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+TOY_WORDS = ("the cat sat on a mat while dogs ran far away from home because rain fell hard all day and "
+             "nobody knew why birds sang so loudly near old trees with green leaves").split()
+
+
+def chatml_tokenizer():
+    """A byte-level BPE trained in milliseconds, with SmolLM2's special tokens, ChatML template and
+    pad == EOS == <|im_end|>."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([" ".join(TOY_WORDS)] * 4 + ["user assistant system Human said"], trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|im_end|>",
+                                   unk_token="<|endoftext|>", additional_special_tokens=specials)
+    fast.chat_template = CHATML
+    return fast
+
+
+def _chatml_llama(dest: Path, *, seed: int = 0) -> Path:
+    """tiny_backbone_dir(dest, "chatml"): a saved tiny causal Llama (no score head) with `chatml_tokenizer`."""
+    from transformers import LlamaForCausalLM
+
+    dest = Path(dest)
+    fast = chatml_tokenizer()
+    torch.manual_seed(seed)
+    config = llama_config(len(fast), max_position_embeddings=1024, eos_token_id=fast.eos_token_id,
+                          pad_token_id=fast.pad_token_id, bos_token_id=None, tie_word_embeddings=False)
+    LlamaForCausalLM(config).save_pretrained(dest)
+    fast.save_pretrained(dest)
+    return dest
+
+
+def toy_pairs(n: int, *, seed: int = 0, max_words: int = 30) -> list:
+    """Random multi-turn PreferencePairs of varied length; chosen responses start "the cat", rejected ones
+    "dogs" (a learnable signal)."""
+    from rewardkit.data.pairs import PreferencePair
+
+    rng = random.Random(seed)
+
+    def text(k):
+        return " ".join(rng.choice(TOY_WORDS) for _ in range(k))
+
+    pairs = []
+    for i in range(n):
+        prompt = [{"role": "user", "content": text(rng.randint(3, max_words))}]
+        if rng.random() < 0.3:
+            prompt += [{"role": "assistant", "content": text(rng.randint(2, 8))},
+                       {"role": "user", "content": text(rng.randint(2, 8))}]
+        pairs.append(PreferencePair(prompt=prompt, chosen="the cat " + text(rng.randint(1, max_words // 2)),
+                                    rejected="dogs " + text(rng.randint(1, max_words // 2)),
+                                    source="toy", source_id=str(i)))
+    return pairs
