@@ -75,6 +75,8 @@ def ws(tmp_path_factory) -> Path:
     for name, text in files.items():
         (ws / name).write_text(text, encoding="utf-8")
     (ws / "a_dir").mkdir()
+    (ws / "badrun" / "evaluate").mkdir(parents=True)
+    (ws / "badrun" / "evaluate" / "results.json").write_text("{not json", encoding="utf-8")
     (ws / "latin1.jsonl").write_bytes(_jsonl([PAIR]).encode() + '{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n'.encode("latin-1"))
     full = gzip.compress(_jsonl([PAIR] * 200).encode())
     (ws / "truncated.jsonl.gz").write_bytes(full[: len(full) // 2])
@@ -208,6 +210,11 @@ CATALOGUE = [
     Case("serve/port-out-of-range", ["serve", *M, "--port", "99999"], ["--port", "65535"], []),
     Case("serve/missing-model-dir", ["serve", "--model", "/no/such/model"], ["/no/such/model", "no such model directory"], []),
     Case("serve/bad-dtype", ["serve", *M, "--dtype", "float7"], ["--dtype", "'float7'", "bfloat16"], []),
+    # report (nothing is written when a stage output cannot be read)
+    Case("report/missing-run-dir", ["report", "no_such_run"], ["no_such_run", "no such run directory"],
+         ["no_such_run/report.html"]),
+    Case("report/broken-stage-output", ["report", "badrun"], ["badrun/evaluate/results.json", "invalid JSON"],
+         ["badrun/report.html"]),
 ]
 
 
@@ -256,7 +263,7 @@ def run_main(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
 def test_the_catalogue_covers_every_command():
     commands = {c.args[0] if c.args[0] != "data" else f"data {c.args[1]}" for c in CATALOGUE}
     assert commands == {"run", "data stats", "data convert", "data fixtures", "decontaminate", "curate", "train",
-                        "evaluate", "score", "serve", "features", "probe"}
+                        "evaluate", "score", "serve", "features", "probe", "report"}
 
 
 @pytest.mark.parametrize("case", _params())
