@@ -22,8 +22,8 @@ import pytest
 from tiny_models import save_tiny, tiny_llama, tiny_tokenizer
 
 from rewardkit.cli import main
+from conftest import SHARED
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 RB500 = SHARED / "data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl"
 XSTEST = SHARED / "data/xstest"
 

@@ -8,12 +8,7 @@ import torch
 
 from rewardkit.data.io import write_pairs
 from rewardkit.probing.probe import ProbeOptions, fit_probe, pair_accuracy
-from train_helpers import make_tiny_llama, toy_pairs
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny") / "llama")
+from tiny_models import toy_pairs  # `tiny` (the saved ChatML Llama) comes from conftest.py
 
 
 @pytest.fixture
