@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 from rewardkit.cli import app, main
 from rewardkit.data.io import BadRow, DataError, write_pairs
 from rewardkit.data.sources import open_source, read_pairs
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import SHARED_DATA as DATA
 XSTEST = DATA / "xstest"
 HH = DATA / "hh-rlhf-test"
 
