@@ -95,7 +95,7 @@ def test_every_rewardkit_option_is_its_models_field():
               "decontaminate": commands.DecontaminateCommand, "evaluate": commands.EvaluateCommand,
               "serve": ServeConfig, "stats": commands.StatsCommand, "convert": commands.ConvertCommand,
               "fixtures": commands.FixturesCommand, "features": commands.FeaturesCommand,
-              "probe": commands.ProbeCommand}
+              "probe": commands.ProbeCommand, "report": commands.ReportCommand}
     root = get_command(app)
     found = {**{n: c for n, c in root.commands.items() if n != "data"}, **root.commands["data"].commands}
     assert set(found) == set(models)

@@ -15,14 +15,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
 from rich.console import Console
 
 from rewardkit.commands import (ConvertCommand, DecontaminateCommand, EvaluateCommand, FeaturesCommand, FixturesCommand,
-                                ProbeCommand, StatsCommand)
+                                ProbeCommand, ReportCommand, StatsCommand)
 from rewardkit.curation.config import CurateConfig
 from rewardkit.evaluation.run import ScoreConfig
 from rewardkit.pipeline import PipelineRecipe
@@ -170,12 +167,12 @@ def serve(cfg: ServeConfig) -> None:
     run_server(cfg)
 
 
-@app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="A `rewardkit run` out_dir.")]):
+@config_command(app, "report", ReportCommand, arguments={"run_dir": "RUN_DIR"})
+def report(cfg: ReportCommand) -> None:
     """Rebuild RUN_DIR/report.html from the stage outputs on disk (rewardkit run writes it at the end)."""
     from rewardkit.report import write_report
 
-    console.print(f"wrote {write_report(run_dir)}", highlight=False)
+    console.print(f"wrote {write_report(cfg.run_dir)}", highlight=False)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from rewardkit.data.stats import DataStage
 from rewardkit.decontamination.config import DecontaminateStage
 from rewardkit.evaluation.run import EvaluateConfig, ScoreConfig
 from rewardkit.options import ReadOptions
+from rewardkit.recipe import StrictModel
 from rewardkit.probing.cache import FeaturesConfig
 from rewardkit.probing.run import ProbeRecipe
 
@@ -74,3 +75,10 @@ class EvaluateCommand(EvaluateConfig):
     scores: list[Path] = []
     """A results.json: recompute every number from its per-example scores, without a model. Repeat to
     compare models side by side."""
+
+
+class ReportCommand(StrictModel):
+    """`rewardkit report RUN_DIR`"""
+
+    run_dir: Path
+    """A `rewardkit run` out_dir: its report.html is rebuilt from the stage outputs on disk."""
