@@ -88,9 +88,9 @@ def test_rk_debug_leaves_everything_alone(monkeypatch, capsys):
 
 
 def test_notes_go_to_configured_logging_when_there_is_some(caplog):
-    with caplog.at_level(logging.INFO, logger="rewardkit"):
+    with caplog.at_level(logging.INFO, logger="rewardkit.notes"):
         quiet.note("fresh score head, seed 0")
-    assert [r.getMessage() for r in caplog.records if r.name == "rewardkit"] == ["fresh score head, seed 0"]
+    assert [r.getMessage() for r in caplog.records if r.name == "rewardkit.notes"] == ["fresh score head, seed 0"]
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ switch reaches). If the block raises, what was held back is written out before t
 so a failure still shows everything the libraries said. Nothing changes at import time.
 
 `RK_DEBUG=1` turns all of this off: every library message, report and bar shows as the libraries print it.
-Notes go to the "rewardkit" logger (INFO); with no logging configured they are printed to stderr.
+Notes go to the "rewardkit.notes" logger (INFO); with no logging configured they are printed to stderr.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-log = logging.getLogger("rewardkit")
+log = logging.getLogger("rewardkit.notes")  # its own logger: other rewardkit loggers (serving) are untouched
 
 
 def debug() -> bool:
@@ -45,7 +45,6 @@ def note(message: str) -> None:
         handler = _Stderr()
         handler.setFormatter(logging.Formatter("[rewardkit] %(message)s"))
         log.addHandler(handler)
-        log.propagate = False
     if log.level == logging.NOTSET:
         log.setLevel(logging.INFO)
     log.info(message)
