@@ -1,4 +1,4 @@
-"""flock /tmp/rk-heavy.lock nice -n 15 python benchmarks/serving.py [--requests 2000] [--clients 32] [--soak-minutes 10]
+"""flock /tmp/rk-heavy.lock python benchmarks/serving.py [--requests 2000] [--clients 32] [--repeats 3] [--soak-minutes 10]
 
 `rewardkit serve` under load on loopback (127.0.0.1 only), per model (SmolLM2, MiniLM):
 
@@ -98,37 +98,46 @@ def bodies_of(convs) -> list[bytes]:
 
 
 def measure(model: str, convs, port: int, args) -> dict:
-    """Offline, then the server, then offline again (the machine's load drifts: the share uses the mean of
-    the two offline rates). Each side first scores the distinct conversations once, untimed: oneDNN
-    builds a kernel per new shape."""
+    """--repeats rounds of offline then the server, side by side (the machine's load drifts, so each round's
+    share is its server rate over the offline rate measured next to it; the row gives medians). Each side
+    first scores the distinct conversations once, untimed: oneDNN builds a kernel per new shape."""
     rm = RewardModel.load(model, dtype=args.dtype, seed=0)
     distinct = convs[: args.distinct]
     rm.score(distinct, max_length=args.max_length, batch_tokens=args.batch_tokens, progress=False)
-    off_before = offline_rate(rm, convs, args)
     proc = start_server(model, port, args)
+    rounds = []
     try:
         bodies = bodies_of(convs)
         asyncio.run(run_load(port, bodies[: args.distinct], args.clients, KEY))  # warm-up
-        before = asyncio.run(_metrics(port))
-        res = asyncio.run(run_load(port, bodies, args.clients, KEY))
-        after = asyncio.run(_metrics(port))
+        for _ in range(args.repeats):
+            offline = offline_rate(rm, convs, args)
+            before = asyncio.run(_metrics(port))
+            res = asyncio.run(run_load(port, bodies, args.clients, KEY))
+            after = asyncio.run(_metrics(port))
+            rounds.append(round_row(offline, res, before, after, len(convs)))
     except BaseException:
         proc.kill()
         raise
-    off_after = offline_rate(rm, convs, args)
-    lat = sorted(res["latencies"])
-    row = {"model": model, "offline": (off_before + off_after) / 2, "offline_runs": (off_before, off_after), "server": len(convs) / res["wall"], "errors": res["errors"],
-           "p50": lat[len(lat) // 2], "p99": lat[int(0.99 * (len(lat) - 1))], "n": len(convs)}
-    delta = {k: after[k] - before.get(k, 0) for k in after}
-    row["batch"] = delta["rewardkit_batch_conversations_sum"] / delta["rewardkit_batch_conversations_count"]
-    row["busy"] = delta["rewardkit_batch_seconds_sum"] / res["wall"]
+    row = {k: statistics.median(r[k] for r in rounds) for k in rounds[0] if k != "errors"}
+    row.update(model=model, n=len(convs), errors=sum(r["errors"] for r in rounds),
+               shares=[r["share"] for r in rounds])
     return {"row": row, "proc": proc, "rm": rm}
 
 
+def round_row(offline: float, res: dict, before: dict, after: dict, n: int) -> dict:
+    lat = sorted(res["latencies"])
+    delta = {k: after[k] - before.get(k, 0) for k in after}
+    server = n / res["wall"]
+    return {"offline": offline, "server": server, "share": server / offline, "errors": res["errors"],
+            "p50": lat[len(lat) // 2], "p99": lat[int(0.99 * (len(lat) - 1))],
+            "batch": delta["rewardkit_batch_conversations_sum"] / delta["rewardkit_batch_conversations_count"],
+            "busy": delta["rewardkit_batch_seconds_sum"] / res["wall"]}
+
+
 def print_row(r: dict, clients: int) -> None:
-    runs = " / ".join(f"{x:.1f}" for x in r["offline_runs"])
-    print(f"| {r['model']} | {r['n']} | {clients} | {r['offline']:.1f} ({runs}) | {r['server']:.1f} | "
-          f"**{100 * r['server'] / r['offline']:.0f}%** | {1000 * r['p50']:.0f} | {1000 * r['p99']:.0f} | {r['errors']} | "
+    shares = " / ".join(f"{100 * s:.0f}" for s in r["shares"])
+    print(f"| {r['model']} | {r['n']} | {clients} | {r['offline']:.1f} | {r['server']:.1f} | "
+          f"**{100 * r['share']:.0f}%** ({shares}) | {1000 * r['p50']:.0f} | {1000 * r['p99']:.0f} | {r['errors']} | "
           f"{r['batch']:.1f} | {100 * r['busy']:.0f}% |",
           flush=True)
 
@@ -179,6 +188,7 @@ def main() -> None:
     ap.add_argument("--batch-tokens", type=int, default=8192)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
     ap.add_argument("--soak-minutes", type=float, default=10.0)
+    ap.add_argument("--repeats", type=int, default=3, help="rounds of offline + server per model; medians")
     ap.add_argument("--port", type=int, default=18531)
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the finally blocks: never orphan a server
@@ -189,7 +199,8 @@ def main() -> None:
     print(f"{args.requests} requests x 1 conversation ({args.distinct} distinct RewardBench conversations), "
           f"{args.clients} clients, {args.dtype}, max_length {args.max_length}, batch_tokens {args.batch_tokens}, "
           f"max_wait_ms {args.max_wait_ms}\n")
-    print("| model | requests | clients | offline conv/s (before / after) | server conv/s | share | p50 ms | p99 ms | errors "
+    print(f"Medians of {args.repeats} rounds (each: offline, then the server, side by side); share per round in brackets.\n")
+    print("| model | requests | clients | offline conv/s | server conv/s | share (rounds) | p50 ms | p99 ms | errors "
           "| conv/batch | model busy |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     last = None
