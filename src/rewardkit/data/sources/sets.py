@@ -10,12 +10,12 @@ sources helpsteer2 (responses grouped by prompt, rated by helpfulness) and the t
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from rewardkit.data.candidates import CandidateSet
 from rewardkit.data.pairs import PreferencePair, RefPrompt
+from rewardkit.data.sources import open_source, registered
 from rewardkit.data.sources.base import OnBadRow, ReadContext, ReadReport, Source, Spec
 from rewardkit.data.sources.files import source_rows
 from rewardkit.data.sources.rows import Dropped, Row
@@ -30,28 +30,14 @@ _SET_READERS = {
     "magpie_pro": "rated_sets:read_magpie",
     "magpie_air": "rated_sets:read_magpie",
 }
-SetReadFn = Callable[[Source, ReadContext], Iterator[CandidateSet]]
-
-
-def set_readers() -> list[str]:
-    return sorted(_SET_READERS)
-
-
-def _set_reader(name: str) -> SetReadFn:
-    key = name.replace("-", "_")
-    if key not in _SET_READERS:
-        raise ValueError(f"reader {name!r} gives no candidate sets; readers that do: {', '.join(set_readers())}")
-    module, _, fn = _SET_READERS[key].partition(":")
-    return getattr(importlib.import_module(f"rewardkit.data.sources.{module}"), fn)
 
 
 def read_sets(spec: str | Spec, *, on_bad_row: OnBadRow = "error",
               quarantine: str | Path | None = None) -> tuple[list[CandidateSet], ReadReport]:
     """All candidate sets of one spec and the read report (its `pairs` field counts sets here)."""
-    from rewardkit.data.sources import open_source
-
     src = open_source(spec)
-    read = _set_reader(src.spec.reader)
+    read = registered(_SET_READERS, src.spec.reader, f"reader {src.spec.reader!r} gives no candidate sets; "
+                      "readers that do")
     ctx = ReadContext(str(src.spec), on_bad_row, quarantine)
     try:
         sets = []
