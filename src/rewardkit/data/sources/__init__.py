@@ -20,7 +20,7 @@ from pydantic import AfterValidator
 
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.data.sources.base import OnBadRow, ReadContext, Reader, ReadReport, Source, Spec, parse_spec
-from rewardkit.data.sources.runner import map_rows
+from rewardkit.data.sources.runner import counted, map_rows
 
 # reader name -> module under rewardkit.data.sources defining READER (or "module:ATTR" when one module holds
 # several readers). Imported on first use only.
@@ -85,13 +85,7 @@ def iter_pairs(
     """Stream the pairs of one spec. Pass a ReadContext to get its report when the stream ends."""
     src = open_source(spec)
     ctx = ctx or ReadContext(str(src.spec), on_bad_row, quarantine)
-    read = src.reader.read or map_rows
-    try:
-        for pair in read(src, ctx):
-            ctx.report.pairs += 1
-            yield pair
-    finally:
-        ctx.close()
+    yield from counted(src.reader.read or map_rows, src, ctx)
 
 
 def read_pairs(

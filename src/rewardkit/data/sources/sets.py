@@ -19,7 +19,7 @@ from rewardkit.data.sources import open_source, registered
 from rewardkit.data.sources.base import OnBadRow, ReadContext, ReadReport, Source, Spec
 from rewardkit.data.sources.files import source_rows
 from rewardkit.data.sources.rows import Dropped, Row
-from rewardkit.data.sources.runner import checked_pair, each_row
+from rewardkit.data.sources.runner import checked_pair, counted, each_row
 
 # reader name -> "module:function" under rewardkit.data.sources yielding CandidateSets for (source, ctx).
 _SET_READERS = {
@@ -39,14 +39,7 @@ def read_sets(spec: str | Spec, *, on_bad_row: OnBadRow = "error",
     read = registered(_SET_READERS, src.spec.reader, f"reader {src.spec.reader!r} gives no candidate sets; "
                       "readers that do")
     ctx = ReadContext(str(src.spec), on_bad_row, quarantine)
-    try:
-        sets = []
-        for s in read(src, ctx):
-            ctx.report.pairs += 1
-            sets.append(s)
-    finally:
-        ctx.close()
-    return sets, ctx.report
+    return list(counted(read, src, ctx)), ctx.report
 
 
 def get_texts(row: Row, name: str, *, n: int | None = None) -> list[str]:
