@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 from rewardkit.data.candidates import CandidateSet
 from rewardkit.data.sources.base import ReadContext, Source
+from rewardkit.data.sources.helpsteer2 import HUB_ID, prompt_groups
+from rewardkit.data.sources.magpie_dpo import armorm_scores
 from rewardkit.data.sources.rows import Row
 from rewardkit.data.sources.sets import get_texts, sets_from_rows
 
 
 def read_helpsteer(src: Source, ctx: ReadContext) -> Iterator[CandidateSet]:
-    from rewardkit.data.sources.helpsteer2 import HUB_ID, prompt_groups
-
     for messages, rows in prompt_groups(src, ctx):
         yield CandidateSet(prompt=messages, responses=[r.data["response"] for r in rows],
                            group=src.options.hub_id, source=HUB_ID, source_id=f"rows-{rows[0].line}",
@@ -26,8 +26,6 @@ def read_helpsteer(src: Source, ctx: ReadContext) -> Iterator[CandidateSet]:
 
 
 def read_magpie(src: Source, ctx: ReadContext) -> Iterator[CandidateSet]:
-    from rewardkit.data.sources.magpie_dpo import _scores
-
     hub_id = src.reader.hub_id
 
     def make(row: Row) -> CandidateSet:
@@ -37,6 +35,6 @@ def read_magpie(src: Source, ctx: ReadContext) -> Iterator[CandidateSet]:
             raise row.bad("responses", "expected at least 2 responses")
         return CandidateSet(prompt=[{"role": "user", "content": instruction}], responses=responses, group=hub_id,
                             source=hub_id, source_id=str(row.get("uuid") or row.line),
-                            ratings=_scores(row, len(responses)))
+                            ratings=armorm_scores(row, len(responses)))
 
     return sets_from_rows(src, ctx, make)
