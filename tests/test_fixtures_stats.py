@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from rewardkit.data.fixtures import CATEGORIES, write_fixtures
+from rewardkit.data.fixtures import CATEGORIES, ROWS, write_fixtures
 from rewardkit.data.sources import read_pairs
 from rewardkit.data.stats import dataset_table, pair_stats, total_row
 from rewardkit.data.pairs import PreferencePair
@@ -35,7 +35,7 @@ def test_every_fixture_reads_through_its_reader(fx):
                        "magpie_pro", "magpie_air"}
     for name, path in fx.items():
         pairs, report = read_pairs(f"{name}:{path}")
-        assert pairs and not report.skipped, name
+        assert report.rows_read == ROWS["small"][name] and pairs and not report.skipped, name
         if name.startswith(("magpie", "offsetbias")):  # one row -> one pair or one counted drop
             assert report.rows_read == report.pairs + sum(report.dropped.values()), name
 

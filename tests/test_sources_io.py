@@ -15,9 +15,8 @@ from typer.testing import CliRunner
 from rewardkit.cli import app, main
 from rewardkit.data.io import BadRow, DataError, write_pairs
 from rewardkit.data.sources import open_source, read_pairs
-from conftest import SHARED_DATA as DATA
-XSTEST = DATA / "xstest"
-HH = DATA / "hh-rlhf-test"
+
+HH_SPLITS = ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled")
 
 
 def _offsetbias_lines(n: int) -> str:
@@ -45,18 +44,19 @@ BAD_OPTIONS = {
 @pytest.mark.parametrize("case", list(BAD_OPTIONS))
 def test_a_bad_option_is_an_error_naming_it_and_the_valid_ones(case):
     spec, message = BAD_OPTIONS[case]
-    spec = spec.format(x=XSTEST)
+    spec = spec.format(x="data/xstest")  # options are checked before anything is read
     with pytest.raises(ValueError) as exc:
         open_source(spec)
     assert message in str(exc.value) and str(exc.value).startswith(spec.split("?")[0])
 
 
-def test_options_arrive_typed_and_change_the_read():
-    src = open_source(f"xstest:{XSTEST}?max_pairs_per_prompt=1")
+def test_options_arrive_typed_and_change_the_read(shared_data):
+    xstest = shared_data / "xstest"
+    src = open_source(f"xstest:{xstest}?max_pairs_per_prompt=1")
     assert src.options.max_pairs_per_prompt == 1 and src.split == "gpt4"
     assert open_source(f"wildguardmix:x?adversarial=false").options.adversarial is False
-    capped, _ = read_pairs(f"xstest:{XSTEST}?max_pairs_per_prompt=1")
-    everything, _ = read_pairs(f"xstest:{XSTEST}")
+    capped, _ = read_pairs(f"xstest:{xstest}?max_pairs_per_prompt=1")
+    everything, _ = read_pairs(f"xstest:{xstest}")
     assert (len(capped), len(everything)) == (244, 976)  # issue 15: the typo used to give 976
 
 
@@ -174,17 +174,17 @@ def test_broken_row_is_still_a_bad_row_and_a_data_error():
 
 # --- every shared HH-RLHF split through the CLI with default settings ---------------------------------
 
-@pytest.mark.skipif(not HH.is_dir(), reason="../shared/data not present")
-def test_convert_reads_every_hh_split_with_defaults_reporting_drops(tmp_path):
-    expected = {"harmless-base": 2299, "helpful-base": 2333, "helpful-online": 1129, "helpful-rejection-sampled": 2714}
+def test_convert_reads_every_hh_split_with_defaults_reporting_drops(shared_data, tmp_path):
+    hh = shared_data / "hh-rlhf-test"
+    expected = dict(zip(HH_SPLITS, (2299, 2333, 1129, 2714)))
     for split, n in expected.items():
         out = tmp_path / f"{split}.jsonl"
-        result = CliRunner().invoke(app, ["data", "convert", f"hh-rlhf:{HH / split}", "--out", str(out)])
+        result = CliRunner().invoke(app, ["data", "convert", f"hh-rlhf:{hh / split}", "--out", str(out)])
         assert result.exit_code == 0, result.output
         assert f"wrote {n} pairs" in result.output and "dropped by rule" in result.output
         assert len(out.read_text().splitlines()) == n
         dropped = [json.loads(x) for x in (tmp_path / f"{split}.jsonl.quarantine.jsonl").read_text().splitlines()]
-        assert {r["action"] for r in dropped} == {"dropped"} and len(dropped) == len(_lines(HH / split)) - n
+        assert {r["action"] for r in dropped} == {"dropped"} and len(dropped) == len(_lines(hh / split)) - n
 
 
 def _lines(folder: Path) -> list[str]:
@@ -192,12 +192,11 @@ def _lines(folder: Path) -> list[str]:
         return [x for x in f if x.strip()]
 
 
-@pytest.mark.skipif(not HH.is_dir(), reason="../shared/data not present")
-def test_stats_reads_every_hh_split_with_defaults_reporting_drops(tmp_path):
+def test_stats_reads_every_hh_split_with_defaults_reporting_drops(shared_data, tmp_path):
     from tiny_models import tiny_tokenizer
 
     tiny_tokenizer().save_pretrained(tmp_path / "tok")
-    specs = [f"hh-rlhf:{HH / s}" for s in ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled")]
+    specs = [f"hh-rlhf:{shared_data / 'hh-rlhf-test' / s}" for s in HH_SPLITS]
     result = CliRunner().invoke(app, ["data", "stats", *specs, "--tokenizer", str(tmp_path / "tok")],
                                 env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output

@@ -44,10 +44,6 @@ def base_suffix(path: str | Path) -> str:
     return Path(p.stem).suffix.lower() if p.suffix.lower() == ".gz" else p.suffix.lower()
 
 
-def is_local(location: str) -> bool:
-    return os.path.exists(location)
-
-
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, raw line) of a file, gzip-decompressed for .gz; failures as DataError."""
     lineno = 0

@@ -14,13 +14,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.data.sources.base import OnBadRow, ReadContext, Reader, ReadReport, Source, Spec, parse_spec
-from rewardkit.data.sources.runner import map_rows
+from rewardkit.data.sources.runner import counted, map_rows
 
 # reader name -> module under rewardkit.data.sources defining READER (or "module:ATTR" when one module holds
 # several readers). Imported on first use only.
@@ -45,17 +45,20 @@ _MODULES = {
 }
 
 
-def available_readers() -> list[str]:
-    return sorted(_MODULES)
+def registered(registry: dict[str, str], name: str, unknown: str) -> Any:
+    """registry[name] imported on first use: "module" (its READER) or "module:ATTR" under
+    rewardkit.data.sources. Hyphens and underscores are the same (`hh-rlhf:` is `hh_rlhf:`); a name not
+    registered is a ValueError, `unknown` followed by the registered names."""
+    key = name.replace("-", "_")
+    if key not in registry:
+        raise ValueError(f"{unknown}: {', '.join(sorted(registry))}")
+    module, _, attr = registry[key].partition(":")
+    return getattr(importlib.import_module(f"rewardkit.data.sources.{module}"), attr or "READER")
 
 
 def get_reader(name: str) -> Reader:
-    """A reader by name; hyphens and underscores are the same (`hh-rlhf:` is `hh_rlhf:`)."""
-    key = name.replace("-", "_")
-    if key not in _MODULES:
-        raise ValueError(f"unknown reader {name!r}; available: {', '.join(available_readers())}")
-    module, _, attr = _MODULES[key].partition(":")
-    return getattr(importlib.import_module(f"rewardkit.data.sources.{module}"), attr or "READER")
+    """A reader by name (`registered`'s rules)."""
+    return registered(_MODULES, name, f"unknown reader {name!r}; available")
 
 
 def open_source(spec: str | Spec) -> Source:
@@ -82,13 +85,7 @@ def iter_pairs(
     """Stream the pairs of one spec. Pass a ReadContext to get its report when the stream ends."""
     src = open_source(spec)
     ctx = ctx or ReadContext(str(src.spec), on_bad_row, quarantine)
-    read = src.reader.read or map_rows
-    try:
-        for pair in read(src, ctx):
-            ctx.report.pairs += 1
-            yield pair
-    finally:
-        ctx.close()
+    yield from counted(src.reader.read or map_rows, src, ctx)
 
 
 def read_pairs(

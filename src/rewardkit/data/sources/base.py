@@ -1,4 +1,4 @@
-"""What every reader shares: spec strings, the read report and bad-row policy, and the one row loop.
+"""What every reader shares: spec strings, the read report and bad-row policy, Reader and Source.
 
 A spec string names a reader and where its data is: ``READER:LOCATION[?key=value&...]``.
 LOCATION is a local file (jsonl/json/parquet/csv, optionally .gz) or directory, or a hub dataset id;
@@ -27,7 +27,6 @@ from rewardkit.options import OnBadRow
 
 __all__ = ["BadRow", "Dropped", "OnBadRow", "ReadContext", "ReadReport", "Reader", "RefPrompt", "Row", "Source",
            "Spec", "fresh_quarantine", "parse_spec"]
-
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,6 @@ from rewardkit.data.sources.rows import Row
 
 def checked_messages(value: Any, row: Row, field: str) -> list[Message]:
     """A list of {role, content} dicts with known roles and string contents, or a BadRow naming `field`."""
-    if hasattr(value, "tolist"):  # numpy arrays from parquet via pandas-like paths
-        value = value.tolist()
     problem = why_malformed(value)
     if problem is not None:
         raise row.bad(field, f"bad message list ({problem})")

@@ -16,11 +16,10 @@ from rewardkit.data.sources.base import ReadContext, Source
 from rewardkit.data.sources.rows import Row
 
 
-def source_rows(src: Source, ctx: ReadContext, *, location: str | None = None,
-                split: str | None = None) -> Iterator[Row]:
+def source_rows(src: Source, ctx: ReadContext, *, location: str | None = None) -> Iterator[Row]:
     """The rows of `src` (or of `location`, a file of the same source, read with its options)."""
     location = location or src.location
-    split = src.options.split or split or src.split
+    split = src.split
     if os.path.exists(location):
         for path in _local_files(location, split):
             for rownum, data in iter_file_rows(path):

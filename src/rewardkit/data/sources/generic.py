@@ -53,7 +53,7 @@ def to_pair(row: Row, src: Source) -> PreferencePair:
         prompt = [{"role": "system", "content": row.field(opts.system, str)}, *prompt]
     rid = str(row.data[opts.id]) if opts.id else str(row.line)
     return src.pair(row, prompt=prompt, chosen=chosen, rejected=rejected, source=opts.source or src.spec.location,
-                    source_split=opts.split or READER.default_split, source_id=rid)
+                    source_id=rid)
 
 
 def read(src: Source, ctx: ReadContext) -> Iterator[PreferencePair]:

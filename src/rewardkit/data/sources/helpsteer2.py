@@ -45,16 +45,31 @@ def decode_prompt(prompt: str) -> list[Message]:
     return messages
 
 
-def check_row(row: Row) -> str:
-    """A row's prompt, after checking its response and five 0-4 ratings (BadRow otherwise); shared by
-    the pair reader and the candidate-set reader (rated_sets)."""
+def check_row(row: Row) -> list[Message]:
+    """A row's decoded prompt, after checking its response and five 0-4 ratings (BadRow otherwise)."""
     prompt = row.field("prompt", str)
     row.field("response", str)
     for attr in ATTRIBUTES:
         value = row.field(attr, int)
         if not 0 <= value <= 4:
             raise row.bad(attr, f"out of range (expected 0-4, got {value})")
-    return prompt
+    try:
+        return decode_prompt(prompt)
+    except ValueError as e:
+        raise row.bad("prompt", str(e)) from None
+
+
+def prompt_groups(src: Source, ctx: ReadContext) -> Iterator[tuple[list[Message], list[Row]]]:
+    """(prompt, its rows) for each prompt with two or more responses, in first-seen order; a prompt with
+    one response is dropped by rule. Shared by the pair reader and the candidate-set reader (rated_sets)."""
+    groups: dict[str, tuple[list[Message], list[Row]]] = {}
+    for messages, row in each_row(source_rows(src, ctx), ctx, lambda row: (check_row(row), row)):
+        groups.setdefault(row.data["prompt"], (messages, []))[1].append(row)
+    for messages, rows in groups.values():
+        if len(rows) < 2:
+            ctx.drop("single response for prompt", row=rows[0])
+            continue
+        yield messages, rows
 
 
 def _pair(src: Source, messages: list[Message], a: Row, b: Row) -> PreferencePair:
@@ -71,19 +86,7 @@ def _pair(src: Source, messages: list[Message], a: Row, b: Row) -> PreferencePai
 
 
 def read(src: Source, ctx: ReadContext) -> Iterator[PreferencePair]:
-    groups: dict[str, list[Row]] = {}
-    for prompt, row in each_row(source_rows(src, ctx), ctx, lambda row: (check_row(row), row)):
-        groups.setdefault(prompt, []).append(row)
-    for prompt, rows in groups.items():
-        try:
-            messages = decode_prompt(prompt)
-        except ValueError as e:
-            for row in rows:
-                ctx.bad(row.bad("prompt", str(e)), row.data)
-            continue
-        if len(rows) < 2:
-            ctx.drop("single response for prompt", row=rows[0])
-            continue
+    for messages, rows in prompt_groups(src, ctx):
         for a, b in combinations(rows, 2):
             try:
                 yield _pair(src, messages, a, b)

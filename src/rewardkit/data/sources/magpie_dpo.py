@@ -18,7 +18,9 @@ from rewardkit.data.sources.runner import map_rows
 NEEDED = {"instruction", "responses", "rewards_armorm"}
 
 
-def _scores(row: Row, n: int) -> list[float]:
+def armorm_scores(row: Row, n: int) -> list[float]:
+    """The n ArmoRM scores of `rewards_armorm` ([{"score": float}, ...], aligned with `responses`); BadRow
+    otherwise. Shared with the best-of-N set reader (rated_sets)."""
     rewards = row.field("rewards_armorm", list)
     if len(rewards) != n:
         raise row.bad("rewards_armorm", f"length {len(rewards)} != {n} responses")
@@ -36,7 +38,7 @@ def to_pair(row: Row, src: Source) -> PreferencePair:
     responses = row.field("responses", list)
     if len(responses) < 2 or not all(isinstance(t, str) for t in responses):
         raise row.bad("responses", "wrong type (expected a list of at least 2 strings)")
-    scores = _scores(row, len(responses))
+    scores = armorm_scores(row, len(responses))
     category = row.optional("task_category", str)
     best = max(range(len(scores)), key=scores.__getitem__)
     worst = min(range(len(scores)), key=scores.__getitem__)

@@ -12,38 +12,20 @@ from collections.abc import Iterator
 
 from rewardkit.data.candidates import CandidateSet
 from rewardkit.data.sources.base import ReadContext, Source
-from rewardkit.data.sources.files import source_rows
+from rewardkit.data.sources.helpsteer2 import HUB_ID, prompt_groups
+from rewardkit.data.sources.magpie_dpo import armorm_scores
 from rewardkit.data.sources.rows import Row
-from rewardkit.data.sources.runner import each_row
 from rewardkit.data.sources.sets import get_texts, sets_from_rows
 
 
 def read_helpsteer(src: Source, ctx: ReadContext) -> Iterator[CandidateSet]:
-    from rewardkit.data.sources.helpsteer2 import HUB_ID, check_row, decode_prompt
-
-    def checked(row: Row) -> tuple[str, Row]:
-        prompt = check_row(row)
-        try:
-            decode_prompt(prompt)
-        except ValueError as e:
-            raise row.bad("prompt", str(e)) from None
-        return prompt, row
-
-    groups: dict[str, list[Row]] = {}
-    for prompt, row in each_row(source_rows(src, ctx), ctx, checked):
-        groups.setdefault(prompt, []).append(row)
-    for prompt, rows in groups.items():
-        if len(rows) < 2:
-            ctx.drop("single response for prompt", row=rows[0])
-            continue
-        yield CandidateSet(prompt=decode_prompt(prompt), responses=[r.data["response"] for r in rows],
+    for messages, rows in prompt_groups(src, ctx):
+        yield CandidateSet(prompt=messages, responses=[r.data["response"] for r in rows],
                            group=src.options.hub_id, source=HUB_ID, source_id=f"rows-{rows[0].line}",
                            ratings=[float(r.data["helpfulness"]) for r in rows], meta={"rows": [r.line for r in rows]})
 
 
 def read_magpie(src: Source, ctx: ReadContext) -> Iterator[CandidateSet]:
-    from rewardkit.data.sources.magpie_dpo import _scores
-
     hub_id = src.reader.hub_id
 
     def make(row: Row) -> CandidateSet:
@@ -53,6 +35,6 @@ def read_magpie(src: Source, ctx: ReadContext) -> Iterator[CandidateSet]:
             raise row.bad("responses", "expected at least 2 responses")
         return CandidateSet(prompt=[{"role": "user", "content": instruction}], responses=responses, group=hub_id,
                             source=hub_id, source_id=str(row.get("uuid") or row.line),
-                            ratings=_scores(row, len(responses)))
+                            ratings=armorm_scores(row, len(responses)))
 
     return sets_from_rows(src, ctx, make)

@@ -32,6 +32,17 @@ def each_row(rows: Iterable[Row], ctx: ReadContext, fn: Callable[[Row], T]) -> I
         yield out
 
 
+def counted(read: Callable[[Source, ReadContext], Iterable[T]], src: Source, ctx: ReadContext) -> Iterator[T]:
+    """The records of `read(src, ctx)` (pairs or sets), each counted in the report's `pairs`; the read's
+    quarantine file is closed when the stream ends, however it ends."""
+    try:
+        for record in read(src, ctx):
+            ctx.report.pairs += 1
+            yield record
+    finally:
+        ctx.close()
+
+
 def map_rows(src: Source, ctx: ReadContext, *, columns: set[str] | None = None) -> Iterator[PreferencePair]:
     """A one-row-one-pair reader's whole read: its rows, mapped by `to_pair`, checked by `checked_pair`.
     `columns`: for inferred schemas, checked on the first row (a mismatch fails naming them)."""

@@ -10,16 +10,16 @@ sources helpsteer2 (responses grouped by prompt, rated by helpfulness) and the t
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from rewardkit.data.candidates import CandidateSet
 from rewardkit.data.pairs import PreferencePair, RefPrompt
+from rewardkit.data.sources import open_source, registered
 from rewardkit.data.sources.base import OnBadRow, ReadContext, ReadReport, Source, Spec
 from rewardkit.data.sources.files import source_rows
 from rewardkit.data.sources.rows import Dropped, Row
-from rewardkit.data.sources.runner import checked_pair, each_row
+from rewardkit.data.sources.runner import checked_pair, counted, each_row
 
 # reader name -> "module:function" under rewardkit.data.sources yielding CandidateSets for (source, ctx).
 _SET_READERS = {
@@ -30,37 +30,16 @@ _SET_READERS = {
     "magpie_pro": "rated_sets:read_magpie",
     "magpie_air": "rated_sets:read_magpie",
 }
-SetReadFn = Callable[[Source, ReadContext], Iterator[CandidateSet]]
-
-
-def set_readers() -> list[str]:
-    return sorted(_SET_READERS)
-
-
-def _set_reader(name: str) -> SetReadFn:
-    key = name.replace("-", "_")
-    if key not in _SET_READERS:
-        raise ValueError(f"reader {name!r} gives no candidate sets; readers that do: {', '.join(set_readers())}")
-    module, _, fn = _SET_READERS[key].partition(":")
-    return getattr(importlib.import_module(f"rewardkit.data.sources.{module}"), fn)
 
 
 def read_sets(spec: str | Spec, *, on_bad_row: OnBadRow = "error",
               quarantine: str | Path | None = None) -> tuple[list[CandidateSet], ReadReport]:
     """All candidate sets of one spec and the read report (its `pairs` field counts sets here)."""
-    from rewardkit.data.sources import open_source
-
     src = open_source(spec)
-    read = _set_reader(src.spec.reader)
+    read = registered(_SET_READERS, src.spec.reader, f"reader {src.spec.reader!r} gives no candidate sets; "
+                      "readers that do")
     ctx = ReadContext(str(src.spec), on_bad_row, quarantine)
-    try:
-        sets = []
-        for s in read(src, ctx):
-            ctx.report.pairs += 1
-            sets.append(s)
-    finally:
-        ctx.close()
-    return sets, ctx.report
+    return list(counted(read, src, ctx)), ctx.report
 
 
 def get_texts(row: Row, name: str, *, n: int | None = None) -> list[str]:

@@ -80,8 +80,8 @@ def iter_rows(src: Source, ctx: ReadContext) -> Iterator[RefusalRow]:
     prompts_csv, completions = _files(src)
     known = _harmful_by_id(src, prompts_csv, ctx) if prompts_csv else None
     for location in completions:
-        model = Path(location).stem.rpartition("_")[2] if Path(location).exists() else src.options.split or "gpt4"
-        rows = source_rows(src, ctx, location=location, split="gpt4")
+        model = Path(location).stem.rpartition("_")[2] if Path(location).exists() else src.split
+        rows = source_rows(src, ctx, location=location)
         yield from each_row(rows, ctx, lambda row: _to_refusal_row(row, known, prompts_csv, model))
 
 
