@@ -158,6 +158,7 @@ def print_all(results: dict, console: Console) -> None:
 
 
 def _load_results(results_path: str | Path) -> dict:
+    """The checked examples of a results.json per section, its notes, and the whole file as read ("raw")."""
     path = Path(results_path)
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
@@ -172,7 +173,7 @@ def _load_results(results_path: str | Path) -> dict:
         raise ValueError(f"{path}: no 'examples' list nor any of {sets.SECTIONS}; expected a results.json "
                          "written by `rewardkit evaluate`")
     notes = _checked(examples, found, str(path))  # before any number is printed
-    return {"model": stored.get("model"), "examples": examples, "notes": notes,
+    return {"model": stored.get("model"), "examples": examples, "notes": notes, "raw": stored,
             **{s: {"examples": v} for s, v in found.items()}}
 
 
@@ -186,8 +187,7 @@ def recompute(results_path: str | Path, console: Console | None = None, out_dir:
     print_all({"examples": stored["examples"], **summary}, console)
     print_notes(stored["notes"], console)
     if out is not None:
-        raw = json.loads(Path(results_path).read_text(encoding="utf-8"))
-        write_json_atomic(out / "results.json", {**raw, **summary})
+        write_json_atomic(out / "results.json", {**stored["raw"], **summary})
         console.print(f"wrote {out / 'results.json'}", highlight=False)
     return summary
 
