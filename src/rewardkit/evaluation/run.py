@@ -23,15 +23,14 @@ import json
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from rewardkit.data.io import write_json_atomic
 from rewardkit.data.sources.base import ReadReport, fresh_quarantine, parse_spec
 from rewardkit.errors import check_output_dir, check_output_file
 from rewardkit.evaluation import sets
 from rewardkit.evaluation.checks import check_examples, check_max_length
-from rewardkit.evaluation.rewardbench import SECTIONS, summarize
-from rewardkit.evaluation.tables import PRINTERS, print_comparison
+from rewardkit.evaluation.rewardbench import summarize
+from rewardkit.evaluation.tables import PRINTERS, print_comparison, print_summary
 from rewardkit.options import ReadOptions, ScoringOptions
 
 
@@ -201,36 +200,6 @@ def compare_files(paths: list[str | Path], console: Console | None = None, *, n_
     rows = compare(loaded, n_boot=n_boot)
     print_comparison(rows, names, console or Console())
     return rows
-
-
-def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{100 * v:.1f}"
-
-
-def print_summary(summary: dict, console: Console) -> None:
-    table = Table(title="Per subset", title_justify="left")
-    for col in ("subset", "n", "correct", "accuracy"):
-        table.add_column(col, justify="left" if col == "subset" else "right")
-    for name, s in summary["subsets"].items():
-        table.add_row(name, str(s["n"]), str(s["correct"]), _pct(s["accuracy"]))
-    console.print(table)
-    datasets = Table(title="Per dataset (bootstrap 95% interval)", title_justify="left")
-    for col in ("dataset", "n", "accuracy", "95% CI"):
-        datasets.add_column(col, justify="left" if col == "dataset" else "right")
-    for name, d in summary["datasets"].items():
-        datasets.add_row(name, str(d["n"]), _pct(d["accuracy"]), f"{_pct(d['ci95'][0])}–{_pct(d['ci95'][1])}")
-    console.print(datasets)
-    if "sections" not in summary:
-        return
-    row = Table(title="RewardBench (report Table 2 format)", title_justify="left")
-    for col in ("Avg", *SECTIONS):
-        row.add_column(col, justify="right")
-    row.add_row(_pct(summary["overall"]), *(_pct(summary["sections"][s]) for s in SECTIONS))
-    console.print(row)
-    if summary["overall"] is None:
-        console.print(f"Avg needs all four sections (missing ones shown —). Mean of the sections present: "
-                      f"{_pct(summary['overall_present_sections'])}; the official scorer, counting missing "
-                      f"sections as 0: {_pct(summary['overall_official_zero_fill'])}.", highlight=False)
 
 
 def _accelerator_if_launched():
