@@ -242,7 +242,7 @@ def score_file(cfg: ScoreConfig, console: Console | None = None) -> int:
     from rewardkit.data.io import write_jsonl_atomic
     from rewardkit.models.scoring import RewardModel
     from rewardkit.data.sources import read_pairs
-    from rewardkit.data.sources.base import fresh_quarantine
+
     console = console or Console()
     out = check_output_file(cfg.out)
     pairs, report = read_pairs(cfg.data, on_bad_row=cfg.on_bad_row,
