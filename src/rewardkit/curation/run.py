@@ -78,11 +78,10 @@ class Curation:
         return path
 
     def scorer(self, c: RMAgreementConfig, others: list[PreferencePair]):
+        from rewardkit.evaluation.checks import check_max_length
         from rewardkit.models.scoring import RewardModel
 
         model = c.model or self.rm_model or self.train_rm(c, others)
-        from rewardkit.evaluation.checks import check_max_length
-
         rm = RewardModel.load(model, dtype=c.dtype, seed=c.seed)
         check_max_length(rm.tokenizer, c.max_length, "rm_agreement.max_length")
         self.scorers.append(BoundedScorer(rm, **c.score_kw()))
