@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SHARED
 from tiny_models import save_tiny, tiny_llama, tiny_tokenizer
 from typer.testing import CliRunner
 
@@ -18,7 +19,6 @@ from rewardkit.evaluation import bestofn, rewardbench2, rmbench
 from rewardkit.models.scoring import RewardModel
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 RB2 = ROOT / "data/rewardbench2-mini.jsonl"
 RMB = ROOT / "data/rmbench-mini.json"
 HELPSTEER = SHARED / "data/hf-samples-500/nvidia_HelpSteer_sample.jsonl"
