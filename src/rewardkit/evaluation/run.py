@@ -28,7 +28,7 @@ from rewardkit.data.io import write_json_atomic
 from rewardkit.data.sources.base import ReadReport, fresh_quarantine, parse_spec
 from rewardkit.errors import check_output_dir, check_output_file
 from rewardkit.evaluation import sets
-from rewardkit.evaluation.checks import check_examples, check_max_length
+from rewardkit.evaluation.checks import check_examples, check_max_length, check_set_examples
 from rewardkit.evaluation.rewardbench import summarize
 from rewardkit.evaluation.tables import PRINTERS, print_comparison, print_summary
 from rewardkit.options import ReadOptions, ScoringOptions
@@ -137,9 +137,9 @@ def summarize_all(examples: list[dict], set_examples: dict[str, list]) -> dict:
 
 
 def _checked(examples: list[dict], set_examples: dict[str, list], where: str) -> list[str]:
-    """Refuse scores no number may come from (rewardkit.evaluation.checks, sets.check_examples); the notes."""
+    """Refuse scores no number may come from (rewardkit.evaluation.checks); the notes."""
     for section, rows in set_examples.items():
-        sets.check_examples(section, rows, where)
+        check_set_examples(section, rows, where)
     return check_examples(examples, where) if examples else []
 
 
