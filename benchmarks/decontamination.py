@@ -94,8 +94,7 @@ def child(method: str, data_path: Path, reps: int, out: Path) -> None:
     bench, train = data["bench"], data["train"]
     if method == "rewardkit":
         from rewardkit.decontamination import Decontaminate, build_index
-        from rewardkit.data.pairs import PreferencePair
-        from rewardkit.data.pairs import RefPrompt
+        from rewardkit.data.pairs import PreferencePair, RefPrompt
 
         refs = [RefPrompt(str(i), "bench", t) for i, t in enumerate(bench)]
         pairs = [PreferencePair([{"role": "user", "content": t}], "c", "r", "fixture") for t in train]

@@ -13,6 +13,7 @@ from rewardkit.curation.steps import RunReport, run_steps
 from rewardkit.data.io import read_pair_file
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.recipe import RecipeError, load_recipe
+from conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -178,7 +179,7 @@ def test_decontamination_as_a_curation_step_gives_the_stages_output_set(tmp_path
     from rewardkit.decontamination.config import DecontaminateStage
     from rewardkit.decontamination.run import decontaminate
 
-    xstest = f"xstest:{REPO.parent / 'shared' / 'data' / 'xstest'}"
+    xstest = f"xstest:{SHARED_DATA / 'xstest'}"
     source = f"{xstest}?max_pairs_per_prompt=1"
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"sources: [{{name: XSTest, spec: '{source}'}}]\nmix_steps: [{{decontaminate: {{benchmark: "

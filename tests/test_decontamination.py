@@ -11,8 +11,7 @@ from decon_sklearn import sklearn_matches, sklearn_shared_ngrams
 
 import rewardkit.decontamination.index as index_module
 from rewardkit.decontamination import Decontaminate, Table4, build_index, ngrams, pair_texts, tokenize
-from rewardkit.data.pairs import PreferencePair
-from rewardkit.data.pairs import RefPrompt
+from rewardkit.data.pairs import PreferencePair, RefPrompt
 
 
 def refs(*texts: str) -> list[RefPrompt]:

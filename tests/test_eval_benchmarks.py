@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SHARED
 from tiny_models import save_tiny, tiny_llama, tiny_tokenizer
 from typer.testing import CliRunner
 
@@ -18,7 +19,6 @@ from rewardkit.evaluation import bestofn, rewardbench2, rmbench
 from rewardkit.models.scoring import RewardModel
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 RB2 = ROOT / "data/rewardbench2-mini.jsonl"
 RMB = ROOT / "data/rmbench-mini.json"
 HELPSTEER = SHARED / "data/hf-samples-500/nvidia_HelpSteer_sample.jsonl"
@@ -52,15 +52,17 @@ def test_every_set_is_scored_as_its_conversations_and_summarized_officially(setu
     assert stored[-1]["id"] == "tied:1" and stored[-1]["num_correct"] == 4 and len(stored[-1]["scores"]) == 7
     expected = rm.score([c for s in rb2_sets for c in s.conversations()], max_length=96, progress=False)
     assert [x for e in stored for x in e["scores"]] == pytest.approx(expected, abs=1e-5)
-    assert results["rewardbench2"]["subsets"] == rewardbench2.summarize(stored)["subsets"]
-    assert results["rewardbench2"]["overall"] is not None  # all six subsets are in the mini file
+    assert results["rewardbench2"] == {"examples": stored, **rewardbench2.summarize(stored)}
+    assert set(results["rewardbench2"]["subsets"]) == set(rewardbench2.SUBSETS)  # all six: an overall
+    assert results["rewardbench2"]["overall"] == pytest.approx(
+        sum(v["score"] for v in results["rewardbench2"]["subsets"].values()) / 6)
     rmb = results["rmbench"]["examples"]
     assert {e["domain"] for e in rmb} == {"chat", "math", "safety-refuse", "safety-response"}
     assert all(len(e["score_chosen"]) == len(e["score_rejected"]) == 3 for e in rmb)
-    assert results["rmbench"]["domains"] == rmbench.summarize(rmb)["domains"]
+    assert results["rmbench"] == {"examples": rmb, **rmbench.summarize(rmb)}
     bon = results["best_of_n"]["examples"]
     assert all(len(e["scores"]) == len(e["ratings"]) >= 2 for e in bon)
-    assert results["best_of_n"]["datasets"] == bestofn.summarize(bon)["datasets"]
+    assert results["best_of_n"] == {"examples": bon, **bestofn.summarize(bon)}
     assert "RewardBench 2" in output and "RM-Bench" in output and "Best-of-N" in output
     assert results["examples"] == [] and "sections" not in results  # no pair data given
 
@@ -232,7 +234,10 @@ def test_the_pipeline_stage_prints_and_returns_every_benchmark(setup, tmp_path):
                       f"  data: ['rewardbench2:{RB2}', 'rmbench:{RMB}']\n")
     console = Console(record=True, width=120)
     stage = run(recipe, [], console)["evaluate"]
-    assert stage["rewardbench2_overall"] is not None and "rmbench_overall" in stage
+    stored = json.loads(stage["results"].read_text())
+    assert stage["rewardbench2_overall"] == stored["rewardbench2"]["overall"] is not None
+    assert stage["rmbench_overall"] is None  # the mini file has no code domain
+    assert stored["rmbench"]["overall"] is None and stored["rmbench"]["overall_present_domains"] is not None
     text = console.export_text()
     assert "RewardBench 2" in text and "RM-Bench" in text and "Ties" in text
 

@@ -36,6 +36,8 @@ DEFAULT_OFFSETS = {MAGPIE_AIR: 0.1, MAGPIE_PRO: 0.05}
 DEFAULT_FRACTIONS = {"Math": 0.3, "Coding & Debugging": 0.3, "Other": 0.1}
 OTHER = "Other"
 SCORE_DECIMALS = 12
+FIG3 = "fig3_magpie_scores.png"
+"""Fig 3 (score distributions before/after the offsets): curation writes it, the run report reads it."""
 
 
 def raw_score(pair: PreferencePair) -> float:

@@ -16,11 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from rewardkit.curation.config import ReportConfig
-from rewardkit.curation.magpie import MagpieSelect
+from rewardkit.curation.magpie import FIG3, MagpieSelect
 from rewardkit.data.io import atomic_path, write_json_atomic, write_text_atomic
 from rewardkit.data.pairs import PreferencePair
-
-FIG3 = "fig3_magpie_scores.png"
 
 
 def table1(pairs: list[PreferencePair], tokenizer=None, sample: int | None = None, seed: int = 0) -> list[dict[str, Any]]:

@@ -26,7 +26,6 @@ from rewardkit.curation.mix import Dedupe, shuffled, write_mix
 from rewardkit.curation.refusal import AdversarialOnly
 from rewardkit.curation.rm_filter import RMAgreement
 from rewardkit.curation.steps import DropLog, RunReport, Step, run_steps
-from rewardkit.options import DEFAULT_BATCH_TOKENS
 from rewardkit.data.io import write_json_atomic, write_pairs, write_text_atomic
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.recipe import dump_recipe
@@ -79,11 +78,10 @@ class Curation:
         return path
 
     def scorer(self, c: RMAgreementConfig, others: list[PreferencePair]):
+        from rewardkit.evaluation.checks import check_max_length
         from rewardkit.models.scoring import RewardModel
 
         model = c.model or self.rm_model or self.train_rm(c, others)
-        from rewardkit.evaluation.checks import check_max_length
-
         rm = RewardModel.load(model, dtype=c.dtype, seed=c.seed)
         check_max_length(rm.tokenizer, c.max_length, "rm_agreement.max_length")
         self.scorers.append(BoundedScorer(rm, **c.score_kw()))
@@ -127,8 +125,8 @@ class BoundedScorer:
     """`score_pairs` with the recipe's scoring options (max_length, batch_tokens): a RewardModel cuts a
     long pair's prompt identically for both responses; how many it cut is kept in `truncated`."""
 
-    def __init__(self, model, max_length: int | None, batch_tokens: int = DEFAULT_BATCH_TOKENS):
-        self.model, self.score_kw = model, {"max_length": max_length, "batch_tokens": batch_tokens}
+    def __init__(self, model, **score_kw):
+        self.model, self.score_kw = model, score_kw  # RewardModel.score_pairs' max_length, batch_tokens
         self.truncated = 0
 
     def score_pairs(self, pairs: list[PreferencePair]) -> list[tuple[float, float]]:

@@ -1,7 +1,8 @@
 """Per-example scores are checked before any number is computed from them (issue 15, item 2).
 
-    from rewardkit.evaluation.checks import check_examples
+    from rewardkit.evaluation.checks import check_examples, check_set_examples
     notes = check_examples(examples, "runs/eval/results.json")   # raises UserError; notes are printed
+    check_set_examples("rmbench", results["rmbench"]["examples"], "runs/eval/results.json")
 
 Refused, naming the file, the example index and id:
 - a score that is missing, not a number, NaN or infinite (every comparison with NaN is False, so a NaN
@@ -26,6 +27,12 @@ from rewardkit.errors import UserError
 from rewardkit.evaluation.rewardbench import EXAMPLE_COUNTS, PRIOR_SUBSETS, SUBSET_MAPPING
 
 KNOWN_SUBSETS = frozenset(EXAMPLE_COUNTS) | frozenset(PRIOR_SUBSETS)
+# The set benchmarks' stored example fields and their types, checked before `--scores` recomputes anything.
+SET_FIELDS = {
+    "rewardbench2": {"subset": str, "scores": list, "num_correct": int},
+    "rmbench": {"domain": str, "score_chosen": list, "score_rejected": list},
+    "best_of_n": {"dataset": str, "scores": list, "ratings": list},
+}
 
 
 def check_examples(examples: object, where: str) -> list[str]:
@@ -92,6 +99,31 @@ def _missing_notes(present: set[str]) -> list[str]:
         elif missing:
             notes.append(f"{section}: computed without {', '.join(missing)} (missing)")
     return notes
+
+
+def check_set_examples(section: str, examples: object, where: str) -> None:
+    """The stored examples of one section, each checked for its fields (finite numbers) and no id given
+    twice in one subset/domain/dataset; UserError naming the example otherwise."""
+    if not isinstance(examples, list) or not examples:
+        raise UserError(f"{where}: '{section}.examples' missing or empty")
+    group_key = next(iter(SET_FIELDS[section]))  # subset / domain / dataset
+    seen: dict[tuple, int] = {}
+    for i, e in enumerate(examples):
+        e = e if isinstance(e, dict) else {}
+        at = f"{where}: {section}.examples[{i}] (id {e.get('id')!r}): field"
+        for key, kind in SET_FIELDS[section].items():
+            value = e.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise UserError(f"{at} {key!r} missing or not {kind.__name__}")
+            if kind is list and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                raise UserError(f"{at} {key!r} holds a non-number")
+            if kind is list and not all(math.isfinite(v) for v in value):
+                raise UserError(f"{at} {key!r} holds {value}: scores must be finite")
+        key = (e[group_key], e.get("id"))
+        if key in seen:
+            raise UserError(f"{where}: {section}.examples[{i}]: id {e.get('id')!r} given twice "
+                            f"(first at {section}.examples[{seen[key]}])")
+        seen[key] = i
 
 
 def check_max_length(tokenizer, max_length: int | None, name: str = "--max-length") -> None:

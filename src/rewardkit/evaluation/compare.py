@@ -111,18 +111,16 @@ def compare(results: list[Mapping], *, n_boot: int = 1000, seed: int = 0) -> lis
     if len(results) < 2:
         raise ValueError("compare needs two or more results")
     base = sections_of(results[0])
+    # the first model's rows and strata depend on its examples alone: built once, not per row and model
+    rows = {section: rows_for(section, examples) for section, examples in base.items()}
+    strata = {section: dict(_unit(section, e) for e in examples) for section, examples in base.items()}
     out = []
     for k, other in enumerate(results[1:], 1):
         theirs = sections_of(other)
-        for section, examples in base.items():
-            if section not in theirs:
-                continue
-            for row in rows_for(section, examples):
-                units_a, units_b, strata = _units(section, examples, row), _units(section, theirs[section], row), {}
-                for e in examples:
-                    key, stratum = _unit(section, e)
-                    strata[key] = stratum
-                d = paired_difference(units_a, units_b, row.metric, strata=strata, n_boot=n_boot, seed=seed)
+        for section in (s for s in base if s in theirs):  # in the first model's order
+            for row in rows[section]:
+                d = paired_difference(_units(section, base[section], row), _units(section, theirs[section], row),
+                                      row.metric, strata=strata[section], n_boot=n_boot, seed=seed)
                 out.append({"benchmark": row.benchmark, "row": row.name, "model": k, "scale": row.scale, **d})
     return out
 

@@ -23,15 +23,14 @@ import json
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from rewardkit.data.io import write_json_atomic
 from rewardkit.data.sources.base import ReadReport, fresh_quarantine, parse_spec
 from rewardkit.errors import check_output_dir, check_output_file
 from rewardkit.evaluation import sets
-from rewardkit.evaluation.checks import check_examples, check_max_length
-from rewardkit.evaluation.rewardbench import SECTIONS, summarize
-from rewardkit.evaluation.tables import PRINTERS, print_comparison
+from rewardkit.evaluation.checks import check_examples, check_max_length, check_set_examples
+from rewardkit.evaluation.rewardbench import summarize
+from rewardkit.evaluation.tables import PRINTERS, print_comparison, print_summary
 from rewardkit.options import ReadOptions, ScoringOptions
 
 
@@ -138,9 +137,9 @@ def summarize_all(examples: list[dict], set_examples: dict[str, list]) -> dict:
 
 
 def _checked(examples: list[dict], set_examples: dict[str, list], where: str) -> list[str]:
-    """Refuse scores no number may come from (rewardkit.evaluation.checks, sets.check_examples); the notes."""
+    """Refuse scores no number may come from (rewardkit.evaluation.checks); the notes."""
     for section, rows in set_examples.items():
-        sets.check_examples(section, rows, where)
+        check_set_examples(section, rows, where)
     return check_examples(examples, where) if examples else []
 
 
@@ -158,6 +157,7 @@ def print_all(results: dict, console: Console) -> None:
 
 
 def _load_results(results_path: str | Path) -> dict:
+    """The checked examples of a results.json per section, its notes, and the whole file as read ("raw")."""
     path = Path(results_path)
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
@@ -172,7 +172,7 @@ def _load_results(results_path: str | Path) -> dict:
         raise ValueError(f"{path}: no 'examples' list nor any of {sets.SECTIONS}; expected a results.json "
                          "written by `rewardkit evaluate`")
     notes = _checked(examples, found, str(path))  # before any number is printed
-    return {"model": stored.get("model"), "examples": examples, "notes": notes,
+    return {"model": stored.get("model"), "examples": examples, "notes": notes, "raw": stored,
             **{s: {"examples": v} for s, v in found.items()}}
 
 
@@ -186,8 +186,7 @@ def recompute(results_path: str | Path, console: Console | None = None, out_dir:
     print_all({"examples": stored["examples"], **summary}, console)
     print_notes(stored["notes"], console)
     if out is not None:
-        raw = json.loads(Path(results_path).read_text(encoding="utf-8"))
-        write_json_atomic(out / "results.json", {**raw, **summary})
+        write_json_atomic(out / "results.json", {**stored["raw"], **summary})
         console.print(f"wrote {out / 'results.json'}", highlight=False)
     return summary
 
@@ -201,36 +200,6 @@ def compare_files(paths: list[str | Path], console: Console | None = None, *, n_
     rows = compare(loaded, n_boot=n_boot)
     print_comparison(rows, names, console or Console())
     return rows
-
-
-def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{100 * v:.1f}"
-
-
-def print_summary(summary: dict, console: Console) -> None:
-    table = Table(title="Per subset", title_justify="left")
-    for col in ("subset", "n", "correct", "accuracy"):
-        table.add_column(col, justify="left" if col == "subset" else "right")
-    for name, s in summary["subsets"].items():
-        table.add_row(name, str(s["n"]), str(s["correct"]), _pct(s["accuracy"]))
-    console.print(table)
-    datasets = Table(title="Per dataset (bootstrap 95% interval)", title_justify="left")
-    for col in ("dataset", "n", "accuracy", "95% CI"):
-        datasets.add_column(col, justify="left" if col == "dataset" else "right")
-    for name, d in summary["datasets"].items():
-        datasets.add_row(name, str(d["n"]), _pct(d["accuracy"]), f"{_pct(d['ci95'][0])}–{_pct(d['ci95'][1])}")
-    console.print(datasets)
-    if "sections" not in summary:
-        return
-    row = Table(title="RewardBench (report Table 2 format)", title_justify="left")
-    for col in ("Avg", *SECTIONS):
-        row.add_column(col, justify="right")
-    row.add_row(_pct(summary["overall"]), *(_pct(summary["sections"][s]) for s in SECTIONS))
-    console.print(row)
-    if summary["overall"] is None:
-        console.print(f"Avg needs all four sections (missing ones shown —). Mean of the sections present: "
-                      f"{_pct(summary['overall_present_sections'])}; the official scorer, counting missing "
-                      f"sections as 0: {_pct(summary['overall_official_zero_fill'])}.", highlight=False)
 
 
 def _accelerator_if_launched():
@@ -273,7 +242,7 @@ def score_file(cfg: ScoreConfig, console: Console | None = None) -> int:
     from rewardkit.data.io import write_jsonl_atomic
     from rewardkit.models.scoring import RewardModel
     from rewardkit.data.sources import read_pairs
-    from rewardkit.data.sources.base import fresh_quarantine
+
     console = console or Console()
     out = check_output_file(cfg.out)
     pairs, report = read_pairs(cfg.data, on_bad_row=cfg.on_bad_row,

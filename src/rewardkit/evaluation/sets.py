@@ -7,21 +7,13 @@ torchrun each process scores its shard of the sets (`map_distributed`) and every
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from rewardkit.data.candidates import CandidateSet
-from rewardkit.errors import UserError
 from rewardkit.evaluation import bestofn, rewardbench2, rmbench
 
 SECTIONS = ("rewardbench2", "rmbench", "best_of_n")
 SUMMARIZERS = {"rewardbench2": rewardbench2.summarize, "rmbench": rmbench.summarize, "best_of_n": bestofn.summarize}
-# Stored example fields and their types, checked before `--scores` recomputes anything.
-FIELDS = {
-    "rewardbench2": {"subset": str, "scores": list, "num_correct": int},
-    "rmbench": {"domain": str, "score_chosen": list, "score_rejected": list},
-    "best_of_n": {"dataset": str, "scores": list, "ratings": list},
-}
 
 
 def section_of(reader: str) -> str | None:
@@ -58,29 +50,3 @@ def example(section: str, s: CandidateSet, scores: list[float], dataset: str) ->
     if section == "rmbench":
         return {"id": s.source_id, "domain": s.group, "score_chosen": scores[:3], "score_rejected": scores[3:]}
     return {"id": s.source_id, "dataset": dataset, "scores": scores, "ratings": s.ratings}
-
-
-def check_examples(section: str, examples: object, where: str) -> list[Mapping]:
-    """The stored examples of one section, each checked for its fields (finite numbers) and no id given
-    twice in one subset/domain/dataset; UserError naming the example otherwise."""
-    if not isinstance(examples, list) or not examples:
-        raise UserError(f"{where}: '{section}.examples' missing or empty")
-    group_key = next(iter(FIELDS[section]))  # subset / domain / dataset
-    seen: dict[tuple, int] = {}
-    for i, e in enumerate(examples):
-        e = e if isinstance(e, dict) else {}
-        at = f"{where}: {section}.examples[{i}] (id {e.get('id')!r}): field"
-        for key, kind in FIELDS[section].items():
-            value = e.get(key)
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise UserError(f"{at} {key!r} missing or not {kind.__name__}")
-            if kind is list and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-                raise UserError(f"{at} {key!r} holds a non-number")
-            if kind is list and not all(math.isfinite(v) for v in value):
-                raise UserError(f"{at} {key!r} holds {value}: scores must be finite")
-        key = (e[group_key], e.get("id"))
-        if key in seen:
-            raise UserError(f"{where}: {section}.examples[{i}]: id {e.get('id')!r} given twice "
-                            f"(first at {section}.examples[{seen[key]}])")
-        seen[key] = i
-    return examples

@@ -1,4 +1,4 @@
-"""Printed tables of the multi-response benchmarks and of a side-by-side comparison (rich)."""
+"""Printed tables of the pair datasets, the multi-response benchmarks and a side-by-side comparison (rich)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from rich.console import Console
 from rich.table import Table
 
-from rewardkit.evaluation import rewardbench2, rmbench
+from rewardkit.evaluation import rewardbench, rewardbench2, rmbench
 
 
 def pct(v: float | None) -> str:
@@ -19,6 +19,29 @@ def _table(title: str, columns: list[str]) -> Table:
     for i, c in enumerate(columns):
         t.add_column(c, justify="left" if i == 0 else "right")
     return t
+
+
+def print_summary(summary: Mapping, console: Console) -> None:
+    """The pair datasets' tables: per subset, per dataset with its interval, and RewardBench's Table 2 row."""
+    t = _table("Per subset", ["subset", "n", "correct", "accuracy"])
+    for name, s in summary["subsets"].items():
+        t.add_row(name, str(s["n"]), str(s["correct"]), pct(s["accuracy"]))
+    console.print(t)
+    t = _table("Per dataset (bootstrap 95% interval)", ["dataset", "n", "accuracy", "95% CI"])
+    for name, d in summary["datasets"].items():
+        t.add_row(name, str(d["n"]), pct(d["accuracy"]), f"{pct(d['ci95'][0])}–{pct(d['ci95'][1])}")
+    console.print(t)
+    if "sections" not in summary:
+        return
+    row = Table(title="RewardBench (report Table 2 format)", title_justify="left")
+    for col in ("Avg", *rewardbench.SECTIONS):
+        row.add_column(col, justify="right")
+    row.add_row(pct(summary["overall"]), *(pct(summary["sections"][s]) for s in rewardbench.SECTIONS))
+    console.print(row)
+    if summary["overall"] is None:
+        console.print(f"Avg needs all four sections (missing ones shown —). Mean of the sections present: "
+                      f"{pct(summary['overall_present_sections'])}; the official scorer, counting missing "
+                      f"sections as 0: {pct(summary['overall_official_zero_fill'])}.", highlight=False)
 
 
 def print_rewardbench2(s: Mapping, console: Console) -> None:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewardkit.curation.magpie import FIG3
+
 STAGES = ("fixtures", "data", "curate", "decontaminate", "train", "evaluate")
 """The pipeline's stages, in run order."""
-FIG3 = "fig3_magpie_scores.png"
 
 
 @dataclass
