@@ -15,6 +15,10 @@ from typing import Any
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 
 
+class IdMismatch(ValueError):
+    """A stored pair whose `id` is not the content hash of its prompt and responses (edited or corrupted)."""
+
+
 @dataclass(slots=True)
 class PreferencePair:
     prompt: list[Message]
@@ -77,7 +81,7 @@ class PreferencePair:
             meta=json.loads(meta) if isinstance(meta, str) else dict(meta),
         )
         if "id" in row and row["id"] and row["id"] != pair.id:
-            raise ValueError(f"stored id {row['id']!r} does not match the pair's content hash {pair.id!r}")
+            raise IdMismatch(f"stored id {row['id']!r} does not match the pair's content hash {pair.id!r}")
         return pair
 
     def to_trl(self) -> dict[str, Any]:

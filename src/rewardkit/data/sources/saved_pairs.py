@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rewardkit.data.conversation import why_malformed
-from rewardkit.data.pairs import PreferencePair
+from rewardkit.data.pairs import IdMismatch, PreferencePair
 from rewardkit.data.sources.base import ReadContext, Reader, Row, Source
 from rewardkit.data.sources.runner import map_rows
 
@@ -22,8 +22,10 @@ def to_pair(row: Row, src: Source) -> PreferencePair:
         raise row.bad("prompt", f"bad message list ({problem})")
     try:
         return PreferencePair.from_dict(row.data)
-    except (ValueError, TypeError, KeyError) as e:  # id mismatch, undecodable meta
-        raise row.bad("id" if "content hash" in str(e) else "meta", str(e)) from None
+    except IdMismatch as e:
+        raise row.bad("id", str(e)) from None
+    except (ValueError, TypeError, KeyError) as e:  # undecodable meta
+        raise row.bad("meta", str(e)) from None
 
 
 def read(src: Source, ctx: ReadContext) -> Iterator[PreferencePair]:
