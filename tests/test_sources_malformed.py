@@ -62,6 +62,14 @@ def _magpie(i):
              "rewards_armorm": [{"score": s} for s in (0.1, 0.3, 0.2, 0.05, 0.15)]}]
 
 
+def _saved(i):
+    from rewardkit.data.pairs import PreferencePair
+
+    pair = PreferencePair(prompt=[{"role": "user", "content": f"q {i}"}], chosen=f"yes {i}", rejected=f"no {i}",
+                          source="test")
+    return [pair.to_dict()]
+
+
 def _edit(make, **changes):
     row = make(99)[0]
     for k, v in changes.items():
@@ -95,6 +103,9 @@ CASES = {
                                                                       {"role": "assistant", "content": "n"}]),
                        "rejected", "prompt turns differ"),
     "bad JSON turn list": ("arena", _arena, _edit(_arena, response_a="[not json"), "response_a", "invalid JSON list"),
+    "stored id not the content hash": ("pairs", _saved, _edit(_saved, chosen="edited"), "id",
+                                       "does not match the pair's content hash"),
+    "undecodable meta": ("pairs", _saved, _edit(_saved, meta="{not json"), "meta", "Expecting property name"),
     "scores misaligned": ("magpie_pro", _magpie, _edit(_magpie, rewards_armorm=[{"score": 0.1}]),
                           "rewards_armorm", "length 1 != 5"),
 }
