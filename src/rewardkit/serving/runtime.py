@@ -51,8 +51,8 @@ class Runtime:
         self.limits = Limits(c.max_conversations, c.max_message_chars, c.max_body_bytes,
                              c.max_length if c.max_length is not None else self.scorer.max_positions)
         plan = partial(plan_min_padding, overhead_tokens=c.batch_overhead_tokens)
-        batcher = Batcher(lambda rows: self.scorer.score_ids(rows, batch_tokens=c.batch_tokens, progress=False, plan=plan),
-                          batch_tokens=c.batch_tokens, max_wait_ms=c.max_wait_ms, max_queue=c.max_queue,
+        score_ids = partial(self.scorer.score_ids, batch_tokens=c.batch_tokens, progress=False, plan=plan)
+        batcher = Batcher(score_ids, batch_tokens=c.batch_tokens, max_wait_ms=c.max_wait_ms, max_queue=c.max_queue,
                           on_batch=self.metrics.on_batch)
         batcher.start()
         self.batcher = batcher
