@@ -279,6 +279,7 @@ def test_bad_input_fails_with_one_clear_line(case: Case, ws, offline, capsys, mo
     else:
         errors = [line for line in err.splitlines() if line.startswith("rewardkit: error: ")]
         assert len(errors) == 1, f"expected one 'rewardkit: error:' line on stderr, got:\n{err[-2000:]}"
+        assert status == 2, f"a user error exits 2 (rewardkit.errors.USAGE_STATUS), got {status}"
         message = errors[0]
     for word in case.words:
         assert word.lower() in message.lower(), f"{word!r} not in {message!r}"

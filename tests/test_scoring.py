@@ -12,9 +12,10 @@ import pytest
 import torch
 from tiny_models import tiny_llama, tiny_tokenizer
 
-from rewardkit.models.loading import forward_scores
+from rewardkit.data.batching import pad_right, plan_batches
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.models.scoring import RewardModel, pad_right, plan_batches
+from rewardkit.models.loading import forward_scores
+from rewardkit.models.scoring import RewardModel
 from rewardkit.models.tokenization import encode_conversation
 
 WORDS = "why is the sky blue because light scatter good bad answer yes no cats dogs".split()

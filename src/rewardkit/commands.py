@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from rewardkit.data.fixtures import FixturesStage
 from rewardkit.data.stats import DataStage
 from rewardkit.decontamination.config import DecontaminateStage
-from rewardkit.evaluation.run import EvaluateConfig, ScoreConfig
+from rewardkit.evaluation.run import EvaluateConfig
 from rewardkit.options import ReadOptions
 from rewardkit.recipe import StrictModel
 from rewardkit.probing.cache import FeaturesConfig

@@ -32,8 +32,8 @@ def one_line(text: str) -> str:
 
 
 def validation_message(e, *, as_options: bool = False) -> str:
-    """A pydantic ValidationError as one line: 'Model: field.sub: message (got value); ...', or with
-    `as_options` (the settings came from command-line options) '--field-name: message (got value)'."""
+    """A pydantic ValidationError as one line: 'field.sub: message (got value); ...', or with `as_options`
+    (the settings came from command-line options) '--field-name: message (got value)'."""
     parts = []
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"])
@@ -41,7 +41,7 @@ def validation_message(e, *, as_options: bool = False) -> str:
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and _short(err.get("input")) else ""
         parts.append(f"{where}: {msg}{got}")
-    return ("" if as_options else f"{e.title}: ") + "; ".join(parts)
+    return "; ".join(parts)
 
 
 def _short(value) -> bool:

@@ -106,7 +106,7 @@ def load_recipe(path: str | Path, model: type[M], overrides: list[str] | None = 
         from rewardkit.errors import validation_message
 
         # one line: "path: invalid recipe: sources.0.stepz: unknown key; lr: Input should be ..."
-        raise RecipeError(f"{path}: invalid recipe: {validation_message(e).partition(': ')[2]}") from None
+        raise RecipeError(f"{path}: invalid recipe: {validation_message(e)}") from None
 
 
 def dump_recipe(recipe: BaseModel) -> str:

@@ -104,22 +104,31 @@ def _split_specials(body: list[int], head: list[int], tail: list[int], bos: int 
     return head, body, tail
 
 
+def _whole(tokenizer, ids: list[int]) -> _Parts:
+    """`ids` with the tokenizer's specials split off (one copy each), the rest all response: enough to
+    encode anything that fits; only a cut needs the prompt/response split (`_split`)."""
+    head, body, tail = _split_specials(ids, *special_wrapping(tokenizer), tokenizer.bos_token_id)
+    return _Parts(head, [], body, tail)
+
+
+def _conversation(tokenizer, messages: list[Message]) -> _Parts:
+    if not messages:
+        raise ValueError("a conversation needs at least one message")
+    return _whole(tokenizer, _body(tokenizer, messages))
+
+
 def _empty_final(tokenizer, messages: list[Message]) -> list[int]:
     """The conversation rendered with its final message's content empty (specials split off). Everything
     it shares with the full rendering (system prompt, earlier turns, the final role header) is prompt."""
-    if not messages:
-        raise ValueError("a conversation needs at least one message")
     last = {"role": messages[-1]["role"], "content": ""}
-    body = _body(tokenizer, [*messages[:-1], last])
-    return _split_specials(body, *special_wrapping(tokenizer), tokenizer.bos_token_id)[1]
+    return _conversation(tokenizer, [*messages[:-1], last]).response
 
 
-def _parts(tokenizer, messages: list[Message], empty: list[int]) -> _Parts:
-    """Split a conversation; `empty` is `_empty_final` of it (shared by both members of a pair)."""
-    head, body, tail = _split_specials(_body(tokenizer, messages), *special_wrapping(tokenizer),
-                                       tokenizer.bos_token_id)
-    start = _common_prefix(body, empty)
-    return _Parts(head, body[:start], body[start:], tail)
+def _split(whole: _Parts, empty: list[int]) -> _Parts:
+    """Split a `_whole` conversation into prompt + response; `empty` is `_empty_final` of it (shared by
+    both members of a pair). A second rendering, so it is done only for a conversation that must be cut."""
+    start = _common_prefix(whole.response, empty)
+    return _Parts(whole.head, whole.response[:start], whole.response[start:], whole.tail)
 
 
 def _fixed_room(parts: _Parts, max_length: int) -> int:
@@ -144,9 +153,10 @@ def _cut(parts: _Parts, max_length: int, response_len: int) -> list[int]:
 
 def encode_conversation(tokenizer, messages: list[Message], *, max_length: int | None = None) -> Encoded:
     """Token ids of a whole conversation (the final message is the one being rated)."""
-    parts = _parts(tokenizer, messages, _empty_final(tokenizer, messages))
-    if max_length is None or len(parts) <= max_length:
-        return Encoded(parts.ids(), False)
+    whole = _conversation(tokenizer, messages)
+    if max_length is None or len(whole) <= max_length:
+        return Encoded(whole.ids(), False)
+    parts = _split(whole, _empty_final(tokenizer, messages))
     return Encoded(_cut(parts, max_length, len(parts.response)), True)
 
 
@@ -154,13 +164,11 @@ def encode_text(tokenizer, text: str, *, max_length: int | None = None) -> Encod
     """Token ids of text that is already chat-templated (OpenRLHF's remote reward protocol sends such
     text): the tokenizer's own specials are added only where the text did not already write them (one
     BOS). A long text keeps its end, the rated response, and loses its beginning after the BOS/[CLS]."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    head, body, tail = _split_specials(ids, *special_wrapping(tokenizer), tokenizer.bos_token_id)
-    parts = _Parts(head, [], body, tail)
+    parts = _whole(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"])
     if max_length is None or len(parts) <= max_length:
         return Encoded(parts.ids(), False)
-    fixed = _fixed_room(parts, max_length)
-    return Encoded(head + body[len(body) - (max_length - fixed) :] + tail, True)
+    keep = max_length - _fixed_room(parts, max_length)
+    return Encoded(parts.head + parts.response[len(parts.response) - keep :] + parts.tail, True)
 
 
 def encode_pair(
@@ -172,13 +180,14 @@ def encode_pair(
     """
     if on_long not in ("truncate", "drop"):
         raise ValueError(f"on_long must be 'truncate' or 'drop', got {on_long!r}")
-    empty = _empty_final(tokenizer, pair.chosen_conversation())  # same prompt and final role for both
-    c = _parts(tokenizer, pair.chosen_conversation(), empty)
-    r = _parts(tokenizer, pair.rejected_conversation(), empty)
+    c = _conversation(tokenizer, pair.chosen_conversation())
+    r = _conversation(tokenizer, pair.rejected_conversation())
     too_long = max_length is not None and max(len(c), len(r)) > max_length
     if too_long and on_long == "drop":
         return None
     if too_long:
+        empty = _empty_final(tokenizer, pair.chosen_conversation())  # same prompt and final role for both
+        c, r = _split(c, empty), _split(r, empty)
         longest = max(len(c.response), len(r.response))
         chosen, rejected = _cut(c, max_length, longest), _cut(r, max_length, longest)
     else:

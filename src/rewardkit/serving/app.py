@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from rewardkit.serving.config import ServeConfig
 from rewardkit.serving.limits import ApiError, parse_json, parse_reward_request, parse_score_request
 from rewardkit.serving.metrics import Metrics
-from rewardkit.serving.middleware import Guard
+from rewardkit.serving.middleware import Guard, access_log
 from rewardkit.serving.runtime import Runtime
 
 log = logging.getLogger("rewardkit.serving")
@@ -128,9 +128,8 @@ def serve(config: ServeConfig) -> None:
     resolve(config.model)  # an alias or .gguf is prepared once here; the background load reuses it
 
     if config.access_log:
-        access = logging.getLogger("rewardkit.serving.access")
-        access.setLevel(logging.INFO)
-        if not access.handlers:
-            access.addHandler(logging.StreamHandler())
+        access_log.setLevel(logging.INFO)
+        if not access_log.handlers:
+            access_log.addHandler(logging.StreamHandler())
     uvicorn.run(create_app(config), host=config.host, port=config.port, access_log=False,
                 timeout_graceful_shutdown=int(config.request_timeout_s) + 5)

@@ -8,9 +8,10 @@
 Why one worker: a CPU forward already uses every core and a GPU runs one stream, so two forwards at
 once only contend. The worker takes every waiting request up to a token budget (waiting up to
 `max_wait_ms` for more when the budget is not yet full), and `score_ids` sorts the rows by length into
-padded batches (rewardkit.models.scoring.plan_batches), so requests from many clients share one forward.
-Each request gets its own scores in its own order. Requests arrive already tokenized: bad input fails
-in the request handler, never here, so the worker cannot be killed by a client.
+padded batches (the server plans them with rewardkit.data.batching.plan_min_padding), so requests from
+many clients share one forward. Each request gets its own scores in its own order. Requests arrive
+already tokenized: bad input fails in the request handler, never here, so the worker cannot be killed
+by a client.
 """
 
 from __future__ import annotations
@@ -32,11 +33,8 @@ class QueueFull(Exception):
 @dataclass
 class _Job:
     rows: list[list[int]]
+    tokens: int  # sum of the rows' lengths, counted once at submit (the worker reads it under the lock)
     future: Future = field(default_factory=Future)
-
-    @property
-    def tokens(self) -> int:
-        return sum(len(r) for r in self.rows)
 
 
 class Batcher:
@@ -65,7 +63,7 @@ class Batcher:
 
     def submit(self, rows: list[list[int]]) -> Future:
         """Queue one request's token rows; its future resolves to their scores, in order."""
-        job = _Job(rows)
+        job = _Job(rows, sum(len(r) for r in rows))
         with self._cond:
             if self._closing:
                 raise QueueFull("the server is shutting down")
@@ -126,7 +124,7 @@ class Batcher:
                 job.future.set_exception(e)
             return
         if self._on_batch is not None:
-            self._on_batch(len(rows), sum(len(r) for r in rows), time.perf_counter() - start)
+            self._on_batch(len(rows), sum(job.tokens for job in jobs), time.perf_counter() - start)
         at = 0
         for job in jobs:
             job.future.set_result(scores[at : at + len(job.rows)])

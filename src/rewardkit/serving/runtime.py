@@ -39,21 +39,20 @@ class Runtime:
 
     def load(self) -> None:
         """Load the model (unless one was given) and start the worker."""
+        c = self.config
         try:
             if self.scorer is None:
                 from rewardkit.models.scoring import RewardModel
 
-                c = self.config
                 self.scorer = RewardModel.load(c.model, dtype=c.dtype, seed=c.seed)
         except Exception as e:  # /ready reports it; the process stays up to say why
             self.load_error = f"{type(e).__name__}: {e}"
             raise
-        c = self.config
         self.limits = Limits(c.max_conversations, c.max_message_chars, c.max_body_bytes,
                              c.max_length if c.max_length is not None else self.scorer.max_positions)
         plan = partial(plan_min_padding, overhead_tokens=c.batch_overhead_tokens)
-        batcher = Batcher(lambda rows: self.scorer.score_ids(rows, batch_tokens=c.batch_tokens, progress=False, plan=plan),
-                          batch_tokens=c.batch_tokens, max_wait_ms=c.max_wait_ms, max_queue=c.max_queue,
+        score_ids = partial(self.scorer.score_ids, batch_tokens=c.batch_tokens, progress=False, plan=plan)
+        batcher = Batcher(score_ids, batch_tokens=c.batch_tokens, max_wait_ms=c.max_wait_ms, max_queue=c.max_queue,
                           on_batch=self.metrics.on_batch)
         batcher.start()
         self.batcher = batcher
