@@ -89,17 +89,23 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 DTYPES = ("bfloat16", "float32", "float16")
 
 
-def resolve(name_or_path: str | Path) -> str:
-    """An alias, a .gguf file (dequantized once into the HF cache), a local dir or an HF id -> a from_pretrained
-    target. A path that does not exist is an error here, before transformers turns it into a hub request."""
+def expand_alias(name_or_path: str | Path) -> str:
+    """An alias -> its shipped file or directory; a .gguf path must exist. Anything else is returned as is."""
     name = str(name_or_path)
     if name in ALIASES:
         name = str(ALIASES[name]())
+    if name.endswith(".gguf") and not Path(name).is_file():
+        raise FileNotFoundError(f"{name}: GGUF file not found")
+    return name
+
+
+def resolve(name_or_path: str | Path) -> str:
+    """An alias, a .gguf file (dequantized once into the HF cache), a local dir or an HF id -> a from_pretrained
+    target. A path that does not exist is an error here, before transformers turns it into a hub request."""
+    name = expand_alias(name_or_path)
     if name.endswith(".gguf"):
         from rewardkit.models.gguf_cache import hf_copy_of_gguf
 
-        if not Path(name).is_file():
-            raise FileNotFoundError(f"{name}: GGUF file not found")
         return str(hf_copy_of_gguf(name))
     path = Path(name).expanduser()
     if path.exists():
