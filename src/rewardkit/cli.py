@@ -47,11 +47,10 @@ def run(recipe: PipelineRecipe) -> None:
 @config_command(data_app, "stats", StatsCommand, arguments={"stats": "SPEC"}, required=["stats"])
 def data_stats(cfg: StatsCommand) -> None:
     """The report's Table 1 (pairs, turns, prompt and response tokens) for any inputs."""
-    from rewardkit.data.stats import dataset_table, print_table
-    from rewardkit.models.tokenizers import DEFAULT_TOKENIZER, load_tokenizer
+    from rewardkit.data.stats import print_table
+    from rewardkit.models.tokenizers import stage_table
 
-    print_table(dataset_table(cfg.stats, load_tokenizer(cfg.tokenizer), cfg.on_bad_row, cfg.quarantine_dir,
-                              name=cfg.tokenizer or DEFAULT_TOKENIZER), console)
+    print_table(stage_table(cfg, cfg.quarantine_dir), console)
 
 
 @config_command(data_app, "convert", ConvertCommand, arguments={"spec": "SPEC"})

@@ -60,12 +60,11 @@ def run_recipe(recipe: PipelineRecipe, console: Console | None = None) -> dict:
         console.print(", ".join(f"{k}: {v}" for k, v in results["fixtures"].items()), highlight=False)
 
     if recipe.data is not None:
-        from rewardkit.data.stats import dataset_table, print_table
-        from rewardkit.models.tokenizers import DEFAULT_TOKENIZER, load_tokenizer
+        from rewardkit.data.stats import print_table
+        from rewardkit.models.tokenizers import stage_table
 
         console.rule("[bold]data: Table 1 of the inputs")
-        rows = dataset_table(recipe.data.stats, load_tokenizer(recipe.data.tokenizer), recipe.data.on_bad_row,
-                             out / "data", name=recipe.data.tokenizer or DEFAULT_TOKENIZER)
+        rows = stage_table(recipe.data, out / "data")
         print_table(rows, console)
         write_json_atomic(out / "data" / "table1.json", rows)  # for the run report
         results["data"] = rows

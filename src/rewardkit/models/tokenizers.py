@@ -15,16 +15,22 @@ def load_tokenizer(name: str | None = None):
     """A tokenizer by alias ("smollm2", "minilm"), .gguf file, local dir or HF id; cached per process."""
     from transformers import AutoTokenizer
 
-    from rewardkit.models.loading import ALIASES, hub_errors  # deferred: it imports torch
+    from rewardkit.models.loading import expand_alias, hub_errors  # deferred: it imports torch
 
-    name = name or DEFAULT_TOKENIZER
-    target = str(ALIASES[name]()) if name in ALIASES else name
-    if target.endswith(".gguf"):
-        if not Path(target).is_file():
-            raise FileNotFoundError(f"{target}: GGUF file not found")
+    target = expand_alias(name or DEFAULT_TOKENIZER)
+    if target.endswith(".gguf"):  # the tokenizer alone: no need to dequantize the weights
         return AutoTokenizer.from_pretrained(_gguf_tokenizer_dir(Path(target)))
     with hub_errors(target, "tokenizer"):
         return AutoTokenizer.from_pretrained(target)
+
+
+def stage_table(stage, quarantine_dir: str | Path | None) -> list[dict]:
+    """Table 1 rows for a `data:` stage or `rewardkit data stats` (a DataStage): its tokenizer loaded here,
+    so the data layer (rewardkit.data.stats) never imports model code."""
+    from rewardkit.data.stats import dataset_table
+
+    return dataset_table(stage.stats, load_tokenizer(stage.tokenizer), stage.on_bad_row, quarantine_dir,
+                         name=stage.tokenizer or DEFAULT_TOKENIZER)
 
 
 def _gguf_tokenizer_dir(gguf: Path) -> Path:
