@@ -1,4 +1,4 @@
-"""python benchmarks/lpft_vs_probe.py RUN_DIR [--length-from RESULTS]
+"""python benchmarks/lpft_vs_probe.py RUN_DIR
 
 After `rewardkit run recipes/cpu-smollm2.yaml` and `rewardkit evaluate --model RUN_DIR/train/probe_model
 --data rewardbench:... --out RUN_DIR/evaluate-probe`: the LP-FT model against its own frozen probe (the
@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from rewardkit.data.sources import read_pairs  # noqa: E402
+from rewardkit.evaluation.bootstrap import paired_difference  # noqa: E402
 from rewardkit.evaluation.heldout import flags, wilson  # noqa: E402
 
 CHAT = {"alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"}
@@ -42,10 +43,10 @@ def cell(f: list[float]) -> str:
     return f"{100 * np.mean(f):.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
-def paired(a: list[float], b: list[float], n_boot: int = 2000) -> str:
-    d = np.asarray(a) - np.asarray(b)
-    means = np.sort(d[np.random.default_rng(0).integers(0, len(d), (n_boot, len(d)))].mean(axis=1))
-    return f"{100 * d.mean():+.1f} ({100 * means[int(0.025 * n_boot)]:+.1f}, {100 * means[int(0.975 * n_boot) - 1]:+.1f})"
+def paired(a: dict[str, float], b: dict[str, float]) -> str:
+    """a − b over the same units (id -> flag), with the paired bootstrap 95% interval evaluate uses."""
+    d = paired_difference({k: [v] for k, v in b.items()}, {k: [v] for k, v in a.items()}, np.mean, n_boot=2000)
+    return f"{100 * d['diff']:+.1f} ({100 * d['ci95'][0]:+.1f}, {100 * d['ci95'][1]:+.1f})"
 
 
 def main() -> None:
@@ -63,13 +64,14 @@ def main() -> None:
         c = {k: f"{100 * v['accuracy']:.1f} [{100 * v['ci95'][0]:.1f}, {100 * v['ci95'][1]:.1f}]" for k, v in row.items()}
         delta = ""
         if source == "all" and margins and margins.get("probe"):
-            delta = paired(flags(margins["model"]), flags(margins["probe"]))
+            delta = paired(dict(zip(margins["ids"], flags(margins["model"]))),
+                           dict(zip(margins["ids"], flags(margins["probe"]))))
         print(f"| held-out {source} | {row['model']['pairs']} | {c['model']} | {c.get('probe', '—')} | {c['length_baseline']} | {delta} |")
     for name, keep in (("RewardBench Chat", lambda s: s in CHAT), ("Chat Hard (unweighted)", lambda s: s not in CHAT)):
         sel = [i for i in ids if keep(lpft[i][0])]
         f_l, f_p = flags([lpft[i][1] for i in sel]), flags([probe[i][1] for i in sel])
         f_len = flags([longer[i][1] for i in sel])
-        print(f"| {name} | {len(sel)} | {cell(f_l)} | {cell(f_p)} | {cell(f_len)} | {paired(f_l, f_p)} |")
+        print(f"| {name} | {len(sel)} | {cell(f_l)} | {cell(f_p)} | {cell(f_len)} | {paired(dict(zip(sel, f_l)), dict(zip(sel, f_p)))} |")
 
 
 if __name__ == "__main__":

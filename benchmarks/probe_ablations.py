@@ -30,7 +30,8 @@ sys.path.insert(0, str(REPO / "src"))
 from rewardkit.data.pairs import content_id  # noqa: E402
 from rewardkit.data.sources import read_pairs  # noqa: E402
 from rewardkit.probing.cache import load_cache  # noqa: E402
-from rewardkit.probing.probe import ProbeOptions, fit_probe, pair_accuracy  # noqa: E402
+from rewardkit.probing.probe import ProbeOptions, fit_probe  # noqa: E402
+from rewardkit.evaluation.bootstrap import paired_difference  # noqa: E402
 from rewardkit.evaluation.heldout import flags, wilson  # noqa: E402
 from rewardkit.losses import LOSSES  # noqa: E402
 
@@ -83,11 +84,10 @@ def correct(probe, x: np.ndarray) -> list[float]:
     return flags(list(probe.scores(x[:, 0]) - probe.scores(x[:, 1])))
 
 
-def paired_bootstrap(a: list[float], b: list[float], n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
-    d = np.asarray(a) - np.asarray(b)
-    idx = np.random.default_rng(seed).integers(0, len(d), size=(n_boot, len(d)))
-    means = np.sort(d[idx].mean(axis=1))
-    return float(means[int(0.025 * n_boot)]), float(means[int(0.975 * n_boot) - 1])
+def paired_bootstrap(a: list[float], b: list[float]) -> tuple[float, float]:
+    """95% interval of mean(a) − mean(b) over the same units (index i in both), resampled in pairs."""
+    d = paired_difference(dict(enumerate([[v] for v in b])), dict(enumerate([[v] for v in a])), np.mean, n_boot=2000)
+    return tuple(d["ci95"])
 
 
 def rewardbench_rows(rb) -> dict[str, np.ndarray]:
