@@ -137,7 +137,7 @@ def test_other_poolings_do_not_export(tiny):
     from rewardkit.probing.probe import Probe
 
     with pytest.raises(ValueError, match="experiment-only"):
-        export_probe_model(str(tiny), Probe(np.zeros(32), np.zeros(32)), "unused", pooling="mean")
+        export_probe_model(str(tiny), Probe(np.zeros(32)), "unused", pooling="mean")
 
 
 def test_probe_command_reports_heldout_and_exports_a_model(tiny, data, tmp_path):
