@@ -1,7 +1,5 @@
 """Feature cache, probe fitting and probe export, on a tiny random Llama in fp32 (exact)."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
