@@ -3,7 +3,7 @@
 After `rewardkit run recipes/cpu-smollm2.yaml` and `rewardkit evaluate --model RUN_DIR/train/probe_model
 --data rewardbench:... --out RUN_DIR/evaluate-probe`: the LP-FT model against its own frozen probe (the
 head it started from) and "longer response wins", on the same held-out pairs (RUN_DIR/train/summary.json,
-Wilson 95%) and on the shared RewardBench rows (Chat = 358 rows, Chat Hard = the 142 other rows,
+Wilson 95%) and on the shared RewardBench rows (Chat = 358 rows, Chat Hard = its 142 rows,
 unweighted; Wilson 95% per model, paired bootstrap 95% for LP-FT − probe over the same rows).
 RewardBench is reported only: nothing in the run was chosen by it.
 """
@@ -23,8 +23,9 @@ sys.path.insert(0, str(REPO / "src"))
 from rewardkit.data.sources import read_pairs  # noqa: E402
 from rewardkit.evaluation.bootstrap import paired_difference  # noqa: E402
 from rewardkit.evaluation.heldout import flags, wilson  # noqa: E402
+from rewardkit.evaluation.rewardbench import SUBSET_MAPPING  # noqa: E402
 
-CHAT = {"alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"}
+CHAT, CHAT_HARD = set(SUBSET_MAPPING["Chat"]), set(SUBSET_MAPPING["Chat Hard"])
 RB = "rewardbench:" + str(REPO.parent / "shared/data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl")
 
 
@@ -67,7 +68,7 @@ def main() -> None:
             delta = paired(dict(zip(margins["ids"], flags(margins["model"]))),
                            dict(zip(margins["ids"], flags(margins["probe"]))))
         print(f"| held-out {source} | {row['model']['pairs']} | {c['model']} | {c.get('probe', '—')} | {c['length_baseline']} | {delta} |")
-    for name, keep in (("RewardBench Chat", lambda s: s in CHAT), ("Chat Hard (unweighted)", lambda s: s not in CHAT)):
+    for name, keep in (("RewardBench Chat", lambda s: s in CHAT), ("Chat Hard (unweighted)", lambda s: s in CHAT_HARD)):
         sel = [i for i in ids if keep(lpft[i][0])]
         f_l, f_p = flags([lpft[i][1] for i in sel]), flags([probe[i][1] for i in sel])
         f_len = flags([longer[i][1] for i in sel])

@@ -33,6 +33,7 @@ from rewardkit.probing.cache import load_cache  # noqa: E402
 from rewardkit.probing.probe import ProbeOptions, fit_probe  # noqa: E402
 from rewardkit.evaluation.bootstrap import paired_difference  # noqa: E402
 from rewardkit.evaluation.heldout import flags, wilson  # noqa: E402
+from rewardkit.evaluation.rewardbench import SUBSET_MAPPING  # noqa: E402
 from rewardkit.losses import LOSSES  # noqa: E402
 
 SOURCES = ["helpsteer", "arena", "pku", "hh-helpful", "hh-harmless", "xstest"]
@@ -91,11 +92,10 @@ def paired_bootstrap(a: list[float], b: list[float]) -> tuple[float, float]:
 
 
 def rewardbench_rows(rb) -> dict[str, np.ndarray]:
-    """Chat = the four alpacaeval/mt-bench easy+med subsets; Chat Hard = the rest of the shared rows (unweighted)."""
+    """The shared rows of RewardBench's Chat and Chat Hard sections (evaluation.rewardbench.SUBSET_MAPPING), unweighted."""
     x, pairs = rb
-    chat = {"alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"}
-    is_chat = np.array([p["subset"] in chat for p in pairs])
-    return {"chat": x[is_chat], "chat_hard": x[~is_chat]}
+    return {key: x[np.array([p["subset"] in SUBSET_MAPPING[section] for p in pairs])]
+            for key, section in (("chat", "Chat"), ("chat_hard", "Chat Hard"))}
 
 
 def table3(root: Path, seeds: int, pool: list[str]) -> dict:
