@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from rewardkit.data.sources import read_pairs  # noqa: E402
 from rewardkit.evaluation.bootstrap import paired_difference  # noqa: E402
-from rewardkit.evaluation.heldout import flags, wilson  # noqa: E402
+from rewardkit.evaluation.heldout import accuracy_with_interval, flags  # noqa: E402
 from rewardkit.evaluation.rewardbench import SUBSET_MAPPING  # noqa: E402
 
 CHAT, CHAT_HARD = set(SUBSET_MAPPING["Chat"]), set(SUBSET_MAPPING["Chat Hard"])
@@ -39,9 +39,10 @@ def length_rows() -> dict[str, tuple[str, float]]:
     return {p.source_id: (p.meta["subset"], len(p.chosen) - len(p.rejected)) for p in pairs}
 
 
-def cell(f: list[float]) -> str:
-    lo, hi = wilson(sum(f), len(f))
-    return f"{100 * np.mean(f):.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+def fmt(cell: dict) -> str:
+    """An accuracy_with_interval cell (the held-out report's) as "acc [lo, hi]" in %."""
+    lo, hi = cell["ci95"]
+    return f"{100 * cell['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
 def paired(a: dict[str, float], b: dict[str, float]) -> str:
@@ -62,7 +63,7 @@ def main() -> None:
     print("| | held-out pairs | LP-FT model | frozen probe (its start) | longer wins | LP-FT − probe, paired 95% |")
     print("|---|---:|---:|---:|---:|---:|")
     for source, row in held.items():
-        c = {k: f"{100 * v['accuracy']:.1f} [{100 * v['ci95'][0]:.1f}, {100 * v['ci95'][1]:.1f}]" for k, v in row.items()}
+        c = {k: fmt(v) for k, v in row.items()}
         delta = ""
         if source == "all" and margins and margins.get("probe"):
             delta = paired(dict(zip(margins["ids"], flags(margins["model"]))),
@@ -72,7 +73,8 @@ def main() -> None:
         sel = [i for i in ids if keep(lpft[i][0])]
         f_l, f_p = flags([lpft[i][1] for i in sel]), flags([probe[i][1] for i in sel])
         f_len = flags([longer[i][1] for i in sel])
-        print(f"| {name} | {len(sel)} | {cell(f_l)} | {cell(f_p)} | {cell(f_len)} | {paired(dict(zip(sel, f_l)), dict(zip(sel, f_p)))} |")
+        cells = " | ".join(fmt(accuracy_with_interval(f)) for f in (f_l, f_p, f_len))
+        print(f"| {name} | {len(sel)} | {cells} | {paired(dict(zip(sel, f_l)), dict(zip(sel, f_p)))} |")
 
 
 if __name__ == "__main__":
