@@ -388,6 +388,11 @@ def test_head_init_probe_starts_from_the_fitted_probe(tiny, tmp_path):
     assert step0["probe"] and step0["accuracy"] == pytest.approx(fitted["val_accuracy"])
 
 
+def test_export_probe_model_without_a_probe_head_is_refused(tiny):
+    with pytest.raises(ValueError, match="export_probe_model needs head_init: probe"):
+        _lpft_cfg(tiny, head_init="random", export_probe_model=True)
+
+
 def test_top_k_layers_freezes_the_rest_and_head_lr_multiplier_scales_the_head(tiny, tmp_path):
     from safetensors.torch import load_file
 
