@@ -1,9 +1,9 @@
-"""python benchmarks/lpft_vs_probe.py RUN_DIR [--length-from RESULTS]
+"""python benchmarks/lpft_vs_probe.py RUN_DIR
 
 After `rewardkit run recipes/cpu-smollm2.yaml` and `rewardkit evaluate --model RUN_DIR/train/probe_model
 --data rewardbench:... --out RUN_DIR/evaluate-probe`: the LP-FT model against its own frozen probe (the
 head it started from) and "longer response wins", on the same held-out pairs (RUN_DIR/train/summary.json,
-Wilson 95%) and on the shared RewardBench rows (Chat = 358 rows, Chat Hard = the 142 other rows,
+Wilson 95%) and on the shared RewardBench rows (Chat = 358 rows, Chat Hard = its 142 rows,
 unweighted; Wilson 95% per model, paired bootstrap 95% for LP-FT − probe over the same rows).
 RewardBench is reported only: nothing in the run was chosen by it.
 """
@@ -21,9 +21,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from rewardkit.data.sources import read_pairs  # noqa: E402
-from rewardkit.evaluation.heldout import flags, wilson  # noqa: E402
+from rewardkit.evaluation.bootstrap import paired_difference  # noqa: E402
+from rewardkit.evaluation.heldout import accuracy_with_interval, flags  # noqa: E402
+from rewardkit.evaluation.rewardbench import SUBSET_MAPPING  # noqa: E402
 
-CHAT = {"alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"}
+CHAT, CHAT_HARD = set(SUBSET_MAPPING["Chat"]), set(SUBSET_MAPPING["Chat Hard"])
 RB = "rewardbench:" + str(REPO.parent / "shared/data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl")
 
 
@@ -37,15 +39,16 @@ def length_rows() -> dict[str, tuple[str, float]]:
     return {p.source_id: (p.meta["subset"], len(p.chosen) - len(p.rejected)) for p in pairs}
 
 
-def cell(f: list[float]) -> str:
-    lo, hi = wilson(sum(f), len(f))
-    return f"{100 * np.mean(f):.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+def fmt(cell: dict) -> str:
+    """An accuracy_with_interval cell (the held-out report's) as "acc [lo, hi]" in %."""
+    lo, hi = cell["ci95"]
+    return f"{100 * cell['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
-def paired(a: list[float], b: list[float], n_boot: int = 2000) -> str:
-    d = np.asarray(a) - np.asarray(b)
-    means = np.sort(d[np.random.default_rng(0).integers(0, len(d), (n_boot, len(d)))].mean(axis=1))
-    return f"{100 * d.mean():+.1f} ({100 * means[int(0.025 * n_boot)]:+.1f}, {100 * means[int(0.975 * n_boot) - 1]:+.1f})"
+def paired(a: dict[str, float], b: dict[str, float]) -> str:
+    """a − b over the same units (id -> flag), with the paired bootstrap 95% interval evaluate uses."""
+    d = paired_difference({k: [v] for k, v in b.items()}, {k: [v] for k, v in a.items()}, np.mean, n_boot=2000)
+    return f"{100 * d['diff']:+.1f} ({100 * d['ci95'][0]:+.1f}, {100 * d['ci95'][1]:+.1f})"
 
 
 def main() -> None:
@@ -60,16 +63,18 @@ def main() -> None:
     print("| | held-out pairs | LP-FT model | frozen probe (its start) | longer wins | LP-FT − probe, paired 95% |")
     print("|---|---:|---:|---:|---:|---:|")
     for source, row in held.items():
-        c = {k: f"{100 * v['accuracy']:.1f} [{100 * v['ci95'][0]:.1f}, {100 * v['ci95'][1]:.1f}]" for k, v in row.items()}
+        c = {k: fmt(v) for k, v in row.items()}
         delta = ""
         if source == "all" and margins and margins.get("probe"):
-            delta = paired(flags(margins["model"]), flags(margins["probe"]))
+            delta = paired(dict(zip(margins["ids"], flags(margins["model"]))),
+                           dict(zip(margins["ids"], flags(margins["probe"]))))
         print(f"| held-out {source} | {row['model']['pairs']} | {c['model']} | {c.get('probe', '—')} | {c['length_baseline']} | {delta} |")
-    for name, keep in (("RewardBench Chat", lambda s: s in CHAT), ("Chat Hard (unweighted)", lambda s: s not in CHAT)):
+    for name, keep in (("RewardBench Chat", lambda s: s in CHAT), ("Chat Hard (unweighted)", lambda s: s in CHAT_HARD)):
         sel = [i for i in ids if keep(lpft[i][0])]
         f_l, f_p = flags([lpft[i][1] for i in sel]), flags([probe[i][1] for i in sel])
         f_len = flags([longer[i][1] for i in sel])
-        print(f"| {name} | {len(sel)} | {cell(f_l)} | {cell(f_p)} | {cell(f_len)} | {paired(f_l, f_p)} |")
+        cells = " | ".join(fmt(accuracy_with_interval(f)) for f in (f_l, f_p, f_len))
+        print(f"| {name} | {len(sel)} | {cells} | {paired(dict(zip(sel, f_l)), dict(zip(sel, f_p)))} |")
 
 
 if __name__ == "__main__":

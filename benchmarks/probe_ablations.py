@@ -7,7 +7,9 @@ Every probe is a linear head on the last-token feature (the exportable readout),
 
 - table3: the report's Table 3 on probes: each of the eight losses in rewardkit.losses, several
   seeds (each seed re-draws the 75/25 prompt-level split of the training pool and the initial weight), held-out accuracy and the paired bootstrap 95% interval of its difference from Bradley-Terry
-  over the same (seed, pair) units; RewardBench Chat / Chat Hard for reporting only.
+  over the same held-out (seed, pair) flags, resampling whole prompts (a prompt's pairs share responses
+  and a pair is held out under several seeds: neither is an independent draw); RewardBench Chat / Chat
+  Hard for reporting only.
 - sources: leave one source out. Each source is split 75/25 by prompt once (seed 0); a probe trained on all
   sources' 75% parts, and one per left-out source, is scored on every source's 25% part (Wilson 95%).
 
@@ -30,8 +32,10 @@ sys.path.insert(0, str(REPO / "src"))
 from rewardkit.data.pairs import content_id  # noqa: E402
 from rewardkit.data.sources import read_pairs  # noqa: E402
 from rewardkit.probing.cache import load_cache  # noqa: E402
-from rewardkit.probing.probe import ProbeOptions, fit_probe, pair_accuracy  # noqa: E402
+from rewardkit.probing.probe import ProbeOptions, fit_probe  # noqa: E402
+from rewardkit.evaluation.bootstrap import paired_difference  # noqa: E402
 from rewardkit.evaluation.heldout import flags, wilson  # noqa: E402
+from rewardkit.evaluation.rewardbench import SUBSET_MAPPING  # noqa: E402
 from rewardkit.losses import LOSSES  # noqa: E402
 
 SOURCES = ["helpsteer", "arena", "pku", "hh-helpful", "hh-harmless", "xstest"]
@@ -83,19 +87,22 @@ def correct(probe, x: np.ndarray) -> list[float]:
     return flags(list(probe.scores(x[:, 0]) - probe.scores(x[:, 1])))
 
 
-def paired_bootstrap(a: list[float], b: list[float], n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
-    d = np.asarray(a) - np.asarray(b)
-    idx = np.random.default_rng(seed).integers(0, len(d), size=(n_boot, len(d)))
-    means = np.sort(d[idx].mean(axis=1))
-    return float(means[int(0.025 * n_boot)]), float(means[int(0.975 * n_boot) - 1])
+def paired_bootstrap(a: list[float], b: list[float], clusters: list[str]) -> tuple[float, float]:
+    """95% interval of mean(a) − mean(b), flags a[i] and b[i] scored on the same pair, resampling whole
+    clusters (clusters[i]: pair i's prompt) with all their flags together."""
+    by_a: dict[str, list[float]] = {}
+    by_b: dict[str, list[float]] = {}
+    for c, fa, fb in zip(clusters, a, b, strict=True):
+        by_a.setdefault(c, []).append(fa)
+        by_b.setdefault(c, []).append(fb)
+    return tuple(paired_difference(by_b, by_a, np.mean, n_boot=2000)["ci95"])
 
 
 def rewardbench_rows(rb) -> dict[str, np.ndarray]:
-    """Chat = the four alpacaeval/mt-bench easy+med subsets; Chat Hard = the rest of the shared rows (unweighted)."""
+    """The shared rows of RewardBench's Chat and Chat Hard sections (evaluation.rewardbench.SUBSET_MAPPING), unweighted."""
     x, pairs = rb
-    chat = {"alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"}
-    is_chat = np.array([p["subset"] in chat for p in pairs])
-    return {"chat": x[is_chat], "chat_hard": x[~is_chat]}
+    return {key: x[np.array([p["subset"] in SUBSET_MAPPING[section] for p in pairs])]
+            for key, section in (("chat", "Chat"), ("chat_hard", "Chat Hard"))}
 
 
 def table3(root: Path, seeds: int, pool: list[str]) -> dict:
@@ -104,11 +111,12 @@ def table3(root: Path, seeds: int, pool: list[str]) -> dict:
     groups = [r["prompt_id"] for d in data for r in d[1]]
     rb = load(root, "rewardbench")
     rows = rewardbench_rows(rb) if rb else None
+    splits = [split(groups, seed) for seed in range(seeds)]  # the same for every loss
+    held_prompts = [groups[i] for _, te in splits for i in te]  # parallel to each loss's "heldout" flags
     results = {}
     for loss in LOSSES:
         held, chat, hard, t0 = [], [], [], time.perf_counter()
-        for seed in range(seeds):
-            tr, te = split(groups, seed)
+        for seed, (tr, te) in enumerate(splits):
             probe = fit(x[tr], loss, seed)
             held += correct(probe, x[te])
             if rows:
@@ -121,7 +129,7 @@ def table3(root: Path, seeds: int, pool: list[str]) -> dict:
     print("|---|---:|---:|---:|---:|---:|")
     for loss, r in results.items():
         acc = 100 * np.mean(r["heldout"])
-        lo, hi = paired_bootstrap(r["heldout"], bt) if loss != "bradley_terry" else (0.0, 0.0)
+        lo, hi = paired_bootstrap(r["heldout"], bt, held_prompts) if loss != "bradley_terry" else (0.0, 0.0)
         delta = "—" if loss == "bradley_terry" else f"{100 * (np.mean(r['heldout']) - np.mean(bt)):+.1f} ({100 * lo:+.1f}, {100 * hi:+.1f})"
         rb_cells = [f"{100 * np.mean(r[k]):.1f}" if r[k] else "—" for k in ("chat", "chat_hard")]
         print(f"| {loss} | {acc:.1f} ({len(r['heldout'])}) | {delta} | {rb_cells[0]} | {rb_cells[1]} | {r['seconds']:.1f} |")

@@ -1,7 +1,5 @@
 """Feature cache, probe fitting and probe export, on a tiny random Llama in fp32 (exact)."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -137,7 +135,7 @@ def test_other_poolings_do_not_export(tiny):
     from rewardkit.probing.probe import Probe
 
     with pytest.raises(ValueError, match="experiment-only"):
-        export_probe_model(str(tiny), Probe(np.zeros(32), np.zeros(32)), "unused", pooling="mean")
+        export_probe_model(str(tiny), Probe(np.zeros(32)), "unused", pooling="mean")
 
 
 def test_probe_command_reports_heldout_and_exports_a_model(tiny, data, tmp_path):
@@ -149,8 +147,20 @@ def test_probe_command_reports_heldout_and_exports_a_model(tiny, data, tmp_path)
     result = run_probe(ProbeRecipe(features=[tmp_path / "cache"], val_fraction=0.25, l2=0.01), tmp_path / "out",
                        log=said.append)
     assert result["val_pairs"] == 10 and result["train_pairs"] == 30
-    cell = result["heldout"]["all"]["probe"]
-    assert cell["pairs"] == 10 and cell["ci95"][0] <= cell["accuracy"] <= cell["ci95"][1]
+    # the held-out cells, by hand: the seeded 10 pairs, the saved weight's margins, the responses' lengths
+    from rewardkit.evaluation.heldout import wilson
+    from rewardkit.probing.cache import load_cache
+
+    fs = load_cache(tmp_path / "cache")
+    held = np.sort(np.random.default_rng(0).permutation(40)[:10])
+    last, w = np.asarray(fs.array("last"))[held], np.asarray(result["weight"])
+    by_hand = {"probe": last[:, 0] @ w - last[:, 1] @ w,
+               "length_baseline": [fs.pairs[i]["chosen_chars"] - fs.pairs[i]["rejected_chars"] for i in held]}
+    for name, col in by_hand.items():
+        right = sum(1.0 if m > 0 else 0.5 if m == 0 else 0.0 for m in col)
+        cell = result["heldout"]["all"][name]
+        assert cell["pairs"] == 10 and cell["accuracy"] == pytest.approx(right / 10)
+        assert cell["ci95"] == pytest.approx(list(wilson(right, 10)))
     assert (tmp_path / "out" / "model" / "model.safetensors").is_file() and "reward model" in said[-1]
     mean = run_probe(ProbeRecipe(features=[tmp_path / "cache"], pooling="mean"), tmp_path / "mean", log=said.append)
     assert not (tmp_path / "mean" / "model").exists() and mean["heldout"]["all"]["probe"]["pairs"] == 8

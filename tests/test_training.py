@@ -388,6 +388,11 @@ def test_head_init_probe_starts_from_the_fitted_probe(tiny, tmp_path):
     assert step0["probe"] and step0["accuracy"] == pytest.approx(fitted["val_accuracy"])
 
 
+def test_export_probe_model_without_a_probe_head_is_refused(tiny):
+    with pytest.raises(ValueError, match="export_probe_model needs head_init: probe"):
+        _lpft_cfg(tiny, head_init="random", export_probe_model=True)
+
+
 def test_top_k_layers_freezes_the_rest_and_head_lr_multiplier_scales_the_head(tiny, tmp_path):
     from safetensors.torch import load_file
 
@@ -418,17 +423,33 @@ def test_top_k_layers_freezes_the_rest_and_head_lr_multiplier_scales_the_head(ti
 
 def test_lp_ft_learns_a_learnable_preference_with_an_interval_above_chance(tiny, tmp_path):
     """Probe head, then fine-tuning of the top block: on 64 held-out toy pairs the fine-tuned model's
-    95% Wilson interval lies above 50%, and the per-source report carries the probe and length columns."""
+    95% Wilson interval lies above 50%, and every cell of the per-source report (model, probe, length;
+    per source and "all") is the accuracy and Wilson interval of its own per-pair margins, counted by hand."""
+    from rewardkit.evaluation.heldout import wilson
     from rewardkit.training import train_from_config
 
+    val = toy_pairs(64, seed=41)
+    for i, p in enumerate(val):  # two sources, so the per-source split of the report is checked too
+        p.source = "even" if i % 2 == 0 else "odd"
     cfg = _lpft_cfg(tiny, epochs=2, eval_every=6, train_top_k_layers=1, head_lr_multiplier=1.0)
-    train_from_config(cfg, tmp_path / "run", train_pairs=toy_pairs(48, seed=40), val_pairs=toy_pairs(64, seed=41))
+    train_from_config(cfg, tmp_path / "run", train_pairs=toy_pairs(48, seed=40), val_pairs=val)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     report, margins = summary["heldout"], summary["heldout_margins"]
+    assert margins["ids"] == [p.id for p in val] and len(margins["model"]) == len(margins["probe"]) == 64
+    columns = {"model": margins["model"], "probe": margins["probe"],
+               "length_baseline": [len(p.chosen) - len(p.rejected) for p in val]}
+    assert set(report) == {"even", "odd", "all"}
+    for source, idx in (("even", range(0, 64, 2)), ("odd", range(1, 64, 2)), ("all", range(64))):
+        assert set(report[source]) == set(columns)
+        for name, col in columns.items():
+            right = sum(1.0 if col[i] > 0 else 0.5 if col[i] == 0 else 0.0 for i in idx)
+            cell = report[source][name]
+            assert cell["pairs"] == len(idx) and cell["accuracy"] == pytest.approx(right / len(idx))
+            assert cell["ci95"] == pytest.approx(list(wilson(right, len(idx))))
     row = report["all"]
-    assert len(margins["model"]) == len(margins["probe"]) == 64
-    assert row["model"]["accuracy"] == pytest.approx(sum(m > 0 for m in margins["model"]) / 64)
-    assert row["model"]["pairs"] == 64 and set(row) == {"model", "probe", "length_baseline"}
+    evals = [r for r in read_log(tmp_path / "run") if r["event"] == "eval"]
+    assert row["probe"]["accuracy"] == pytest.approx(evals[0]["accuracy"]) and evals[0]["probe"]  # step 0
+    assert row["model"]["accuracy"] == pytest.approx(summary["best_val_accuracy"])  # the restored best's margins
     assert row["model"]["ci95"][0] > 0.5
     assert row["model"]["accuracy"] >= row["probe"]["accuracy"] - 1e-9 or row["probe"]["ci95"][0] > 0.5
     assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 0

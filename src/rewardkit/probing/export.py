@@ -34,18 +34,24 @@ def set_head(model, weight) -> None:
 
 
 def export_probe_model(model_name: str, probe: Probe, dest: str | Path, *, pooling: str = "last") -> Path:
-    """Save backbone (fp32) + probe head as an HF directory, atomically (written beside dest, renamed)."""
+    """Save backbone (fp32) + probe head as an HF directory, atomically (save_model_dir)."""
     from rewardkit.models.loading import load_reward_model
 
     if pooling != "last":
         raise ValueError(f"pooling {pooling!r} is experiment-only: only `last` (the token the score head reads) "
                          "exports as a reward model")
-    dest = Path(dest)
     model, tokenizer = load_reward_model(model_name, dtype="float32", seed=0)
     set_head(model, probe.weight)
+    return save_model_dir(model, tokenizer, dest)
+
+
+def save_model_dir(model, tokenizer, dest: str | Path, state_dict: dict | None = None) -> Path:
+    """Save an HF model directory (safetensors + tokenizer) atomically: written beside `dest`, then renamed
+    over it, so a killed save leaves no complete-looking model and no stale file of an earlier one."""
+    dest = Path(dest)
     tmp = dest.with_name(f".tmp-{dest.name}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
+    model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)

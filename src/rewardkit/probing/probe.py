@@ -18,7 +18,7 @@ from functools import partial
 
 import numpy as np
 import torch
-from rewardkit.probing.options import ProbeFit, ProbeOptions  # noqa: F401 (ProbeFit re-exported)
+from rewardkit.probing.options import ProbeOptions
 from rewardkit.losses import LOSSES
 
 
@@ -26,8 +26,6 @@ from rewardkit.losses import LOSSES
 class Probe:
     weight: np.ndarray
     """[D] float64, on raw features."""
-    mean: np.ndarray
-    """[D] the training features' mean (the dropped constant is −weight·mean)."""
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(x, dtype=np.float64) @ self.weight
@@ -67,7 +65,7 @@ def fit_probe(xc: np.ndarray, xr: np.ndarray, opts: ProbeOptions,
     w = (torch.randn(tc.shape[1], generator=gen, dtype=torch.float64) * 1e-3).requires_grad_()
     optimizer = torch.optim.Adam([w], lr=opts.lr)
     loss_fn = partial(LOSSES[opts.loss], **opts.loss_params)
-    history, best = History(), (-1.0, float("inf"), w.detach().clone())
+    history, best, since_best = History(), (-1.0, float("inf"), w.detach().clone()), 0
     for epoch in range(1, opts.max_epochs + 1):
         for idx in _batches(len(tc), opts.batch_size, gen):
             optimizer.zero_grad()
@@ -81,15 +79,13 @@ def fit_probe(xc: np.ndarray, xr: np.ndarray, opts: ProbeOptions,
             record = {"epoch": epoch, "loss": float(loss_fn(rc, rr).mean()), "accuracy": pair_accuracy(rc, rr)}
         history.evals.append(record)
         if (record["accuracy"], -record["loss"]) > (best[0], -best[1]):
-            best, history.best_epoch = (record["accuracy"], record["loss"], w.detach().clone()), epoch
-        elif opts.patience and len(history.evals) - history.evals.index(_best_eval(history)) > opts.patience:
-            break
+            best, history.best_epoch, since_best = (record["accuracy"], record["loss"], w.detach().clone()), epoch, 0
+        else:
+            since_best += 1
+            if opts.patience and since_best >= opts.patience:
+                break
     final = best[2] if vc is not None else w.detach()
-    return Probe(weight=(final / torch.from_numpy(scale)).numpy(), mean=mean), history
-
-
-def _best_eval(history: History) -> dict:
-    return next(e for e in history.evals if e["epoch"] == history.best_epoch)
+    return Probe(weight=(final / torch.from_numpy(scale)).numpy()), history
 
 
 def _batches(n: int, size: int | None, gen: torch.Generator) -> list[torch.Tensor]:

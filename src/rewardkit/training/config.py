@@ -155,6 +155,12 @@ class TrainConfig(ReadOptions):
             raise ValueError(f"micro_batch_size {self.micro_batch_size} > global_batch_size {self.global_batch_size}")
         return self
 
+    @model_validator(mode="after")
+    def _check_head(self) -> TrainConfig:
+        if self.export_probe_model and self.head_init != "probe":
+            raise ValueError("export_probe_model needs head_init: probe (a random head has no probe to save)")
+        return self
+
     def accumulation_steps(self, world_size: int) -> int:
         """Micro-batches per process per optimizer step: global = micro x accumulation x processes."""
         per_step = self.micro_batch_size * world_size

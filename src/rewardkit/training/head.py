@@ -20,7 +20,7 @@ from rewardkit.probing.probe import ProbeOptions, fit_probe, pair_accuracy
 def fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir: Path, main: bool) -> dict:
     """Fit `model.score` on the frozen last-token features of the training pairs (early stopping on the
     validation pairs when there are any) and write it into the head; optionally save that model."""
-    from rewardkit.probing.export import set_head
+    from rewardkit.probing.export import save_model_dir, set_head
 
     if getattr(model, "score", None) is None:
         raise ValueError(f"head_init: probe needs a decoder whose `score` head reads the last token; "
@@ -40,8 +40,7 @@ def fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir: Path, mai
             "val_accuracy": pair_accuracy(probe.scores(val[0]), probe.scores(val[1])) if val else None,
             "best_epoch": history.best_epoch, "weight_norm": float((probe.weight**2).sum() ** 0.5)}
     if cfg.export_probe_model and main:
-        model.save_pretrained(out_dir / "probe_model", safe_serialization=True)
-        tokenizer.save_pretrained(out_dir / "probe_model")
+        save_model_dir(model, tokenizer, out_dir / "probe_model")
     return info
 
 

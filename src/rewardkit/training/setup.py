@@ -264,19 +264,16 @@ def _with_lora(model, opts):
 
 def export_model(accelerator, scorer, tokenizer, dest: Path) -> Path:
     """Save the trained model as a plain HF directory (safetensors, num_labels 1, pad token, chat
-    template), atomically: written beside `dest` and renamed into place."""
+    template), atomically (probing.export.save_model_dir)."""
+    from rewardkit.probing.export import save_model_dir
+
     state_dict = accelerator.get_state_dict(scorer)  # gathered on the main process under ZeRO-3 / FSDP
     hf = accelerator.unwrap_model(scorer).model
     if hasattr(hf, "merge_and_unload"):  # peft: fold the adapters into the weights
         hf, state_dict = hf.merge_and_unload(), None
     elif state_dict is not None:
         state_dict = {k.removeprefix("model."): v for k, v in state_dict.items()}
-    tmp = dest.with_name(f".tmp-{dest.name}")
     if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        hf.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        shutil.rmtree(dest, ignore_errors=True)
-        tmp.rename(dest)
+        save_model_dir(hf, tokenizer, dest, state_dict)
     accelerator.wait_for_everyone()
     return dest
