@@ -256,6 +256,34 @@ def test_pipeline_stage_train_returns_the_model_dir(tiny, tmp_path):
     assert start["train_pairs"]["pairs"] == 18 and start["val_pairs"]["pairs"] == 6 and start["total_steps"] == 3
 
 
+def test_pipeline_decontaminates_data_named_in_the_train_section(tiny, tmp_path):
+    """With a decontaminate stage, pairs the train section names itself are checked against the same
+    benchmarks: the 4 pairs whose first user turn is a benchmark prompt never reach training. Without a
+    curate stage the decontaminate stage itself checks them (no data of its own to check otherwise)."""
+    from rewardkit.data.pairs import PreferencePair
+    from rewardkit.pipeline import run as run_pipeline
+
+    leaked = " ".join(f"word{k}" for k in range(9))  # 9 words: shares every 7-gram with the benchmark
+    pairs = toy_pairs(20, seed=5) + [
+        PreferencePair(prompt=[{"role": "user", "content": f"{leaked} {i}"}], chosen="the cat", rejected="dogs",
+                       source="toy") for i in range(4)]
+    data, bench = tmp_path / "pairs.jsonl", tmp_path / "bench.jsonl"
+    write_pairs(data, pairs)
+    write_pairs(bench, [PreferencePair(prompt=[{"role": "user", "content": leaked}], chosen="a", rejected="b",
+                                       source="bench")])
+    recipe = {"out_dir": str(tmp_path / "pipe"),
+              "decontaminate": {"benchmark": [f"pairs:{bench}"]},
+              "train": {"model": str(tiny), "data": [f"pairs:{data}"], "val_fraction": 0.0, "global_batch_size": 5,
+                        "micro_batch_size": 5, "epochs": 1, "max_length": 96, "bf16": False}}
+    (tmp_path / "pipe.yaml").write_text(yaml.safe_dump(recipe))
+    run_pipeline(tmp_path / "pipe.yaml")
+    removed = [json.loads(x) for x in (tmp_path / "pipe" / "decontaminate" / "removed.jsonl").read_text().splitlines()]
+    assert sorted(r["prompt"] for r in removed) == [f"{leaked} {i}" for i in range(4)]
+    assert {r["pair_id"] for r in removed} == {p.id for p in pairs[20:]}
+    start = read_log(tmp_path / "pipe" / "train")[0]
+    assert start["train_pairs"]["pairs"] == 20 and start["total_steps"] == 4
+
+
 def test_lora_run_saves_the_adapters_merged_as_w_plus_scaled_ba(tiny, tmp_path):
     """The saved model is plain (no peft keys) and each adapted weight is exactly W + (alpha / r) B A, with
     W, A and B read from the run's last checkpoint; everything else is the backbone's or the trained head."""

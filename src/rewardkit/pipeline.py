@@ -82,17 +82,12 @@ def run_recipe(recipe: PipelineRecipe, console: Console | None = None) -> dict:
         console.rule("[bold]decontaminate: Table 4")
         if "curate" in results:
             stage = stage.model_copy(update={"data": [f"pairs:{results['curate']['pairs']}"]})
-        results["decontaminate"] = decontaminate(stage, out / "decontaminate", console)
+        elif not stage.data and recipe.train is not None and recipe.train.data:
+            stage = stage.model_copy(update={"data": recipe.train.data, "on_bad_row": recipe.train.on_bad_row})
+        results["decontaminate"] = {**decontaminate(stage, out / "decontaminate", console), "specs": stage.data}
 
     if recipe.train is not None:
-        from rewardkit.training import train_from_config
-
-        console.rule("[bold]train: the reward model")
-        cfg = recipe.train
-        upstream = results.get("decontaminate") or results.get("curate")
-        if not cfg.data and upstream:
-            cfg = cfg.model_copy(update={"data": [f"pairs:{upstream['pairs']}"]})
-        results["train"] = {"model": train_from_config(cfg, out / "train")}
+        results["train"] = _train_stage(recipe, out, results, console)
 
     if recipe.evaluate is not None:
         from rewardkit.evaluation.run import run_stage
@@ -105,3 +100,27 @@ def run_recipe(recipe: PipelineRecipe, console: Console | None = None) -> dict:
     results["report"] = write_report(out)
     console.print(f"report: {results['report']}", highlight=False)
     return results
+
+
+def _train_stage(recipe: PipelineRecipe, out: Path, results: dict, console: Console) -> dict:
+    """Train on the decontaminated (or curated) pairs, or on the train section's own `data`. Data named in
+    the train section goes through the recipe's decontaminate stage too (its benchmarks, n and fields;
+    the stage itself checks it when there is no curated mix, else a second pass writes
+    out/decontaminate-train/): the benchmark rows are for reporting only, so no recipe trains on a pair
+    that shares a prompt n-gram with them, whichever section names the data."""
+    from rewardkit.training import train_from_config
+
+    console.rule("[bold]train: the reward model")
+    cfg = recipe.train
+    upstream = results.get("decontaminate") or results.get("curate")
+    if not cfg.data and upstream:
+        cfg = cfg.model_copy(update={"data": [f"pairs:{upstream['pairs']}"]})
+    elif cfg.data and recipe.decontaminate is not None:
+        clean = results["decontaminate"]
+        if clean["specs"] != cfg.data:  # the stage checked other data (the curated mix): check these too
+            from rewardkit.decontamination.run import decontaminate
+
+            stage = recipe.decontaminate.model_copy(update={"data": cfg.data, "on_bad_row": cfg.on_bad_row})
+            clean = decontaminate(stage, out / "decontaminate-train", console)
+        cfg = cfg.model_copy(update={"data": [f"pairs:{clean['pairs']}"]})
+    return {"model": train_from_config(cfg, out / "train")}
