@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from rewardkit.data.pairs import content_id  # noqa: E402
 from rewardkit.data.sources import read_pairs  # noqa: E402
+from rewardkit.data.split import held_out  # noqa: E402
 from rewardkit.probing.cache import load_cache  # noqa: E402
 from rewardkit.probing.probe import ProbeOptions, fit_probe  # noqa: E402
 from rewardkit.evaluation.bootstrap import paired_difference  # noqa: E402
@@ -62,19 +63,10 @@ def with_prompt_ids(records: list[dict]) -> list[dict]:
 
 
 def split(groups: list[str], seed: int, frac: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """(train, held-out) indices; whole prompts are held out (seeded order) until frac of the pairs:
-    several pairs of one prompt share responses, so a pair-level split would leak."""
-    keys = sorted(set(groups))
-    np.random.default_rng(seed).shuffle(keys)
-    target, held = round(frac * len(groups)), set()
-    members: dict[str, list[int]] = {}
-    for i, g in enumerate(groups):
-        members.setdefault(g, []).append(i)
-    for key in keys:
-        if len(held) >= target:
-            break
-        held.update(members[key])
-    return np.array([i for i in range(len(groups)) if i not in held]), np.array(sorted(held))
+    """(train, held-out) indices; whole prompts held out (rewardkit.data.split.held_out, the hold-out
+    `rewardkit train/probe --val-split prompt` draw): a prompt's pairs share responses, a pair split leaks."""
+    held = held_out(groups, frac, seed)
+    return np.setdiff1d(np.arange(len(groups)), held), np.array(held, dtype=int)
 
 
 def fit(x: np.ndarray, loss: str, seed: int):

@@ -1,5 +1,7 @@
 """Feature cache, probe fitting and probe export, on a tiny random Llama in fp32 (exact)."""
 
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -152,7 +154,9 @@ def test_probe_command_reports_heldout_and_exports_a_model(tiny, data, tmp_path)
     from rewardkit.probing.cache import load_cache
 
     fs = load_cache(tmp_path / "cache")
-    held = np.sort(np.random.default_rng(0).permutation(40)[:10])
+    order = list(range(40))
+    random.Random("split-0").shuffle(order)  # the documented hold-out: seed 0, first round(0.25 x 40)
+    held = np.sort(order[:10])
     last, w = np.asarray(fs.array("last"))[held], np.asarray(result["weight"])
     by_hand = {"probe": last[:, 0] @ w - last[:, 1] @ w,
                "length_baseline": [fs.pairs[i]["chosen_chars"] - fs.pairs[i]["rejected_chars"] for i in held]}
@@ -164,3 +168,23 @@ def test_probe_command_reports_heldout_and_exports_a_model(tiny, data, tmp_path)
     assert (tmp_path / "out" / "model" / "model.safetensors").is_file() and "reward model" in said[-1]
     mean = run_probe(ProbeRecipe(features=[tmp_path / "cache"], pooling="mean"), tmp_path / "mean", log=said.append)
     assert not (tmp_path / "mean" / "model").exists() and mean["heldout"]["all"]["probe"]["pairs"] == 8
+
+
+def test_probe_val_split_prompt_holds_out_whole_prompts(tiny, tmp_path):
+    """40 pairs over 10 prompts (4 each): by prompt, groups are taken until round(0.25 x 40) = 10 pairs are
+    held out, so 3 whole prompts = 12 pairs (a pair split holds out exactly 10)."""
+    from rewardkit.probing.cache import build_features
+    from rewardkit.probing.run import ProbeRecipe, run_probe
+
+    pairs = toy_pairs(40, seed=6)
+    for i, p in enumerate(pairs):
+        p.prompt = [{"role": "user", "content": f"shared prompt {i % 10}"}]
+    path = tmp_path / "pairs.jsonl"
+    write_pairs(path, pairs)
+    build_features(features_cfg(tiny, path), tmp_path / "cache", log=lambda _: None)
+    by_prompt = run_probe(ProbeRecipe(features=[tmp_path / "cache"], val_fraction=0.25, val_split="prompt",
+                                      export=False), tmp_path / "p", log=lambda _: None)
+    by_pair = run_probe(ProbeRecipe(features=[tmp_path / "cache"], val_fraction=0.25, export=False), tmp_path / "q",
+                        log=lambda _: None)
+    assert (by_prompt["val_pairs"], by_prompt["train_pairs"]) == (12, 28)
+    assert (by_pair["val_pairs"], by_pair["train_pairs"]) == (10, 30)

@@ -6,6 +6,7 @@ are exact.
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,25 @@ def test_split_is_seeded_and_disjoint():
     assert {p.id for p in train}.isdisjoint({p.id for p in val})
     assert [p.id for p in val] == [p.id for p in split_pairs(pairs, 0.1, seed=3)[1]]
     assert [p.id for p in val] != [p.id for p in split_pairs(pairs, 0.1, seed=4)[1]]
+
+
+def test_held_out_takes_whole_groups_in_seeded_order_until_the_target():
+    """By hand: keys a b a c b d (groups a=[0,2], b=[1,4], c=[3], d=[5] in order of first appearance);
+    the groups shuffled by Random("split-7"); groups taken until round(0.5 x 6) = 3 items are held out."""
+    from rewardkit.data.split import held_out
+
+    order = ["a", "b", "c", "d"]
+    random.Random("split-7").shuffle(order)
+    members, expected = {"a": [0, 2], "b": [1, 4], "c": [3], "d": [5]}, []
+    for key in order:
+        if len(expected) >= 3:
+            break
+        expected += members[key]
+    assert held_out(list("abacbd"), 0.5, 7) == sorted(expected)
+    # one key per item: exactly round(frac x n) items, the first ones of the seeded shuffle of range(n)
+    plain = list(range(10))
+    random.Random("split-7").shuffle(plain)
+    assert held_out(range(10), 0.3, 7) == sorted(plain[:3])
 
 
 def test_split_by_prompt_holds_out_whole_prompts():

@@ -15,6 +15,8 @@ from rewardkit.recipe import StrictModel
 
 OnBadRow = Literal["error", "skip"]
 """What a read does with a bad row (rewardkit.data.sources.base.ReadContext)."""
+ValSplit = Literal["pair", "prompt"]
+"""How a hold-out is drawn: single pairs, or whole prompts (HoldOutOptions; rewardkit.data.split)."""
 DEFAULT_BATCH_TOKENS = 8192
 """Padded tokens per forward pass: 8 x 1024 keeps SmolLM2's activations small on CPU and fills a GPU."""
 
@@ -48,3 +50,11 @@ class ScoringOptions(ModelOptions):
     def score_kw(self) -> dict[str, Any]:
         """Keyword arguments of RewardModel.score / score_pairs."""
         return {"max_length": self.max_length, "batch_tokens": self.batch_tokens}
+
+
+class HoldOutOptions(StrictModel):
+    val_split: ValSplit = "pair"
+    """How the held-out share is drawn (rewardkit.data.split.held_out): "pair", a random sample of pairs;
+    "prompt", whole prompts, so no held-out pair shares its prompt or a response with a training pair
+    (sources with several pairs per prompt, e.g. HelpSteer's 387 sample pairs over 107 prompts, leak
+    through shared responses otherwise: docs BENCHMARKS.md, "A leak in the held-out numbers")."""

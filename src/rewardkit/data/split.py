@@ -5,36 +5,36 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Hashable, Sequence
 
 from rewardkit.data.pairs import PreferencePair
+from rewardkit.options import ValSplit
+
+
+def held_out(keys: Sequence[Hashable], val_fraction: float, seed: int) -> list[int]:
+    """Sorted indices of the held-out items: items sharing a key go together. The groups (in order of
+    first appearance) are shuffled by `seed` and taken until round(val_fraction x n) items are held out.
+    With one key per item this is a plain seeded sample of exactly that many items."""
+    groups: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    order = list(groups)
+    random.Random(f"split-{seed}").shuffle(order)
+    target, val = round(val_fraction * len(keys)), []
+    for key in order:
+        if len(val) >= target:
+            break
+        val.extend(groups[key])
+    return sorted(val)
 
 
 def split_pairs(pairs: list[PreferencePair], val_fraction: float, seed: int, *,
-                by: str = "pair") -> tuple[list, list]:
+                by: ValSplit = "pair") -> tuple[list, list]:
     """A seeded random hold-out: (train, val), val = round(val_fraction x n) pairs. by="prompt": whole
     prompts are held out (in seeded order, until the held-out pairs reach that count), so no held-out
     pair shares its prompt, or a response, with a training pair."""
-    if by == "prompt":
-        return _split_by_prompt(pairs, val_fraction, seed)
-    order = list(range(len(pairs)))
-    random.Random(f"split-{seed}").shuffle(order)
-    n_val = round(val_fraction * len(pairs))
-    val = sorted(order[:n_val])
-    train = sorted(order[n_val:])
-    return [pairs[i] for i in train], [pairs[i] for i in val]
-
-
-def _split_by_prompt(pairs: list[PreferencePair], val_fraction: float, seed: int) -> tuple[list, list]:
-    groups: dict[str, list[int]] = {}
-    for i, p in enumerate(pairs):
-        groups.setdefault(json.dumps(p.prompt, sort_keys=True), []).append(i)
-    keys = list(groups)
-    random.Random(f"split-{seed}").shuffle(keys)
-    target, val = round(val_fraction * len(pairs)), set()
-    for key in keys:
-        if len(val) >= target:
-            break
-        val.update(groups[key])
+    keys = range(len(pairs)) if by == "pair" else [json.dumps(p.prompt, sort_keys=True) for p in pairs]
+    val = set(held_out(keys, val_fraction, seed))
     return [p for i, p in enumerate(pairs) if i not in val], [p for i, p in enumerate(pairs) if i in val]
 
 

@@ -3,7 +3,7 @@
     rewardkit features --data helpsteer2:../shared/data/hf-samples-500/nvidia_HelpSteer_sample.jsonl --out runs/features/helpsteer
     rewardkit probe --features runs/features/helpsteer --out runs/probe-helpsteer      # seconds
 
-Holds out `val_fraction` of the pairs (seeded), fits with early stopping on them, prints held-out
+Holds out `val_fraction` of the pairs (seeded; `--val-split prompt` holds out whole prompts), fits with early stopping on them, prints held-out
 accuracy per source with 95% Wilson intervals beside "longer response wins", and writes probe.json.
 With pooling `last` the probe is also saved as a reward model in OUT/model (the backbone + the probe as
 `score.weight`) that evaluate/score/serve take as is; other poolings are experiment-only.
@@ -18,18 +18,20 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from rewardkit.options import HoldOutOptions
 from rewardkit.probing.options import ProbeOptions
 
 Pooling = Literal["last", "mean", "last+mean"]
 
 
-class ProbeRecipe(ProbeOptions):
+class ProbeRecipe(ProbeOptions, HoldOutOptions):
     features: list[Path] = []
     """Feature caches (rewardkit features) built from the same model; their pairs are pooled."""
     pooling: Pooling = "last"
     """Which features: `last` (the token the score head reads: exportable), `mean`, or both concatenated."""
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
-    """Share of the pairs held out (seeded by `seed`) for early stopping and the reported accuracy."""
+    """Share of the pairs held out (seeded by `seed`, drawn as `val_split` says, as training draws it) for
+    early stopping and the reported accuracy."""
     export: bool = True
     """Save OUT/model when pooling is `last`."""
 
@@ -47,6 +49,7 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
     from rewardkit.probing.cache import load_cache
     from rewardkit.probing.export import export_probe_model
     from rewardkit.probing.probe import fit_probe
+    from rewardkit.data.split import held_out
     from rewardkit.evaluation.heldout import accuracy_with_interval, flags
 
     if not cfg.features:
@@ -57,9 +60,9 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
         raise ValueError(f"probe: the caches come from different models ({', '.join(sorted(models))})")
     x = pooled(caches, cfg.pooling)
     records = [r for fs in caches for r in fs.pairs]
-    order = np.random.default_rng(cfg.seed).permutation(len(x))
-    n_val = round(cfg.val_fraction * len(x))
-    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    keys = range(len(x)) if cfg.val_split == "pair" else [r["prompt_id"] for r in records]
+    val = np.array(held_out(keys, cfg.val_fraction, cfg.seed), dtype=int)
+    train, n_val = np.setdiff1d(np.arange(len(x)), val), len(val)
     probe, history = fit_probe(x[train, 0], x[train, 1], cfg, val=(x[val, 0], x[val, 1]) if n_val else None)
     margins = probe.scores(x[val, 0]) - probe.scores(x[val, 1])
     longer = [records[i]["chosen_chars"] - records[i]["rejected_chars"] for i in val]

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rewardkit.options import ReadOptions
+from rewardkit.options import HoldOutOptions, ReadOptions
 from rewardkit.probing.options import ProbeFit
 from rewardkit.recipe import StrictModel
 
@@ -31,7 +31,7 @@ class LoraOptions(StrictModel):
     """Module names that get adapters, or "all-linear"."""
 
 
-class TrainConfig(ReadOptions):
+class TrainConfig(ReadOptions, HoldOutOptions):
     model: str = "smollm2"
     """Backbone: an alias ("smollm2", "minilm"), an HF id, a local dir or a .gguf file
     (rewardkit.models.loading.load_reward_model); a fresh one-score head is put on it, drawn from `seed`."""
@@ -42,10 +42,6 @@ class TrainConfig(ReadOptions):
     """Validation pairs as spec strings; empty: hold out `val_fraction` of `data` instead."""
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     """Share of `data` held out for validation (seeded by `seed`) when `val_data` is empty; 0: none."""
-    val_split: Literal["pair", "prompt"] = "pair"
-    """How `val_fraction` is held out: "pair", a random sample of pairs; "prompt", whole prompts, so no
-    held-out pair shares its prompt or a response with a training pair (sources with several pairs per
-    prompt, e.g. HelpSteer's 387 sample pairs over 107 prompts, leak through shared responses otherwise)."""
     max_pairs: int | None = Field(None, ge=1)
     """Use only this many training pairs (a seeded sample, taken after the validation split)."""
     max_val_pairs: int | None = Field(None, ge=1)
