@@ -1,7 +1,7 @@
 """`rewardkit probe --features DIR... --out DIR`: fit a linear reward head on cached features (I/O edge).
 
     rewardkit features --data helpsteer2:../shared/data/hf-samples-500/nvidia_HelpSteer_sample.jsonl --out runs/features/helpsteer
-    rewardkit probe --features runs/features/helpsteer --out runs/probe-helpsteer      # seconds
+    rewardkit probe --features runs/features/helpsteer --val-split prompt --out runs/probe-helpsteer   # seconds
 
 Holds out `val_fraction` of the pairs (seeded; `--val-split prompt` holds out whole prompts), fits with early stopping on them, prints held-out
 accuracy per source with 95% Wilson intervals beside "longer response wins", and writes probe.json.
