@@ -101,7 +101,8 @@ def train_config(loss: str, args):
 
 def run_loss(loss: str, train_pool, held, rb, out_dir: Path, args) -> dict:
     """Train one loss, score RewardBench and the held-out pairs, and summarize."""
-    from rewardkit.evaluation.rewardbench import accuracy, bootstrap_ci, is_correct, summarize
+    from rewardkit.evaluation.bootstrap import mean_interval
+    from rewardkit.evaluation.rewardbench import accuracy, is_correct, summarize
     from rewardkit.models.scoring import RewardModel
     from rewardkit.training import train_from_config
 
@@ -140,7 +141,7 @@ def run_loss(loss: str, train_pool, held, rb, out_dir: Path, args) -> dict:
                         "chat_hard_rows_unweighted": accuracy(chat_hard_rows), "truncated_pairs": rb_truncated},
         "rewardbench_flags": {e["id"]: is_correct(e["score_chosen"], e["score_rejected"]) for e in examples},
         "heldout": {"n": len(held_flags), "accuracy": sum(held_flags) / len(held_flags),
-                    "ci95": list(bootstrap_ci(held_flags, seed=args.seed)), "truncated_pairs": held_truncated},
+                    "ci95": list(mean_interval(held_flags, seed=args.seed)), "truncated_pairs": held_truncated},
         "heldout_flags": held_flags,
     }
 

@@ -7,9 +7,8 @@ from collections import Counter
 
 import pytest
 
-from rewardkit.evaluation.rewardbench import (
-    EXAMPLE_COUNTS, bootstrap_ci, overall, per_subset, section_scores, summarize,
-)
+from rewardkit.evaluation.bootstrap import mean_interval
+from rewardkit.evaluation.rewardbench import EXAMPLE_COUNTS, overall, per_subset, section_scores, summarize
 from rewardkit.data.sources import read_pairs
 from conftest import SHARED
 
@@ -100,10 +99,10 @@ def test_constants_match_rewardbench_md():
 
 def test_bootstrap_interval_is_seeded_and_brackets_the_mean():
     flags = [1] * 70 + [0] * 30
-    lo, hi = bootstrap_ci(flags, seed=0)
-    assert (lo, hi) == bootstrap_ci(flags, seed=0) and lo < 0.7 < hi
+    lo, hi = mean_interval(flags, seed=0)
+    assert (lo, hi) == mean_interval(flags, seed=0) and lo < 0.7 < hi
     assert 0.55 < lo and hi < 0.85  # sd of the mean is sqrt(.7*.3/100) = 0.046: +-1.96 sd = 0.61..0.79
-    assert bootstrap_ci([1] * 10) == (1.0, 1.0)
+    assert mean_interval([1] * 10) == (1.0, 1.0)
 
 
 def test_non_rewardbench_data_gets_accuracy_with_interval_and_no_sections():

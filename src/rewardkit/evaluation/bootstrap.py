@@ -11,6 +11,7 @@ stratum (a subset, a domain) keeps its size, as a benchmark's composition is fix
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -26,12 +27,14 @@ def _percentiles(draws: np.ndarray, level: float) -> tuple[float, float]:
 
 def mean_interval(values: Sequence[float], *, n_boot: int = N_BOOT, seed: int = 0,
                   level: float = LEVEL) -> tuple[float, float]:
-    """Percentile interval of the mean of `values`, resampling them with replacement."""
-    x = np.asarray(values, dtype=float)
-    if x.size == 0:
+    """Percentile interval of the mean of `values` (0/1 flags or any numbers), resampling them with
+    replacement from random.Random(seed): the rule RewardBench v1 accuracies have always been reported
+    with, so stored results recompute to the same intervals."""
+    if not values:
         raise ValueError("bootstrap of no values")
-    idx = np.random.default_rng(seed).integers(0, x.size, (n_boot, x.size))
-    return _percentiles(x[idx].mean(axis=1), level)
+    rng, n = random.Random(seed), len(values)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(n_boot))
+    return means[int((1 - level) / 2 * n_boot)], means[min(n_boot - 1, int((1 + level) / 2 * n_boot))]
 
 
 def paired_difference(

@@ -21,9 +21,10 @@ sections as 0). Non-RewardBench datasets get accuracy with a seeded bootstrap 95
 
 from __future__ import annotations
 
-import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+
+from rewardkit.evaluation.bootstrap import mean_interval
 
 EXAMPLE_COUNTS: dict[str, int] = {
     "alpacaeval-easy": 100,
@@ -107,18 +108,6 @@ def overall(sections: Mapping[str, float | None], prior: float | None = None) ->
     return sum(w * v for w, v in zip(SECTION_WEIGHTS, [*values, prior])) / sum(SECTION_WEIGHTS)
 
 
-def bootstrap_ci(flags: list[int], *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of 0/1 flags, resampling examples with a seeded RNG."""
-    if not flags:
-        raise ValueError("bootstrap of no examples")
-    rng = random.Random(seed)
-    n = len(flags)
-    means = sorted(sum(rng.choices(flags, k=n)) / n for _ in range(n_boot))
-    lo = means[int((1 - level) / 2 * n_boot)]
-    hi = means[min(n_boot - 1, int((1 + level) / 2 * n_boot))]
-    return lo, hi
-
-
 def summarize(examples: list[Mapping], *, n_boot: int = 1000, seed: int = 0) -> dict:
     """Every number of an evaluation, from per-example scores alone.
 
@@ -133,7 +122,7 @@ def summarize(examples: list[Mapping], *, n_boot: int = 1000, seed: int = 0) -> 
         by_dataset[e.get("dataset", "all")].append(is_correct(e["score_chosen"], e["score_rejected"]))
     datasets = {}
     for name, flags in by_dataset.items():
-        lo, hi = bootstrap_ci(flags, n_boot=n_boot, seed=seed)
+        lo, hi = mean_interval(flags, n_boot=n_boot, seed=seed)
         datasets[name] = {"n": len(flags), "accuracy": sum(flags) / len(flags), "ci95": [lo, hi]}
     result: dict = {"subsets": subsets, "datasets": datasets}
     if any(s in EXAMPLE_COUNTS or s in PRIOR_SUBSETS for s in acc):
