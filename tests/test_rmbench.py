@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rewardkit.evaluation.rmbench import accuracy_matrix, levels, summarize
@@ -56,7 +57,6 @@ def test_matches_the_readme_definition_written_with_numpy_triangles_on_random_ti
     """An independent restatement of the README's definition (count wins into a 3x3 array, divide by n,
     hard = strict upper triangle / 3, normal = diagonal mean, easy = strict lower triangle / 3), on integer
     scores so ties occur often."""
-    np = pytest.importorskip("numpy")
     rng = np.random.default_rng(0)
     examples = [{"id": str(k), "domain": "math", "score_chosen": rng.integers(0, 4, 3).tolist(),
                  "score_rejected": rng.integers(0, 4, 3).tolist()} for k in range(50)]
