@@ -134,7 +134,7 @@ def test_an_inconsistent_launch_fails_with_the_reason(tmp_path):
     with pytest.raises(ValueError, match=r"gradient_accumulation_steps is 8, but .* = 16: set it to 16"):
         make_plan(recipe(R27B), opts(accelerate_config=ACC / "deepspeed-zero3.yaml"))
     # fsdp.yaml wraps Gemma2DecoderLayer: Llama's blocks are LlamaDecoderLayer.
-    with pytest.raises(ValueError, match=r"Gemma2DecoderLayer is not in this model; its decoder layer is LlamaDecoderLayer"):
+    with pytest.raises(ValueError, match=r"Gemma2DecoderLayer is not in this model; its decoder layer is LlamaDecoder"):
         make_plan(recipe(R8B), opts(accelerate_config=ACC / "fsdp.yaml", arch_config=LLAMA8B))
     with pytest.raises(ValueError, match="apply to a dry run only"):
         P.DryRunOptions(num_processes=8)

@@ -99,8 +99,12 @@ def build_meta_model(cfg: TrainConfig, arch_config: str | None):
     from rewardkit.training.setup import _trainable
 
     source = arch_config or resolve(cfg.model)
-    with hub_errors(source, "model config"):
-        config = AutoConfig.from_pretrained(source, num_labels=1)
+    try:
+        with hub_errors(source, "model config"):
+            config = AutoConfig.from_pretrained(source, num_labels=1)
+    except UserError as e:  # offline: the architecture alone is enough, e.g. from configs/models/
+        raise UserError(f"{e}; a dry run can read the architecture from a local config.json instead: "
+                        "--arch-config DIR (configs/models/ holds the Skywork recipes' backbones)") from None
     attn = cfg.attn_implementation or arch_spec(config).attn_implementation or "sdpa"
     config.pad_token_id = config.pad_token_id if config.pad_token_id is not None else 0  # the head needs one
     with init_empty_weights():
@@ -166,7 +170,8 @@ def _read_data(cfg: TrainConfig, sharing: bool) -> dict[str, Any]:
     if val_pairs is None:
         pairs, val_pairs = split_pairs(pairs, cfg.val_fraction, cfg.seed, by=cfg.val_split)
     train = sample_pairs(pairs, cfg.max_pairs, cfg.seed)
-    plan = {"source": f"read: {', '.join(cfg.data)}", "pairs": n, "train_pairs": len(train), "val_pairs": len(val_pairs)}
+    plan = {"source": f"read: {', '.join(cfg.data)}", "pairs": n, "train_pairs": len(train),
+            "val_pairs": len(val_pairs)}
     tokens = _mean_pair_tokens(cfg, train, sharing)
     if tokens is not None:
         plan["pair_tokens"], plan["pair_tokens_source"] = tokens, "measured on up to 2,000 training pairs"
@@ -211,21 +216,24 @@ def make_plan(cfg: TrainConfig, opts: P.DryRunOptions) -> dict[str, Any]:
     data = data_plan(cfg, opts, sharing)
     steps = data["train_pairs"] // cfg.global_batch_size  # training drops the last partial batch too
     if steps == 0:
-        raise UserError(f"{data['train_pairs']} training pairs is fewer than one global batch ({cfg.global_batch_size})")
+        raise UserError(f"{data['train_pairs']} training pairs is fewer than one global batch "
+                        f"({cfg.global_batch_size})")
     tokens = steps * cfg.global_batch_size * data["pair_tokens"]
     flops = P.flops_per_token(arch, full_backward=cfg.train_top_k_layers is None)
     states = P.state_bytes(arch, sharding, world)
     working = P.working_weights_bytes(arch, sharding)
-    act = {ckpt: P.activation_bytes(arch, cfg.micro_batch_size, cfg.max_length, sharing, ckpt) for ckpt in (False, True)}
+    act = {ckpt: P.activation_bytes(arch, cfg.micro_batch_size, cfg.max_length, sharing, ckpt)
+           for ckpt in (False, True)}
     fixed = sum(states.values()) + working
     return {
         "model": {"config": source, "class": type(base).__name__, "attention": base.config._attn_implementation,
-                  "prompt_sharing": sharing, **{k: v for k, v in P.as_dict(arch).items() if not k.startswith("params")}},
+                  "prompt_sharing": sharing,
+                  **{k: v for k, v in P.as_dict(arch).items() if not k.startswith("params")}},
         "parameters": {"total": arch.params_total, "non_embedding": arch.params_nonembedding,
                        "embedding": arch.params_embedding, "trainable": arch.params_trainable,
                        "as_causal_lm": arch.params_causal_lm},
-        "launch": {"source": launch["source"], "machines": launch["machines"], "gpus_per_machine": launch["per_machine"],
-                   "processes": world, "sharding": P.as_dict(sharding)},
+        "launch": {"source": launch["source"], "machines": launch["machines"],
+                   "gpus_per_machine": launch["per_machine"], "processes": world, "sharding": P.as_dict(sharding)},
         "batch": P.batch_math(cfg.global_batch_size, cfg.micro_batch_size, accum, world),
         "data": {**data, "steps_per_epoch": steps, "tokens_per_epoch": tokens},
         "memory_gib_per_gpu": {
