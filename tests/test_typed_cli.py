@@ -89,9 +89,9 @@ def test_every_rewardkit_option_is_its_models_field():
     from rewardkit.evaluation.run import ScoreConfig
     from rewardkit.pipeline import PipelineRecipe
     from rewardkit.serving.config import ServeConfig
-    from rewardkit.training.config import TrainRecipe
+    from rewardkit.training.plan import DryRunOptions
 
-    models = {"run": PipelineRecipe, "train": TrainRecipe, "curate": CurateConfig, "score": ScoreConfig,
+    models = {"run": PipelineRecipe, "train": commands.TrainCommand, "curate": CurateConfig, "score": ScoreConfig,
               "decontaminate": commands.DecontaminateCommand, "evaluate": commands.EvaluateCommand,
               "serve": ServeConfig, "stats": commands.StatsCommand, "convert": commands.ConvertCommand,
               "fixtures": commands.FixturesCommand, "features": commands.FeaturesCommand,
@@ -104,7 +104,7 @@ def test_every_rewardkit_option_is_its_models_field():
         for param in command.params:
             expected = recipe_args.get(param.name) or models[name].model_fields[param.name].description
             assert param.help == expected, (name, param.name)
-    assert [p.name for p in found["train"].params] == ["recipe", "overrides", "resume"]
+    assert [p.name for p in found["train"].params] == ["recipe", "overrides", "resume", *DryRunOptions.model_fields]
 
 
 def test_recipe_flags_become_overrides(tmp_path):
@@ -131,6 +131,30 @@ def test_recipe_flags_become_overrides(tmp_path):
     assert seen[-1] == Recipe(lr=0.25, resume=True)
     assert CliRunner().invoke(app, ["train", str(recipe)]).exit_code == 0
     assert seen[-1] == Recipe(lr=0.5, resume=False)
+
+
+def test_a_recipe_flag_left_at_its_default_keeps_the_recipe_files_value(tmp_path):
+    """A flag with a non-None default (e.g. train's --mfu) is passed on only when given otherwise: the
+    recipe file's value is not overwritten by the flag's default."""
+    class Recipe(StrictModel):
+        lr: float = 0.1
+        """Learning rate."""
+
+    app, seen = typer.Typer(), []
+
+    @recipe_command(app, "train", Recipe, flags=["lr"])
+    def train(cfg: Recipe) -> None:
+        """Train."""
+        seen.append(cfg)
+
+    @app.command("other")
+    def other() -> None:
+        pass
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("lr: 0.5\n")
+    assert CliRunner().invoke(app, ["train", str(recipe)]).exit_code == 0 and seen[-1].lr == 0.5
+    assert CliRunner().invoke(app, ["train", str(recipe), "--lr", "0.25"]).exit_code == 0 and seen[-1].lr == 0.25
 
 
 def test_with_default_keeps_type_bounds_and_docstring():

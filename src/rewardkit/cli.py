@@ -19,12 +19,12 @@ import typer
 from rich.console import Console
 
 from rewardkit.commands import (ConvertCommand, DecontaminateCommand, EvaluateCommand, FeaturesCommand, FixturesCommand,
-                                ProbeCommand, ReportCommand, StatsCommand)
+                                ProbeCommand, ReportCommand, StatsCommand, TrainCommand)
 from rewardkit.curation.config import CurateConfig
 from rewardkit.evaluation.run import ScoreConfig
 from rewardkit.pipeline import PipelineRecipe
 from rewardkit.serving.config import ServeConfig
-from rewardkit.training.config import TrainRecipe
+from rewardkit.training.plan import DryRunOptions
 from rewardkit.typed_cli import config_command, recipe_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
@@ -81,15 +81,22 @@ def data_fixtures(cfg: FixturesCommand) -> None:
         console.print(f"{name}:{path}", highlight=False)
 
 
-@recipe_command(app, "train", TrainRecipe, flags=["resume"])
-def train(cfg: TrainRecipe) -> None:
+@recipe_command(app, "train", TrainCommand, flags=["resume", *DryRunOptions.model_fields])
+def train(cfg: TrainCommand) -> None:
     """Train a reward model on preference pairs (Bradley-Terry or a variant); writes an HF model dir.
 
     Multi-process: ACCELERATE_USE_CPU=true torchrun --standalone --nproc_per_node 2 -m rewardkit.cli train R.yaml
+    Plan a cluster run without weights: --dry-run --accelerate-config configs/accelerate/X.yaml (docs/cluster.md)
     """
+    if cfg.dry_run:
+        from rewardkit.training.dryrun import dry_run
+
+        dry_run(cfg, DryRunOptions.model_validate(cfg.model_dump(include=set(DryRunOptions.model_fields))),
+                cfg.out_dir, console)
+        return
     from rewardkit.training import train as run_train
 
-    console.print(f"model saved to {run_train(cfg)}")
+    console.print(f"model saved to {run_train(cfg.recipe())}")
 
 
 @config_command(app, "features", FeaturesCommand, required=["data"])

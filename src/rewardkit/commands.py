@@ -15,6 +15,8 @@ from rewardkit.options import ReadOptions
 from rewardkit.recipe import StrictModel
 from rewardkit.probing.cache import FeaturesConfig
 from rewardkit.probing.run import ProbeRecipe
+from rewardkit.training.config import TrainRecipe
+from rewardkit.training.plan import DryRunOptions
 
 
 class StatsCommand(DataStage):
@@ -74,6 +76,14 @@ class EvaluateCommand(EvaluateConfig):
     scores: list[Path] = []
     """A results.json: recompute every number from its per-example scores, without a model. Repeat to
     compare models side by side."""
+
+
+class TrainCommand(TrainRecipe, DryRunOptions):
+    """`rewardkit train RECIPE [key=value ...] [--resume | --dry-run ...]`: the recipe plus the dry-run
+    options, which only plan the run (training.dryrun) and are not written into the run's recipe.yaml."""
+
+    def recipe(self) -> TrainRecipe:
+        return TrainRecipe.model_validate(self.model_dump(include=set(TrainRecipe.model_fields)))
 
 
 class ReportCommand(StrictModel):

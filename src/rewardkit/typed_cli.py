@@ -142,8 +142,9 @@ def recipe_command(app: typer.Typer, name: str, model: type[M], *, flags: Iterab
     options = fields_to_parameters(model, only=tuple(flags))
 
     def call(values: dict[str, Any]) -> Any:
+        # A flag left at its field's default is not passed on: the recipe file's value stands.
         extra = [f"{k}={json.dumps(v, default=str)}" for k, v in values.items()
-                 if k not in ("recipe", "overrides") and v not in (None, False)]
+                 if k not in ("recipe", "overrides") and v not in (None, False) and v != model.model_fields[k].default]
         return load_recipe(values["recipe"], model, (values["overrides"] or []) + extra)
 
     def register(fn: Callable[[M], Any]) -> Callable[[M], Any]:

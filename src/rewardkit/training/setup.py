@@ -246,12 +246,11 @@ def _read_all(cfg: TrainConfig, specs: list[str], quarantine: Path, reads: list[
 def _check_deepspeed_accumulation(accelerator, accum: int) -> None:
     """DeepSpeed scales the loss and steps by its own gradient_accumulation_steps, fixed in its config
     before rewardkit derives `accum`: a mismatch would silently change the global batch."""
+    from rewardkit.training.plan import check_deepspeed_accumulation  # shared with the dry run
+
     plugin = getattr(accelerator.state, "deepspeed_plugin", None)
     if plugin is not None:
-        theirs = plugin.deepspeed_config.get("gradient_accumulation_steps")
-        if theirs not in (accum, "auto"):
-            raise ValueError(f"DeepSpeed gradient_accumulation_steps is {theirs}, but global_batch_size / "
-                             f"(micro_batch_size x processes) = {accum}: set it to {accum} in the accelerate config")
+        check_deepspeed_accumulation(plugin.deepspeed_config.get("gradient_accumulation_steps"), accum)
 
 
 def _with_lora(model, opts):
