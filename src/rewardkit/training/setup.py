@@ -73,11 +73,12 @@ class Run:
 
 
 def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pairs) -> Run:
-    from accelerate import Accelerator
+    from rewardkit.training.sharding import check_sharded_features, make_accelerator
 
     # The accumulation depends on the process count, known once the Accelerator exists (a bare
     # PartialState() ignores ACCELERATE_USE_CPU and would see one process under torchrun on CPU).
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
+    check_sharded_features(cfg, accelerator)
     accum = cfg.accumulation_steps(accelerator.num_processes)
     accelerator.gradient_accumulation_steps = accum
     _check_deepspeed_accumulation(accelerator, accum)
