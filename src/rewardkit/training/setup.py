@@ -73,7 +73,7 @@ class Run:
 
 
 def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pairs) -> Run:
-    from rewardkit.training.sharding import check_sharded_features, make_accelerator
+    from rewardkit.training.sharding import check_sharded_features, fill_deepspeed_batch, make_accelerator
 
     # The accumulation depends on the process count, known once the Accelerator exists (a bare
     # PartialState() ignores ACCELERATE_USE_CPU and would see one process under torchrun on CPU).
@@ -82,6 +82,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     accum = cfg.accumulation_steps(accelerator.num_processes)
     accelerator.gradient_accumulation_steps = accum
     _check_deepspeed_accumulation(accelerator, accum)
+    fill_deepspeed_batch(accelerator, cfg.micro_batch_size, accum)
     model, tokenizer, sharing = _setup_model(cfg, accelerator)
     train_set, val_set, reads = _prepare_data(cfg, tokenizer, train_pairs, val_pairs, out_dir / "quarantine.jsonl")
     steps_per_epoch = len(train_set.items) // cfg.global_batch_size

@@ -46,13 +46,40 @@ def make_accelerator():
 
     engine = requested_engine()
     plugin = FullyShardedDataParallelPlugin() if engine == "FSDP" else None  # reads FSDP_* like accelerate
-    accelerator = Accelerator(fsdp_plugin=plugin)
+    accelerator = Accelerator(fsdp_plugin=plugin, kwargs_handlers=_deepspeed_on_cpu(engine))
     if engine == "FSDP" and accelerator.distributed_type == DistributedType.MULTI_CPU:
         _fsdp_on_cpu(plugin)
     why = engine_mismatch(engine, accelerator.distributed_type.name, accelerator.num_processes)
     if why:
         raise RuntimeError(why)
     return accelerator
+
+
+def _deepspeed_on_cpu(engine: str | None) -> list:
+    """DeepSpeed without CUDA (DS_ACCELERATOR=cpu): accelerate 1.15 leaves the backend None when no
+    accelerator device exists, and then counts one process of rank 0 on every rank (state.py,
+    PartialState.__init__: `if self.backend is None: ... self.num_processes = 1`); naming gloo, which
+    deepspeed's CPU accelerator uses, gives each rank its real rank and the world size."""
+    import torch
+    from accelerate.utils import InitProcessGroupKwargs
+
+    if engine != "DEEPSPEED" or torch.cuda.is_available():
+        return []
+    return [InitProcessGroupKwargs(backend="gloo")]
+
+
+def fill_deepspeed_batch(accelerator, micro_batch_size: int, accumulation: int) -> None:
+    """rewardkit batches itself (no dataloader goes through prepare), so DeepSpeed cannot infer its "auto"
+    batch sizes: accelerate's prepare stops with "requires you to pass at least one of training or
+    evaluation dataloaders ... or alternatively set an integer value in train_micro_batch_size_per_gpu"."""
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is None:
+        return
+    config = plugin.deepspeed_config
+    config["train_micro_batch_size_per_gpu"] = micro_batch_size
+    config["train_batch_size"] = micro_batch_size * accumulation * accelerator.num_processes
+    if config.get("gradient_accumulation_steps") == "auto":
+        config["gradient_accumulation_steps"] = accumulation
 
 
 def _fsdp_on_cpu(plugin) -> None:
