@@ -268,3 +268,18 @@ def test_deepspeed_zero3_config_agrees_with_the_8b_recipe(monkeypatch):
     _check_deepspeed_accumulation(state, recipe.accumulation_steps(8))  # agrees: no error
     with pytest.raises(ValueError, match="set it to 16 in the accelerate config"):
         _check_deepspeed_accumulation(state, recipe.accumulation_steps(4))  # 4 GPUs: 128 / (2 x 4) = 16
+
+
+def test_deepspeed_batch_sizes_come_from_the_recipe():
+    """rewardkit prepares no dataloader, so DeepSpeed's "auto" batch sizes are filled from the recipe:
+    micro 2, accumulation 8, 8 processes -> train_batch_size 128; a fixed accumulation is left alone
+    (the accumulation check compares it first)."""
+    from types import SimpleNamespace
+
+    from rewardkit.training.sharding import fill_deepspeed_batch
+
+    config = {"train_batch_size": "auto", "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto"}
+    acc = SimpleNamespace(num_processes=8, state=SimpleNamespace(deepspeed_plugin=SimpleNamespace(deepspeed_config=config)))
+    fill_deepspeed_batch(acc, micro_batch_size=2, accumulation=8)
+    assert config == {"train_batch_size": 128, "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 8}
+    fill_deepspeed_batch(SimpleNamespace(num_processes=8, state=SimpleNamespace()), 2, 8)  # no DeepSpeed: nothing
