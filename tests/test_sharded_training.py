@@ -138,6 +138,8 @@ def test_deepspeed_zero3_two_processes_match_one_process_and_resume(runs, tiny):
     assert proc.returncode == 0, proc.stderr[-3000:]
     start = [r for r in read_log(runs / "ds") if r["event"] == "start"][0]
     assert start["world_size"] == 2 and start["distributed_type"] == "DistributedType.DEEPSPEED"
+    one_start = [r for r in read_log(runs / "one") if r["event"] == "start"][0]
+    assert start["trainable_parameters"] == one_start["trainable_parameters"] > 0  # not ZeRO-3's empty shards
     a, b = step_losses(runs / "one"), step_losses(runs / "ds")
     assert a.keys() == b.keys() and max(abs(a[s] - b[s]) for s in a) < 2e-5
     shards = sorted(p.name for p in (runs / "ds" / "checkpoints" / "step-8" / "pytorch_model").iterdir())

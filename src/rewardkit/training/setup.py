@@ -152,7 +152,8 @@ def _trainable(cfg: TrainConfig, model):
 
 
 def _count_trainable(model) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    # ZeRO-3 leaves each rank an empty placeholder per parameter (numel 0); ds_numel is the full size
+    return sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters() if p.requires_grad)
 
 
 def _setup_optimizer(cfg: TrainConfig, model, total_steps: int):
