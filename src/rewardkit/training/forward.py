@@ -109,6 +109,11 @@ class PairScorer(nn.Module):
         super().__init__()
         self.model = model
 
+    @property
+    def _no_split_modules(self) -> list[str] | None:
+        """The HF model's block classes: FSDP's TRANSFORMER_BASED_WRAP shards one unit per block by default."""
+        return getattr(self.hf_model(), "_no_split_modules", None)
+
     def hf_model(self) -> nn.Module:
         """The plain transformers model (under peft: the base model with its adapters injected)."""
         return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model

@@ -73,14 +73,16 @@ class Run:
 
 
 def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pairs) -> Run:
-    from accelerate import Accelerator
+    from rewardkit.training.sharding import check_sharded_features, fill_deepspeed_batch, make_accelerator
 
     # The accumulation depends on the process count, known once the Accelerator exists (a bare
     # PartialState() ignores ACCELERATE_USE_CPU and would see one process under torchrun on CPU).
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
+    check_sharded_features(cfg, accelerator)
     accum = cfg.accumulation_steps(accelerator.num_processes)
     accelerator.gradient_accumulation_steps = accum
     _check_deepspeed_accumulation(accelerator, accum)
+    fill_deepspeed_batch(accelerator, cfg.micro_batch_size, accum)
     model, tokenizer, sharing = _setup_model(cfg, accelerator)
     train_set, val_set, reads = _prepare_data(cfg, tokenizer, train_pairs, val_pairs, out_dir / "quarantine.jsonl")
     steps_per_epoch = len(train_set.items) // cfg.global_batch_size
@@ -150,7 +152,8 @@ def _trainable(cfg: TrainConfig, model):
 
 
 def _count_trainable(model) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    # ZeRO-3 leaves each rank an empty placeholder per parameter (numel 0); ds_numel is the full size
+    return sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters() if p.requires_grad)
 
 
 def _setup_optimizer(cfg: TrainConfig, model, total_steps: int):
