@@ -153,10 +153,18 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8, help="global batch (pairs per optimizer step)")
     ap.add_argument("--micro", type=int, default=4, help="rewardkit micro-batch (pairs per forward)")
     ap.add_argument("--only", nargs="*", help="run only these (substring of the run name)")
+    ap.add_argument("--profile", action="store_true", help="profile one default training step instead (torch.profiler)")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="TrainConfig settings for --profile")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         return worker(json.loads(Path(a.worker).read_text()))
+    if a.profile:
+        from training_profile import profile_main
+
+        import yaml
+
+        return profile_main(a.batch, a.micro, {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in a.set)})
 
     import torch
 
