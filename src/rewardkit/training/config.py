@@ -91,6 +91,17 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     bf16: bool = True
     """bf16 autocast for the forward and backward (weights and optimizer stay fp32; rewards and the
     loss are computed in fp32)."""
+    bf16_weights: bool = False
+    """With bf16: hold the model's weights in bf16 (no cast of every fp32 weight in each micro-batch's
+    forward and backward) and fp32 master copies in the optimizer, which applies the AdamW updates to the
+    masters and copies them back rounded (rewardkit.training.precision). Gradients are accumulated in
+    bf16. Checkpoints carry the masters. Not with FSDP or DeepSpeed (they bring their own mixed precision)."""
+    optimizer_impl: Literal["fused", "foreach", "for_loop"] = "for_loop"
+    """How torch runs AdamW: "fused" (one kernel over all tensors), "foreach" (batched ops over lists of
+    tensors) or "for_loop" (one tensor at a time). Same update rule; they differ in rounding order only."""
+    pad_to_multiple: int = Field(1, ge=1)
+    """Pad each micro-batch's sequence length up to a multiple of this (padding is masked: the rewards are
+    the same). oneDNN builds a kernel per matrix shape on AMX CPUs, so fewer distinct lengths reuse them."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward: less memory, more compute."""
     prompt_sharing: bool | None = None

@@ -24,7 +24,8 @@ from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.config import TrainConfig
 from rewardkit.data.split import sample_pairs, split_pairs
 from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs
-from rewardkit.training.forward import PairScorer, check_prompt_sharing, collate_shared, supports_prompt_sharing
+from rewardkit.training.forward import (PairScorer, check_prompt_sharing, collate_shared, pad_to_multiple,
+                                        supports_prompt_sharing)
 from rewardkit.losses import LOSSES
 from rewardkit.training.runlog import RunLog
 
@@ -81,6 +82,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     accum = cfg.accumulation_steps(accelerator.num_processes)
     accelerator.gradient_accumulation_steps = accum
     _check_deepspeed_accumulation(accelerator, accum)
+    _check_bf16_weights(cfg, accelerator)
     model, tokenizer, sharing = _setup_model(cfg, accelerator)
     train_set, val_set, reads = _prepare_data(cfg, tokenizer, train_pairs, val_pairs, out_dir / "quarantine.jsonl")
     steps_per_epoch = len(train_set.items) // cfg.global_batch_size
@@ -159,13 +161,23 @@ def _setup_optimizer(cfg: TrainConfig, model, total_steps: int):
     lr x head_lr_multiplier (LP-FT: a fitted head needs few and small updates, a fresh one large ones)."""
     from transformers import get_scheduler
 
+    from rewardkit.training.precision import attach_master_weights, master_copies
+
     head = {id(p) for name, p in model.named_parameters() if _is_head(name)}
     groups = []
     for in_head, lr in ((False, cfg.lr), (True, cfg.lr * cfg.head_lr_multiplier)):
         params = [p for p in model.parameters() if p.requires_grad and (id(p) in head) == in_head]
         groups += [{"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay, "lr": lr},
                    {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lr": lr}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps)
+    groups = [g for g in groups if g["params"]]
+    masters = None
+    if cfg.bf16 and cfg.bf16_weights:  # fp32 copies for the optimizer, taken before the model becomes bf16
+        groups, masters = master_copies(groups)
+        model.to(torch.bfloat16)
+    impl = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for_loop": {"foreach": False}}[cfg.optimizer_impl]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps, **impl)
+    if masters is not None:
+        attach_master_weights(optimizer, masters)
     name = "constant_with_warmup" if cfg.scheduler == "constant" else cfg.scheduler
     scheduler = get_scheduler(name, optimizer, num_warmup_steps=round(cfg.warmup_ratio * total_steps),
                               num_training_steps=total_steps)
@@ -199,7 +211,7 @@ def _pair_losses(cfg: TrainConfig, accelerator, scorer, tokenizer, sharing: bool
     device = accelerator.device
 
     def pair_losses(data: EncodedSet, idx: list[int]):
-        batch = collate([data.items[i] for i in idx], pad_id)
+        batch = pad_to_multiple(collate([data.items[i] for i in idx], pad_id), cfg.pad_to_multiple, pad_id)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             r_chosen, r_rejected = scorer({k: v.to(device) for k, v in batch.items()})
         r_chosen, r_rejected = r_chosen.float(), r_rejected.float()
@@ -241,6 +253,13 @@ def _read_all(cfg: TrainConfig, specs: list[str], quarantine: Path, reads: list[
         out += pairs
         reads.append(report.as_dict())
     return out
+
+
+def _check_bf16_weights(cfg: TrainConfig, accelerator) -> None:
+    """FSDP and DeepSpeed keep their own fp32 master shards (their mixed-precision settings)."""
+    if cfg.bf16 and cfg.bf16_weights and accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
+        raise ValueError(f"bf16_weights is for single-process and DDP runs; under {accelerator.distributed_type.name} "
+                         "use its mixed-precision setting (bf16 compute, fp32 sharded masters) instead")
 
 
 def _check_deepspeed_accumulation(accelerator, accum: int) -> None:
