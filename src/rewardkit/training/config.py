@@ -95,7 +95,8 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     """With bf16: hold the model's weights in bf16 (no cast of every fp32 weight in each micro-batch's
     forward and backward) and fp32 master copies in the optimizer, which applies the AdamW updates to the
     masters and copies them back rounded (rewardkit.training.precision). Gradients are accumulated in
-    bf16. Checkpoints carry the masters. Not with FSDP or DeepSpeed (they bring their own mixed precision)."""
+    bf16. Checkpoints carry the masters; the exported model holds them rounded to bf16. Not with FSDP or
+    DeepSpeed (they bring their own mixed precision)."""
     optimizer_impl: Literal["fused", "foreach", "for_loop"] = "for_loop"
     """How torch runs AdamW: "fused" (one kernel over all tensors), "foreach" (batched ops over lists of
     tensors) or "for_loop" (one tensor at a time). Same update rule; they differ in rounding order only."""
