@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 HH = REPO.parent / "shared" / "data" / "hh-rlhf-test"
 MAX_LENGTH = 1024
-OLD_DEFAULT = {"prompt_sharing": True}
+OLD_DEFAULT = {"prompt_sharing": True, "bf16_weights": False, "optimizer_impl": "for_loop"}
 """rewardkit's defaults before issue 13: prompt sharing, bf16 autocast over fp32 weights, for-loop AdamW."""
 NEW_DEFAULT = {"prompt_sharing": True, "optimizer_impl": "fused", "bf16_weights": True}
 """The defaults after issue 13 (TrainConfig), written out so the row stays what it says if they move."""
@@ -169,6 +169,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="run only these (substring of the run name)")
     ap.add_argument("--model", default="smollm2", help="the backbone (a tiny one for a smoke test of this script)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per row (tokens/s is their median)")
+    ap.add_argument("--no-first-loss", action="store_true", help="skip the one-step loss runs (timing only)")
     ap.add_argument("--trl-repeats", type=int, help="timed runs of TRL (default: --repeats; each takes minutes)")
     ap.add_argument("--profile", action="store_true", help="profile one default training step instead (torch.profiler)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="TrainConfig settings for --profile")
@@ -209,7 +210,8 @@ def main() -> None:
             if name.startswith("TRL") and rep >= (a.trl_repeats or a.repeats):
                 continue
             job = {**RUNS[name], "steps": a.steps, "batch": a.batch, "micro": RUNS[name].get("micro", a.micro),
-                   "threads": threads, "pair_tokens": pair_tokens, "first_loss": rep == 0, "model": a.model,
+                   "threads": threads, "pair_tokens": pair_tokens, "first_loss": rep == 0 and not a.no_first_loss,
+                   "model": a.model,
                    "pairs": [p.to_dict() for p in pairs]}
             r = run_worker(job)
             if r is None:

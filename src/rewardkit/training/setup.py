@@ -82,7 +82,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     accum = cfg.accumulation_steps(accelerator.num_processes)
     accelerator.gradient_accumulation_steps = accum
     _check_deepspeed_accumulation(accelerator, accum)
-    _check_bf16_weights(cfg, accelerator)
+    bf16_weights = _bf16_weights(cfg, accelerator)
     model, tokenizer, sharing = _setup_model(cfg, accelerator)
     train_set, val_set, reads = _prepare_data(cfg, tokenizer, train_pairs, val_pairs, out_dir / "quarantine.jsonl")
     steps_per_epoch = len(train_set.items) // cfg.global_batch_size
@@ -96,7 +96,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
 
         probe_info = fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir, accelerator.is_main_process)
     model = _trainable(cfg, model)
-    optimizer, scheduler = _setup_optimizer(cfg, model, total_steps)
+    optimizer, scheduler = _setup_optimizer(cfg, model, total_steps, bf16_weights)
     # The scheduler is not prepared: accelerate would step it once per process per step.
     scorer, optimizer = accelerator.prepare(PairScorer(model), optimizer)
     state = ckpt.TrainState()
@@ -109,6 +109,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
               accumulation=accum, micro_batch_size=cfg.micro_batch_size, global_batch_size=cfg.global_batch_size,
               total_steps=total_steps, steps_per_epoch=steps_per_epoch, reads=reads,
               train_pairs=train_set.counts.as_dict(), val_pairs=val_set.counts.as_dict(), prompt_sharing=sharing,
+              bf16_weights=bf16_weights, optimizer_impl=cfg.optimizer_impl,
               distributed_type=str(accelerator.distributed_type), trainable_parameters=_count_trainable(model))
     if probe_info is not None:
         log.event("probe_head", step=0, **probe_info)
@@ -155,7 +156,7 @@ def _count_trainable(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _setup_optimizer(cfg: TrainConfig, model, total_steps: int):
+def _setup_optimizer(cfg: TrainConfig, model, total_steps: int, bf16_weights: bool = False):
     """AdamW, then the scheduler (it needs the step count). No weight decay on biases and norms (1-D
     tensors), as in HF Trainer; the report's 1e-3 applies to the matrices. The score head's groups get
     lr x head_lr_multiplier (LP-FT: a fitted head needs few and small updates, a fresh one large ones)."""
@@ -171,7 +172,7 @@ def _setup_optimizer(cfg: TrainConfig, model, total_steps: int):
                    {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lr": lr}]
     groups = [g for g in groups if g["params"]]
     masters = None
-    if cfg.bf16 and cfg.bf16_weights:  # fp32 copies for the optimizer, taken before the model becomes bf16
+    if bf16_weights:  # fp32 copies for the optimizer, taken before the model becomes bf16
         groups, masters = master_copies(groups)
         model.to(torch.bfloat16)
     impl = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for_loop": {"foreach": False}}[cfg.optimizer_impl]
@@ -255,11 +256,14 @@ def _read_all(cfg: TrainConfig, specs: list[str], quarantine: Path, reads: list[
     return out
 
 
-def _check_bf16_weights(cfg: TrainConfig, accelerator) -> None:
-    """FSDP and DeepSpeed keep their own fp32 master shards (their mixed-precision settings)."""
-    if cfg.bf16 and cfg.bf16_weights and accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
+def _bf16_weights(cfg: TrainConfig, accelerator) -> bool:
+    """Resolve cfg.bf16_weights. FSDP and DeepSpeed keep their own fp32 master shards (their
+    mixed-precision settings), so None means off under them and true is an error."""
+    sharded = accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
+    if cfg.bf16 and cfg.bf16_weights and sharded:
         raise ValueError(f"bf16_weights is for single-process and DDP runs; under {accelerator.distributed_type.name} "
                          "use its mixed-precision setting (bf16 compute, fp32 sharded masters) instead")
+    return cfg.bf16 and (cfg.bf16_weights if cfg.bf16_weights is not None else not sharded)
 
 
 def _check_deepspeed_accumulation(accelerator, accum: int) -> None:
