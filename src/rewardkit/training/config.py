@@ -89,8 +89,21 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     """Seeds the head initialisation, the validation split, the pair sample and the batch order."""
 
     bf16: bool = True
-    """bf16 autocast for the forward and backward (weights and optimizer stay fp32; rewards and the
-    loss are computed in fp32)."""
+    """bf16 autocast for the forward and backward (rewards and the loss are computed in fp32; the
+    weights' dtype: bf16_weights)."""
+    bf16_weights: bool | None = None
+    """With bf16: hold the model's weights in bf16 (no cast of every fp32 weight in each micro-batch's
+    forward and backward) and fp32 master copies in the optimizer, which applies the AdamW updates to the
+    masters and copies them back rounded (rewardkit.training.precision). Gradients are accumulated in
+    bf16. Checkpoints carry the masters; the exported model holds them rounded to bf16. None (default):
+    on, except under FSDP or DeepSpeed, whose own mixed precision keeps fp32 shards; true: required
+    (error under FSDP/DeepSpeed); false: autocast over fp32 weights."""
+    optimizer_impl: Literal["fused", "foreach", "for_loop"] = "fused"
+    """How torch runs AdamW: "fused" (one kernel over all tensors), "foreach" (batched ops over lists of
+    tensors) or "for_loop" (one tensor at a time). Same update rule; they differ in rounding order only."""
+    pad_to_multiple: int = Field(1, ge=1)
+    """Pad each micro-batch's sequence length up to a multiple of this (padding is masked: the rewards are
+    the same). oneDNN builds a kernel per matrix shape on AMX CPUs, so fewer distinct lengths reuse them."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward: less memory, more compute."""
     prompt_sharing: bool | None = None

@@ -47,6 +47,21 @@ def collate_shared(items: list[EncodedPair], pad_id: int) -> dict[str, torch.Ten
     }
 
 
+PAD_VALUES = {"input_ids": None, "attention_mask": 0, "segments": PAD, "position_ids": 0}
+"""What pads each [B, T] tensor of a collated batch (None: the tokenizer's pad id)."""
+
+
+def pad_to_multiple(batch: dict[str, torch.Tensor], multiple: int, pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a collated batch (either layout) to a length T rounded up to a multiple of `multiple`.
+    The padding is masked like any other, so the rewards do not change; fewer distinct shapes let oneDNN
+    reuse its kernels (TrainConfig.pad_to_multiple)."""
+    extra = -batch["input_ids"].shape[1] % multiple
+    if not extra:
+        return batch
+    return {k: torch.nn.functional.pad(v, (0, extra), value=pad_id if PAD_VALUES[k] is None else PAD_VALUES[k])
+            if k in PAD_VALUES else v for k, v in batch.items()}
+
+
 def shared_mask(segments: torch.Tensor) -> torch.Tensor:
     """segments [B, T] -> allowed [B, 1, T, T] (bool, True = query may attend to key).
 
@@ -92,7 +107,8 @@ def supports_prompt_sharing(model) -> bool:
 def shared_scores(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Rewards of packed pairs (see `collate_shared`): (r_chosen [B], r_rejected [B]), fp32."""
     dtype = next(model.parameters()).dtype
-    mask = mask_for_kernel(shared_mask(batch["segments"]), model.config._attn_implementation, dtype)
+    with torch.profiler.record_function("prompt_sharing_mask"):  # a label for benchmarks/training_profile.py
+        mask = mask_for_kernel(shared_mask(batch["segments"]), model.config._attn_implementation, dtype)
     backbone = getattr(model, model.base_model_prefix)
     hidden = backbone(input_ids=batch["input_ids"], attention_mask=mask,
                       position_ids=batch["position_ids"]).last_hidden_state  # [B, T, H]

@@ -24,7 +24,8 @@ from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.config import TrainConfig
 from rewardkit.data.split import sample_pairs, split_pairs
 from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs
-from rewardkit.training.forward import PairScorer, check_prompt_sharing, collate_shared, supports_prompt_sharing
+from rewardkit.training.forward import (PairScorer, check_prompt_sharing, collate_shared, pad_to_multiple,
+                                        supports_prompt_sharing)
 from rewardkit.losses import LOSSES
 from rewardkit.training.runlog import RunLog
 
@@ -83,6 +84,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     accelerator.gradient_accumulation_steps = accum
     _check_deepspeed_accumulation(accelerator, accum)
     fill_deepspeed_batch(accelerator, cfg.micro_batch_size, accum)
+    bf16_weights = _bf16_weights(cfg, accelerator)
     model, tokenizer, sharing = _setup_model(cfg, accelerator)
     train_set, val_set, reads = _prepare_data(cfg, tokenizer, train_pairs, val_pairs, out_dir / "quarantine.jsonl")
     steps_per_epoch = len(train_set.items) // cfg.global_batch_size
@@ -96,7 +98,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
 
         probe_info = fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir, accelerator.is_main_process)
     model = _trainable(cfg, model)
-    optimizer, scheduler = _setup_optimizer(cfg, model, total_steps)
+    optimizer, scheduler = _setup_optimizer(cfg, model, total_steps, bf16_weights)
     # The scheduler is not prepared: accelerate would step it once per process per step.
     scorer, optimizer = accelerator.prepare(PairScorer(model), optimizer)
     state = ckpt.TrainState()
@@ -109,6 +111,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
               accumulation=accum, micro_batch_size=cfg.micro_batch_size, global_batch_size=cfg.global_batch_size,
               total_steps=total_steps, steps_per_epoch=steps_per_epoch, reads=reads,
               train_pairs=train_set.counts.as_dict(), val_pairs=val_set.counts.as_dict(), prompt_sharing=sharing,
+              bf16_weights=bf16_weights, optimizer_impl=cfg.optimizer_impl,
               distributed_type=str(accelerator.distributed_type), trainable_parameters=_count_trainable(model))
     if probe_info is not None:
         log.event("probe_head", step=0, **probe_info)
@@ -126,7 +129,8 @@ def _setup_model(cfg: TrainConfig, accelerator):
     from rewardkit.models.loading import load_reward_model
 
     # Seed, then build: the fresh score head is drawn right after seeding (load_reward_model(seed=)).
-    # Weights stay fp32 (AdamW updates of ~lr x weight vanish in bf16); bf16 is autocast only.
+    # Loaded in fp32: the optimizer's master copies are taken from these (AdamW updates of ~lr x weight
+    # vanish in bf16) before _setup_optimizer makes the model bf16 when bf16_weights is on.
     model, tokenizer = load_reward_model(cfg.model, dtype="float32", attn_implementation=cfg.attn_implementation,
                                          seed=cfg.seed, device=accelerator.device)
     sharing = cfg.prompt_sharing
@@ -144,7 +148,7 @@ def _trainable(cfg: TrainConfig, model):
 
         freeze_below_top_layers(model, cfg.train_top_k_layers)
     if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        _checkpoint_activations(model)
     if cfg.lora is not None:
         model = _with_lora(model, cfg.lora)
     model.train()
@@ -156,11 +160,13 @@ def _count_trainable(model) -> int:
     return sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters() if p.requires_grad)
 
 
-def _setup_optimizer(cfg: TrainConfig, model, total_steps: int):
+def _setup_optimizer(cfg: TrainConfig, model, total_steps: int, bf16_weights: bool = False):
     """AdamW, then the scheduler (it needs the step count). No weight decay on biases and norms (1-D
     tensors), as in HF Trainer; the report's 1e-3 applies to the matrices. The score head's groups get
     lr x head_lr_multiplier (LP-FT: a fitted head needs few and small updates, a fresh one large ones)."""
     from transformers import get_scheduler
+
+    from rewardkit.training.precision import attach_master_weights, master_copies
 
     head = {id(p) for name, p in model.named_parameters() if _is_head(name)}
     groups = []
@@ -168,7 +174,15 @@ def _setup_optimizer(cfg: TrainConfig, model, total_steps: int):
         params = [p for p in model.parameters() if p.requires_grad and (id(p) in head) == in_head]
         groups += [{"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay, "lr": lr},
                    {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lr": lr}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps)
+    groups = [g for g in groups if g["params"]]
+    masters = None
+    if bf16_weights:  # fp32 copies for the optimizer, taken before the model becomes bf16
+        groups, masters = master_copies(groups)
+        model.to(torch.bfloat16)
+    impl = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for_loop": {"foreach": False}}[cfg.optimizer_impl]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps, **impl)
+    if masters is not None:
+        attach_master_weights(optimizer, masters)
     name = "constant_with_warmup" if cfg.scheduler == "constant" else cfg.scheduler
     scheduler = get_scheduler(name, optimizer, num_warmup_steps=round(cfg.warmup_ratio * total_steps),
                               num_training_steps=total_steps)
@@ -202,7 +216,7 @@ def _pair_losses(cfg: TrainConfig, accelerator, scorer, tokenizer, sharing: bool
     device = accelerator.device
 
     def pair_losses(data: EncodedSet, idx: list[int]):
-        batch = collate([data.items[i] for i in idx], pad_id)
+        batch = pad_to_multiple(collate([data.items[i] for i in idx], pad_id), cfg.pad_to_multiple, pad_id)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             r_chosen, r_rejected = scorer({k: v.to(device) for k, v in batch.items()})
         r_chosen, r_rejected = r_chosen.float(), r_rejected.float()
@@ -244,6 +258,25 @@ def _read_all(cfg: TrainConfig, specs: list[str], quarantine: Path, reads: list[
         out += pairs
         reads.append(report.as_dict())
     return out
+
+
+def _checkpoint_activations(model) -> None:
+    """Non-reentrant activation checkpointing. transformers 5 renamed the method (the old name now warns
+    on every run); releases before it have only gradient_checkpointing_enable."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def _bf16_weights(cfg: TrainConfig, accelerator) -> bool:
+    """Resolve cfg.bf16_weights. FSDP and DeepSpeed keep their own fp32 master shards (their
+    mixed-precision settings), so None means off under them and true is an error."""
+    sharded = accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
+    if cfg.bf16 and cfg.bf16_weights and sharded:
+        raise ValueError(f"bf16_weights is for single-process and DDP runs; under {accelerator.distributed_type.name} "
+                         "use its mixed-precision setting (bf16 compute, fp32 sharded masters) instead")
+    return cfg.bf16 and (cfg.bf16_weights if cfg.bf16_weights is not None else not sharded)
 
 
 def _check_deepspeed_accumulation(accelerator, accum: int) -> None:
