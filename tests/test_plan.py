@@ -113,7 +113,8 @@ def test_fsdp_configs_fit_the_27b_recipe(config, machines):
     assert recipe(R27B).accumulation_steps(launch["processes"]) == 16 // machines
     assert launch["sharding"].params and not launch["sharding"].deepspeed_bf16
     model, _ = build_meta_model(recipe(R27B), GEMMA27B)
-    check_fsdp_wrap(model, launch["fsdp_wrap"], config)  # names Gemma2DecoderLayer, which the model has
+    assert launch["fsdp_wrap"] is None  # FSDP2 keys: the block class comes from the model
+    check_fsdp_wrap(model, launch["fsdp_wrap"], config)  # its _no_split_modules, Gemma2DecoderLayer, is in it
 
 
 def test_every_accelerate_config_parses_and_counts_processes_over_all_machines():
@@ -133,9 +134,13 @@ def test_an_inconsistent_launch_fails_with_the_reason(tmp_path):
     # The 27B recipe (micro 1) needs accumulation 16 on 8 GPUs; the 8B's DeepSpeed config states 8.
     with pytest.raises(ValueError, match=r"gradient_accumulation_steps is 8, but .* = 16: set it to 16"):
         make_plan(recipe(R27B), opts(accelerate_config=ACC / "deepspeed-zero3.yaml"))
-    # fsdp.yaml wraps Gemma2DecoderLayer: Llama's blocks are LlamaDecoderLayer.
+    # An FSDP config that names Gemma2DecoderLayer (an override of the model's own block class), used
+    # for Llama, whose blocks are LlamaDecoderLayer.
+    gemma_wrap = yaml.safe_load((ACC / "fsdp.yaml").read_text())
+    gemma_wrap["fsdp_config"]["fsdp_transformer_layer_cls_to_wrap"] = "Gemma2DecoderLayer"
+    (tmp_path / "fsdp-gemma.yaml").write_text(yaml.safe_dump(gemma_wrap))
     with pytest.raises(ValueError, match=r"Gemma2DecoderLayer is not in this model; its decoder layer is LlamaDecoder"):
-        make_plan(recipe(R8B), opts(accelerate_config=ACC / "fsdp.yaml", arch_config=LLAMA8B))
+        make_plan(recipe(R8B), opts(accelerate_config=tmp_path / "fsdp-gemma.yaml", arch_config=LLAMA8B))
     with pytest.raises(ValueError, match="apply to a dry run only"):
         P.DryRunOptions(num_processes=8)
     with pytest.raises(ValueError, match="not both"):

@@ -54,6 +54,11 @@ def check_fsdp_wrap(model, wrap: str | None, source: str) -> None:
     """FSDP's TRANSFORMER_BASED_WRAP names the decoder-layer class; a class the model lacks fails only
     once the GPUs are rented (accelerate: "Could not find the transformer layer class")."""
     names = {type(m).__name__ for m in model.modules()}
+    if not wrap:  # FSDP2 configs leave the class to the model's _no_split_modules (training.sharding)
+        wrap = ",".join(getattr(model, "_no_split_modules", None) or [])
+        if not wrap:
+            raise UserError(f"{source}: names no fsdp_transformer_layer_cls_to_wrap and {type(model).__name__} "
+                            "declares no _no_split_modules: name the decoder-layer class in the config")
     missing = [c.strip() for c in (wrap or "").split(",") if c.strip() and c.strip() not in names]
     if missing:
         layer = next((n for n in sorted(names) if n.endswith("DecoderLayer")), "?")
