@@ -194,3 +194,13 @@ def test_settings_that_contradict_each_other_are_refused():
         ServeConfig(max_conversations=600, max_queue=500)
     with pytest.raises(ValueError, match="unknown|Extra inputs"):
         ServeConfig(max_batch=3)
+
+
+def test_kernel_caches_are_capped_unless_the_environment_says_otherwise():
+    from rewardkit.serving.config import ServeConfig, bound_kernel_caches
+
+    env = {"LRU_CACHE_CAPACITY": "7"}
+    bound_kernel_caches(ServeConfig().kernel_cache_capacity, env)
+    assert env == {"LRU_CACHE_CAPACITY": "7", "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "64"}
+    with pytest.raises(ValueError, match="kernel_cache_capacity"):
+        ServeConfig(kernel_cache_capacity=0)

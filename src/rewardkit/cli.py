@@ -168,6 +168,9 @@ def score(cfg: ScoreConfig) -> None:
 @config_command(app, "serve", ServeConfig)
 def serve(cfg: ServeConfig) -> None:
     """Serve a reward model over HTTP: POST /score, OpenRLHF's POST /get_reward, /health, /ready, /metrics."""
+    from rewardkit.serving.config import bound_kernel_caches
+
+    bound_kernel_caches(cfg.kernel_cache_capacity)  # before torch builds a kernel (BENCHMARKS.md "Serving")
     from rewardkit.serving.app import serve as run_server
 
     run_server(cfg)

@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import MutableMapping
+
 from pydantic import Field, model_validator
 
 from rewardkit.options import ScoringOptions
@@ -46,6 +49,11 @@ class ServeConfig(ScoringOptions):
     Default: the REWARDKIT_API_KEY environment variable; no key at all leaves the server open."""
     access_log: bool = True
     """One JSON line per request on stderr (method, path, status, milliseconds, client)."""
+    kernel_cache_capacity: int = Field(64, ge=1)
+    """Compiled CPU kernels kept per cache (oneDNN's primitive cache and torch's ideep cache: one kernel
+    per matrix shape, 1,024 each by default). A server's batches come in many (batch, length) shapes, and
+    full default caches cost ~1 GB of resident memory; set before torch starts (ONEDNN_PRIMITIVE_CACHE_CAPACITY
+    and LRU_CACHE_CAPACITY in the environment take precedence)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> ServeConfig:
@@ -64,3 +72,13 @@ class ServeConfig(ScoringOptions):
     def resolved_api_key(self, environ) -> str | None:
         """The key in force: --api-key, else the environment variable, else None (open)."""
         return self.api_key if self.api_key is not None else (environ.get(API_KEY_ENV) or None)
+
+
+KERNEL_CACHE_VARS = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
+
+
+def bound_kernel_caches(capacity: int, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Cap oneDNN's and ideep's per-shape kernel caches unless the environment already sets them. They read
+    the variables when they build their first kernel, so this runs before the model is loaded."""
+    for var in KERNEL_CACHE_VARS:
+        environ.setdefault(var, str(capacity))
