@@ -107,17 +107,13 @@ def test_every_rewardkit_option_is_its_models_field():
     assert [p.name for p in found["train"].params] == ["recipe", "overrides", "resume", *DryRunOptions.model_fields]
 
 
-def test_recipe_flags_become_overrides(tmp_path):
-    class Recipe(StrictModel):
-        lr: float = 0.1
-        """Learning rate."""
-        resume: bool = False
-        """Continue."""
-
+def recipe_app(recipe: type, flags: list[str]) -> tuple[typer.Typer, list]:
+    """A two-command app whose `train` is a recipe command; `seen` collects the configs it was called with
+    (a second command keeps typer from collapsing the app into its only command)."""
     app, seen = typer.Typer(), []
 
-    @recipe_command(app, "train", Recipe, flags=["resume"])
-    def train(cfg: Recipe) -> None:
+    @recipe_command(app, "train", recipe, flags=flags)
+    def train(cfg) -> None:
         """Train."""
         seen.append(cfg)
 
@@ -125,6 +121,17 @@ def test_recipe_flags_become_overrides(tmp_path):
     def other() -> None:
         pass
 
+    return app, seen
+
+
+def test_recipe_flags_become_overrides(tmp_path):
+    class Recipe(StrictModel):
+        lr: float = 0.1
+        """Learning rate."""
+        resume: bool = False
+        """Continue."""
+
+    app, seen = recipe_app(Recipe, ["resume"])
     recipe = tmp_path / "r.yaml"
     recipe.write_text("lr: 0.5\n")
     assert CliRunner().invoke(app, ["train", str(recipe), "lr=0.25", "--resume"]).exit_code == 0
@@ -140,17 +147,7 @@ def test_a_recipe_flag_left_at_its_default_keeps_the_recipe_files_value(tmp_path
         lr: float = 0.1
         """Learning rate."""
 
-    app, seen = typer.Typer(), []
-
-    @recipe_command(app, "train", Recipe, flags=["lr"])
-    def train(cfg: Recipe) -> None:
-        """Train."""
-        seen.append(cfg)
-
-    @app.command("other")
-    def other() -> None:
-        pass
-
+    app, seen = recipe_app(Recipe, ["lr"])
     recipe = tmp_path / "r.yaml"
     recipe.write_text("lr: 0.5\n")
     assert CliRunner().invoke(app, ["train", str(recipe)]).exit_code == 0 and seen[-1].lr == 0.5
