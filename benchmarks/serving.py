@@ -59,7 +59,7 @@ def offline_rate(rm: RewardModel, convs, args) -> float:
 def start_server(model: str, port: int, args) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "rewardkit.cli", "serve", "--model", model, "--port", str(port), "--dtype", args.dtype,
            "--max-length", str(args.max_length), "--batch-tokens", str(args.batch_tokens), "--no-access-log",
-           "--max-wait-ms", str(args.max_wait_ms)]
+           "--max-wait-ms", str(args.max_wait_ms), "--kernel-cache-capacity", str(args.kernel_cache_capacity)]
     proc = subprocess.Popen(cmd, env={**os.environ, "REWARDKIT_API_KEY": KEY}, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 900  # imports + load take minutes on a saturated machine
     while time.monotonic() < deadline:
@@ -187,6 +187,8 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--batch-tokens", type=int, default=8192)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
+    ap.add_argument("--kernel-cache-capacity", type=int, default=64,
+                    help="the server's oneDNN/ideep kernel caches (offline scoring here keeps torch's defaults)")
     ap.add_argument("--soak-minutes", type=float, default=10.0)
     ap.add_argument("--repeats", type=int, default=3, help="rounds of offline + server per model; medians")
     ap.add_argument("--port", type=int, default=18531)
@@ -198,7 +200,7 @@ def main() -> None:
           f"{os.cpu_count()} cores, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} at start")
     print(f"{args.requests} requests x 1 conversation ({args.distinct} distinct RewardBench conversations), "
           f"{args.clients} clients, {args.dtype}, max_length {args.max_length}, batch_tokens {args.batch_tokens}, "
-          f"max_wait_ms {args.max_wait_ms}\n")
+          f"max_wait_ms {args.max_wait_ms}, server kernel caches {args.kernel_cache_capacity}\n")
     print(f"Medians of {args.repeats} rounds (each: offline, then the server, side by side); share per round in brackets.\n")
     print("| model | requests | clients | offline conv/s | server conv/s | share (rounds) | p50 ms | p99 ms | errors "
           "| conv/batch | model busy |")
