@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from rewardkit import quiet
 from rewardkit.probing.probe import Probe
 
 
@@ -51,8 +52,9 @@ def save_model_dir(model, tokenizer, dest: str | Path, state_dict: dict | None =
     dest = Path(dest)
     tmp = dest.with_name(f".tmp-{dest.name}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    with quiet.libraries():  # transformers 5 draws a "Writing model shards" bar
+        model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
     return dest
