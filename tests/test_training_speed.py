@@ -129,15 +129,15 @@ def test_fused_foreach_and_for_loop_adamw_give_the_same_steps(tiny, tmp_path):
 @pytest.mark.parametrize("sharing", [True, False])
 def test_pad_to_multiple_leaves_the_rewards_unchanged(tiny, sharing):
     from rewardkit.models.loading import load_reward_model
-    from rewardkit.training.forward import PairScorer, collate_shared, pad_to_multiple
+    from rewardkit.training.forward import PairScorer, collate_shared
 
     model, tok = load_reward_model(str(tiny), dtype="float32", seed=0, attn_implementation="sdpa")
     enc = encode_pairs(toy_pairs(6, seed=7), tok, max_length=96, on_long="truncate")
-    batch = (collate_shared if sharing else collate_concat)(enc.items, tok.pad_token_id)
-    padded = pad_to_multiple(batch, 64, tok.pad_token_id)
+    collate = collate_shared if sharing else collate_concat
+    batch, padded = collate(enc.items, tok.pad_token_id), collate(enc.items, tok.pad_token_id, multiple=64)
     t = batch["input_ids"].shape[1]
     assert padded["input_ids"].shape[1] == -(-t // 64) * 64 > t
-    assert pad_to_multiple(padded, 64, tok.pad_token_id) is padded  # already a multiple: untouched
+    assert all(v.shape == padded["input_ids"].shape for k, v in padded.items() if v.ndim == 2)
     scorer = PairScorer(model)
     with torch.no_grad():
         (rc, rr), (pc, pr) = scorer(batch), scorer(padded)

@@ -108,7 +108,8 @@ def micro_batches(batch: list[int], micro: int, world_size: int, rank: int) -> l
     return chunks[rank::world_size]
 
 
-def collate_concat(items: list[EncodedPair], pad_id: int) -> dict[str, torch.Tensor]:
-    """Chosen and rejected of B pairs as ONE batch of 2B rows: rows 0..B-1 chosen, B..2B-1 rejected."""
-    ids, mask = pad_right([e.chosen_ids for e in items] + [e.rejected_ids for e in items], pad_id)
+def collate_concat(items: list[EncodedPair], pad_id: int, multiple: int = 1) -> dict[str, torch.Tensor]:
+    """Chosen and rejected of B pairs as ONE batch of 2B rows: rows 0..B-1 chosen, B..2B-1 rejected
+    (width rounded up to `multiple`: TrainConfig.pad_to_multiple)."""
+    ids, mask = pad_right([e.chosen_ids for e in items] + [e.rejected_ids for e in items], pad_id, multiple=multiple)
     return {"input_ids": ids, "attention_mask": mask}

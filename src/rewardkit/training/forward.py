@@ -25,9 +25,10 @@ from rewardkit.models.tokenization import EncodedPair
 PROMPT, CHOSEN, REJECTED, PAD = 0, 1, 2, 3
 
 
-def collate_shared(items: list[EncodedPair], pad_id: int) -> dict[str, torch.Tensor]:
+def collate_shared(items: list[EncodedPair], pad_id: int, multiple: int = 1) -> dict[str, torch.Tensor]:
     """B pairs -> packed input_ids [B, T], segments [B, T], position_ids [B, T], chosen_end [B],
-    rejected_end [B] (T = longest packed row, P + |chosen response| + |rejected response|)."""
+    rejected_end [B] (T = longest packed row, P + |chosen response| + |rejected response|, rounded up to
+    `multiple`: TrainConfig.pad_to_multiple)."""
     rows, segs, poss, c_end, r_end = [], [], [], [], []
     for e in items:
         c, r = e.chosen_ids, e.rejected_ids
@@ -39,27 +40,12 @@ def collate_shared(items: list[EncodedPair], pad_id: int) -> dict[str, torch.Ten
         # a rejected response with no tokens of its own (r is a prefix of c) ends inside the prompt
         r_end.append(len(c) + len(r) - p - 1 if len(r) > p else p - 1)
     return {
-        "input_ids": pad_right(rows, pad_id)[0],
-        "segments": pad_right(segs, PAD)[0],
-        "position_ids": pad_right(poss, 0)[0],
+        "input_ids": pad_right(rows, pad_id, multiple=multiple)[0],
+        "segments": pad_right(segs, PAD, multiple=multiple)[0],
+        "position_ids": pad_right(poss, 0, multiple=multiple)[0],
         "chosen_end": torch.tensor(c_end),
         "rejected_end": torch.tensor(r_end),
     }
-
-
-PAD_VALUES = {"input_ids": None, "attention_mask": 0, "segments": PAD, "position_ids": 0}
-"""What pads each [B, T] tensor of a collated batch (None: the tokenizer's pad id)."""
-
-
-def pad_to_multiple(batch: dict[str, torch.Tensor], multiple: int, pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a collated batch (either layout) to a length T rounded up to a multiple of `multiple`.
-    The padding is masked like any other, so the rewards do not change; fewer distinct shapes let oneDNN
-    reuse its kernels (TrainConfig.pad_to_multiple)."""
-    extra = -batch["input_ids"].shape[1] % multiple
-    if not extra:
-        return batch
-    return {k: torch.nn.functional.pad(v, (0, extra), value=pad_id if PAD_VALUES[k] is None else PAD_VALUES[k])
-            if k in PAD_VALUES else v for k, v in batch.items()}
 
 
 def shared_mask(segments: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.config import TrainConfig
 from rewardkit.data.split import sample_pairs, split_pairs
 from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs
-from rewardkit.training.forward import (PairScorer, check_prompt_sharing, collate_shared, pad_to_multiple,
+from rewardkit.training.forward import (PairScorer, check_prompt_sharing, collate_shared,
                                         supports_prompt_sharing)
 from rewardkit.losses import LOSSES
 from rewardkit.training.runlog import RunLog
@@ -211,12 +211,12 @@ def _resume_or_clear(accelerator, ckpt_root: Path, resume: bool) -> None:
 def _pair_losses(cfg: TrainConfig, accelerator, scorer, tokenizer, sharing: bool) -> Callable:
     """(data, pair indices) -> (per-pair losses [B], r_chosen [B], r_rejected [B]), rewards in fp32."""
     loss_fn = partial(LOSSES[cfg.loss], **cfg.loss_params)
-    collate = collate_shared if sharing else collate_concat
+    collate = partial(collate_shared if sharing else collate_concat, multiple=cfg.pad_to_multiple)
     pad_id = tokenizer.pad_token_id
     device = accelerator.device
 
     def pair_losses(data: EncodedSet, idx: list[int]):
-        batch = pad_to_multiple(collate([data.items[i] for i in idx], pad_id), cfg.pad_to_multiple, pad_id)
+        batch = collate([data.items[i] for i in idx], pad_id)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             r_chosen, r_rejected = scorer({k: v.to(device) for k, v in batch.items()})
         r_chosen, r_rejected = r_chosen.float(), r_rejected.float()
