@@ -96,11 +96,16 @@ def _fsdp_on_cpu(plugin) -> None:
     AcceleratorState._shared_state.update(distributed_type=DistributedType.FSDP, fsdp_plugin=plugin)
 
 
+def is_sharded(accelerator) -> bool:
+    """FSDP or DeepSpeed is running (each keeps its own fp32 shards and mixed precision)."""
+    return accelerator.distributed_type.name in ENGINE_ENV
+
+
 def check_sharded_features(cfg, accelerator) -> None:
     """Refuse, at setup, a recipe feature that cannot work under the running engine."""
-    engine = accelerator.distributed_type.name
-    if engine not in ENGINE_ENV:
+    if not is_sharded(accelerator):
         return
+    engine = accelerator.distributed_type.name
     if cfg.lora is not None:
         raise ValueError(f"lora under {engine}: the export folds the adapters into sharded weights, which "
                          "peft cannot do; train LoRA with DDP (adapters are small) or drop `lora`")
