@@ -93,8 +93,7 @@ def supports_prompt_sharing(model) -> bool:
 def shared_scores(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Rewards of packed pairs (see `collate_shared`): (r_chosen [B], r_rejected [B]), fp32."""
     dtype = next(model.parameters()).dtype
-    with torch.profiler.record_function("prompt_sharing_mask"):  # a label for benchmarks/training_profile.py
-        mask = mask_for_kernel(shared_mask(batch["segments"]), model.config._attn_implementation, dtype)
+    mask = mask_for_kernel(shared_mask(batch["segments"]), model.config._attn_implementation, dtype)
     backbone = getattr(model, model.base_model_prefix)
     hidden = backbone(input_ids=batch["input_ids"], attention_mask=mask,
                       position_ids=batch["position_ids"]).last_hidden_state  # [B, T, H]
