@@ -101,7 +101,7 @@ def test_batch_math_1x8_and_2x8_agrees_with_deepspeeds_accumulation(config, mach
     assert cfg.accumulation_steps(launch["processes"]) == accumulation == launch["deepspeed_accumulation"]
     assert P.batch_math(128, 2, accumulation, 8 * machines)["global_batch_size"] == 128
     sharding = launch["sharding"]
-    assert sharding.params and sharding.grads and sharding.optimizer and sharding.deepspeed_bf16
+    assert sharding.params and sharding.grads and sharding.optimizer and sharding.bf16_weights
 
 
 @pytest.mark.parametrize("config, machines", [("fsdp.yaml", 1), ("fsdp-2x8.yaml", 2)])
@@ -111,7 +111,7 @@ def test_fsdp_configs_fit_the_27b_recipe(config, machines):
     launch = read_launch(opts(accelerate_config=ACC / config))
     assert (launch["machines"], launch["processes"]) == (machines, 8 * machines)
     assert recipe(R27B).accumulation_steps(launch["processes"]) == 16 // machines
-    assert launch["sharding"].params and not launch["sharding"].deepspeed_bf16
+    assert launch["sharding"].params and not launch["sharding"].bf16_weights
     model, _ = build_meta_model(recipe(R27B), GEMMA27B)
     assert launch["fsdp_wrap"] is None  # FSDP2 keys: the block class comes from the model
     check_fsdp_wrap(model, launch["fsdp_wrap"], config)  # its _no_split_modules, Gemma2DecoderLayer, is in it
@@ -184,10 +184,16 @@ def test_the_data_plan_reads_local_data_and_measures_tokens(tmp_path, tiny):
     packed = [len(e.chosen_ids) + len(e.rejected_ids) - e.prompt_len for e in enc]  # prompt sharing is on
     assert plan["model"]["prompt_sharing"]
     assert plan["data"]["pair_tokens"] == pytest.approx(sum(packed) / len(packed))
-    # Unsharded DDP: fp32 weights (4) + grads (4) + AdamW (8), and autocast's bf16 copy (2) of every weight.
+    # Unsharded DDP trains bf16 weights by default: bf16 weights (2) + bf16 grads (2) + fp32 masters and
+    # AdamW (12), no autocast copy; with bf16_weights false, fp32 weights (4) + grads (4) + AdamW (8) and
+    # autocast's bf16 copy (2) of every weight.
     n = plan["parameters"]["total"]
-    m = plan["memory_gib_per_gpu"]
-    assert (m["weights"] + m["gradients"] + m["optimizer"] + m["working_weights"]) * 2**30 == pytest.approx(18 * n)
+    assert plan["parameters"]["trainable"] == n
+    for setting, per_param in ((None, 16), (False, 18)):
+        m = make_plan(cfg.model_copy(update={"bf16_weights": setting}), opts(num_processes=2))["memory_gib_per_gpu"]
+        assert (m["weights"] + m["gradients"] + m["optimizer"] + m["working_weights"]) * 2**30 == pytest.approx(per_param * n)
+    with pytest.raises(ValueError, match="bf16_weights is for single-process and DDP runs; under FSDP"):
+        make_plan(cfg.model_copy(update={"bf16_weights": True}), opts(accelerate_config=ACC / "fsdp.yaml"))
 
 
 def _saved_bytes_per_token(make_config, tokens: int, checkpointing: bool = False) -> float:

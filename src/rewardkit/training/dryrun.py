@@ -11,6 +11,7 @@ TrainConfig.accumulation_steps, the hold-out split data.split.split_pairs.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def _deepspeed_sharding(ds: dict, bf16: bool) -> tuple[P.Sharding, Any]:
         stage, accum = int(ds.get("zero_stage", 0)), ds.get("gradient_accumulation_steps", "auto")
         offload = ds.get("offload_optimizer_device", "none") not in ("none", None)
     return P.Sharding(f"deepspeed zero{stage}", params=stage >= 3, grads=stage >= 2, optimizer=stage >= 1,
-                      offload_optimizer=offload, deepspeed_bf16=bf16), accum
+                      offload_optimizer=offload, bf16_weights=bf16), accum
 
 
 def _fsdp_sharding(fsdp: dict) -> P.Sharding:
@@ -207,9 +208,14 @@ def make_plan(cfg: TrainConfig, opts: P.DryRunOptions) -> dict[str, Any]:
     """Every number of the plan, JSON-ready. Batch math first: an inconsistent launch fails before the
     (slower) model build."""
     from rewardkit.training.forward import supports_prompt_sharing
+    from rewardkit.training.sharding import bf16_weights_on
 
     launch = read_launch(opts)
     world, sharding = launch["processes"], launch["sharding"]
+    engine = sharding.name.split()[0].removesuffix("2").upper()  # "fsdp2 ..." / "deepspeed zero3" / "none"
+    own_bf16 = bf16_weights_on(cfg.bf16, cfg.bf16_weights, engine)  # the training rule; refuses as it does
+    if engine in ("NONE", "DDP"):  # DeepSpeed and FSDP: their config says (read_launch)
+        sharding = replace(sharding, bf16_weights=own_bf16)
     accum = cfg.accumulation_steps(world)  # the same check training runs at setup
     if launch["deepspeed_accumulation"] is not None:
         P.check_deepspeed_accumulation(launch["deepspeed_accumulation"], accum)

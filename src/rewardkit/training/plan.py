@@ -79,8 +79,9 @@ class Sharding:
     """AdamW states sharded 1/N (ZeRO-1/2/3, every FSDP strategy but NO_SHARD)."""
     offload_optimizer: bool = False
     """AdamW states (and the fp32 master weights) live in CPU memory, not on the GPU."""
-    deepspeed_bf16: bool = False
-    """DeepSpeed with bf16: bf16 weights and gradients plus fp32 master weights in the optimizer."""
+    bf16_weights: bool = False
+    """bf16 weights and gradients, fp32 master weights with the AdamW states in the optimizer: DeepSpeed's
+    bf16 mode, or rewardkit's own `bf16_weights` on one process or DDP (training.sharding.bf16_weights_on)."""
 
 
 @dataclass(frozen=True)
@@ -135,15 +136,16 @@ def check_deepspeed_accumulation(theirs, accum: int) -> None:
 def state_bytes(arch: Arch, sharding: Sharding, world: int) -> dict[str, float]:
     """Bytes per GPU of weights, gradients and AdamW states.
 
-    rewardkit trains fp32 weights under bf16 autocast (training.config.TrainConfig.bf16): a trainable
-    parameter costs 4 (weight) + 4 (fp32 gradient) + 8 (AdamW exp_avg and exp_avg_sq, fp32) = 16 bytes,
-    a frozen one 4. DeepSpeed's bf16 mode keeps bf16 weights (2) and gradients (2) and puts fp32 master
-    weights (4) with the AdamW states (8) in the optimizer: also 16 per trainable parameter (the ZeRO
-    paper's 2 + 2 + K=12, Rajbhandari et al. 2020, arXiv:1910.02054, section 3.1), 2 per frozen one.
+    fp32 weights under bf16 autocast (FSDP, or `bf16_weights: false`): a trainable parameter costs 4
+    (weight) + 4 (fp32 gradient) + 8 (AdamW exp_avg and exp_avg_sq, fp32) = 16 bytes, a frozen one 4.
+    bf16 weights (Sharding.bf16_weights: DeepSpeed's bf16 mode, rewardkit's default on one process or DDP)
+    keep bf16 weights (2) and gradients (2) and put fp32 master weights (4) with the AdamW states (8) in
+    the optimizer: also 16 per trainable parameter (the ZeRO paper's 2 + 2 + K=12, Rajbhandari et al.
+    2020, arXiv:1910.02054, section 3.1), 2 per frozen one.
     Each part is divided by the process count where the config shards it.
     """
     n, t = arch.params_total, arch.params_trainable
-    if sharding.deepspeed_bf16:
+    if sharding.bf16_weights:
         weights, grads, optim = 2 * n, 2 * t, 12 * t
     else:
         weights, grads, optim = 4 * n, 4 * t, 8 * t
@@ -155,13 +157,13 @@ def state_bytes(arch: Arch, sharding: Sharding, world: int) -> dict[str, float]:
 
 
 def working_weights_bytes(arch: Arch, sharding: Sharding) -> float:
-    """bf16 weight copies the forward and backward use beyond the stored state. Unsharded, autocast
-    caches a bf16 copy of every weight for the step (2 bytes/param). Sharded, the gathered unit and the
+    """bf16 weight copies the forward and backward use beyond the stored state. Unsharded under autocast
+    (fp32 weights), a bf16 copy of every weight for the step (2 bytes/param); none with bf16 weights. Sharded, the gathered unit and the
     prefetched next one, in bf16 (FSDP MixedPrecision, or DeepSpeed's bf16 weights): 2 x 2 bytes x the
     largest unit, a decoder block or the embedding matrix (FSDP's root unit)."""
     if sharding.params:
         return 2 * 2 * max(arch.params_layer, arch.params_embedding)
-    return 0.0 if sharding.deepspeed_bf16 else 2 * arch.params_total
+    return 0.0 if sharding.bf16_weights else 2 * arch.params_total
 
 
 def layer_activation_bytes(arch: Arch, row_tokens: int) -> float:

@@ -270,15 +270,9 @@ def _checkpoint_activations(model) -> None:
 
 
 def _bf16_weights(cfg: TrainConfig, accelerator) -> bool:
-    """Resolve cfg.bf16_weights. FSDP and DeepSpeed keep their own fp32 master shards (their
-    mixed-precision settings), so None means off under them and true is an error."""
-    from rewardkit.training.sharding import is_sharded
+    from rewardkit.training.sharding import bf16_weights_on
 
-    sharded = is_sharded(accelerator)
-    if cfg.bf16 and cfg.bf16_weights and sharded:
-        raise ValueError(f"bf16_weights is for single-process and DDP runs; under {accelerator.distributed_type.name} "
-                         "use its mixed-precision setting (bf16 compute, fp32 sharded masters) instead")
-    return cfg.bf16 and (cfg.bf16_weights if cfg.bf16_weights is not None else not sharded)
+    return bf16_weights_on(cfg.bf16, cfg.bf16_weights, accelerator.distributed_type.name)
 
 
 def _check_deepspeed_accumulation(accelerator, accum: int) -> None:

@@ -96,16 +96,22 @@ def _fsdp_on_cpu(plugin) -> None:
     AcceleratorState._shared_state.update(distributed_type=DistributedType.FSDP, fsdp_plugin=plugin)
 
 
-def is_sharded(accelerator) -> bool:
-    """FSDP or DeepSpeed is running (each keeps its own fp32 shards and mixed precision)."""
-    return accelerator.distributed_type.name in ENGINE_ENV
+def bf16_weights_on(bf16: bool, setting: bool | None, engine: str) -> bool:
+    """Resolve TrainConfig.bf16_weights under accelerate's DistributedType `engine`. FSDP and DeepSpeed keep
+    their own fp32 master shards (their mixed-precision settings), so None means off under them and true
+    is an error; elsewhere None means on (with bf16)."""
+    sharded = engine in ENGINE_ENV
+    if bf16 and setting and sharded:
+        raise ValueError(f"bf16_weights is for single-process and DDP runs; under {engine} use its "
+                         "mixed-precision setting (bf16 compute, fp32 sharded masters) instead")
+    return bf16 and (setting if setting is not None else not sharded)
 
 
 def check_sharded_features(cfg, accelerator) -> None:
     """Refuse, at setup, a recipe feature that cannot work under the running engine."""
-    if not is_sharded(accelerator):
-        return
     engine = accelerator.distributed_type.name
+    if engine not in ENGINE_ENV:
+        return
     if cfg.lora is not None:
         raise ValueError(f"lora under {engine}: the export folds the adapters into sharded weights, which "
                          "peft cannot do; train LoRA with DDP (adapters are small) or drop `lora`")
