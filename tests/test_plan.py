@@ -248,3 +248,18 @@ def test_the_activation_formula_matches_what_autograd_saves(kind):
     assert measured == pytest.approx(P.layer_activation_bytes(arch, row), rel=0.02)
     # With checkpointing a block keeps only its fp32 input: 4 bytes x hidden per token.
     assert _saved_bytes_per_token(make, 2 * row, checkpointing=True) == pytest.approx(4 * 256, rel=0.02)
+
+
+def test_an_fsdp_wrap_check_with_nothing_to_wrap_says_so():
+    """FSDP with no class named wraps the model's _no_split_modules; a model without them has nothing to
+    wrap (make_plan runs this check for FSDP launches only)."""
+    from rewardkit.errors import UserError
+    from rewardkit.training.dryrun import check_fsdp_wrap
+
+    class Plain(torch.nn.Module):
+        _no_split_modules = None
+
+    with pytest.raises(UserError, match="declares no _no_split_modules"):
+        check_fsdp_wrap(Plain(), None, "fsdp.yaml")
+    with pytest.raises(UserError, match="LlamaDecoderLayer is not in this model"):
+        check_fsdp_wrap(Plain(), "LlamaDecoderLayer", "fsdp.yaml")

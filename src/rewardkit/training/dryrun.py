@@ -52,15 +52,15 @@ def _launch(processes: int, machines: int, sharding: P.Sharding, ds_accum, sourc
 
 
 def check_fsdp_wrap(model, wrap: str | None, source: str) -> None:
-    """FSDP's TRANSFORMER_BASED_WRAP names the decoder-layer class; a class the model lacks fails only
-    once the GPUs are rented (accelerate: "Could not find the transformer layer class")."""
+    """FSDP's TRANSFORMER_BASED_WRAP wraps the decoder-layer class the config names, or else the model's
+    _no_split_modules (training.forward.PairScorer); a class the model lacks fails only once the GPUs are
+    rented (accelerate: "Could not find the transformer layer class")."""
     names = {type(m).__name__ for m in model.modules()}
-    if not wrap:  # FSDP2 configs leave the class to the model's _no_split_modules (training.sharding)
-        wrap = ",".join(getattr(model, "_no_split_modules", None) or [])
-        if not wrap:
-            raise UserError(f"{source}: names no fsdp_transformer_layer_cls_to_wrap and {type(model).__name__} "
-                            "declares no _no_split_modules: name the decoder-layer class in the config")
-    missing = [c.strip() for c in (wrap or "").split(",") if c.strip() and c.strip() not in names]
+    wanted = [c.strip() for c in (wrap or "").split(",") if c.strip()] or list(getattr(model, "_no_split_modules", None) or [])
+    if not wanted:
+        raise UserError(f"{source}: names no fsdp_transformer_layer_cls_to_wrap and {type(model).__name__} "
+                        "declares no _no_split_modules: name the decoder-layer class in the config")
+    missing = [c for c in wanted if c not in names]
     if missing:
         layer = next((n for n in sorted(names) if n.endswith("DecoderLayer")), "?")
         raise UserError(f"{source}: fsdp_transformer_layer_cls_to_wrap {', '.join(missing)} is not in this "
@@ -120,9 +120,10 @@ def build_meta_model(cfg: TrainConfig, arch_config: str | None):
 
 def arch_of(model) -> P.Arch:
     """The numbers training.plan needs, read from the (meta) model and its config."""
+    from rewardkit.training.forward import unwrap_peft
     from rewardkit.training.head import decoder_layers
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrap_peft(model)
     c = base.config
     layer = decoder_layers(base)[0]
     emb = base.get_input_embeddings().weight.numel()
@@ -207,7 +208,7 @@ def _mean_pair_tokens(cfg: TrainConfig, pairs, sharing: bool) -> float | None:
 def make_plan(cfg: TrainConfig, opts: P.DryRunOptions) -> dict[str, Any]:
     """Every number of the plan, JSON-ready. Batch math first: an inconsistent launch fails before the
     (slower) model build."""
-    from rewardkit.training.forward import supports_prompt_sharing
+    from rewardkit.training.forward import supports_prompt_sharing, unwrap_peft
     from rewardkit.training.sharding import bf16_weights_on
 
     launch = read_launch(opts)
@@ -220,9 +221,10 @@ def make_plan(cfg: TrainConfig, opts: P.DryRunOptions) -> dict[str, Any]:
     if launch["deepspeed_accumulation"] is not None:
         P.check_deepspeed_accumulation(launch["deepspeed_accumulation"], accum)
     model, source = build_meta_model(cfg, opts.arch_config)
-    check_fsdp_wrap(model, launch["fsdp_wrap"], launch["source"])
+    if engine == "FSDP":
+        check_fsdp_wrap(model, launch["fsdp_wrap"], launch["source"])
     arch = arch_of(model)
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrap_peft(model)
     sharing = supports_prompt_sharing(base) if cfg.prompt_sharing is None else cfg.prompt_sharing
     data = data_plan(cfg, opts, sharing)
     steps = data["train_pairs"] // cfg.global_batch_size  # training drops the last partial batch too

@@ -103,6 +103,11 @@ def shared_scores(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, 
     return scores[: len(rows)], scores[len(rows):]
 
 
+def unwrap_peft(model: nn.Module) -> nn.Module:
+    """A peft model's base model (its adapters injected); any other model as it is."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 class PairScorer(nn.Module):
     """The trained module: the HF reward model, scoring a micro-batch of pairs in one forward."""
 
@@ -117,7 +122,7 @@ class PairScorer(nn.Module):
 
     def hf_model(self) -> nn.Module:
         """The plain transformers model (under peft: the base model with its adapters injected)."""
-        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return unwrap_peft(self.model)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         model = self.hf_model()
