@@ -204,3 +204,16 @@ def test_kernel_caches_are_capped_unless_the_environment_says_otherwise():
     assert env == {"LRU_CACHE_CAPACITY": "7", "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "64"}
     with pytest.raises(ValueError, match="kernel_cache_capacity"):
         ServeConfig(kernel_cache_capacity=0)
+
+
+@pytest.mark.parametrize("field, value", [("max_queue", 0), ("max_body_bytes", 0), ("max_wait_ms", -1),
+                                          ("request_timeout_s", 0), ("batch_overhead_tokens", -1)])
+def test_a_bound_is_refused_on_its_own_field(field, value):
+    """Field bounds, not a model validator: the error's location is the field, so the CLI names the flag."""
+    from pydantic import ValidationError
+
+    from rewardkit.serving.config import ServeConfig
+
+    with pytest.raises(ValidationError) as e:
+        ServeConfig(**{field: value})
+    assert [err["loc"] for err in e.value.errors()] == [(field,)]

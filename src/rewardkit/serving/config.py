@@ -27,22 +27,22 @@ class ServeConfig(ScoringOptions):
     """Interface to bind. Loopback by default: reaching the server from elsewhere is an explicit choice."""
     port: int = Field(8000, ge=1, le=65535)
     """TCP port."""
-    batch_overhead_tokens: int = 256
+    batch_overhead_tokens: int = Field(256, ge=0)
     """The cost of one more forward pass, in padded tokens. A batch of mixed lengths is split by length where
     the padding saved exceeds it (rewardkit.data.batching.plan_min_padding): a few hundred suits a CPU; on a GPU,
     where a pass has a larger fixed cost, use thousands."""
-    max_wait_ms: float = 5.0
+    max_wait_ms: float = Field(5.0, ge=0)
     """How long the model worker waits for more requests before scoring a batch under the token budget:
     a few milliseconds trade little latency for much larger batches under load."""
-    max_queue: int = 4096
+    max_queue: int = Field(4096, ge=1)
     """Conversations waiting to be scored; past it requests get 503 with Retry-After, so memory stays flat."""
-    max_conversations: int = 512
+    max_conversations: int = Field(512, ge=1)
     """Conversations (or OpenRLHF query texts) in one request; more is refused with 413."""
-    max_message_chars: int = 200_000
+    max_message_chars: int = Field(200_000, ge=1)
     """Characters in one message or query text; more is refused with 422."""
-    max_body_bytes: int = 16 * 1024 * 1024
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1)
     """Request body size; a larger body is refused with 413 before it is read."""
-    request_timeout_s: float = 60.0
+    request_timeout_s: float = Field(60.0, gt=0)
     """Seconds a request may wait for its scores; then it is answered 504 and dropped from the queue."""
     api_key: str | None = None
     """Require this key (Authorization: Bearer KEY or X-API-Key: KEY) on every route but /health and /ready.
@@ -57,13 +57,6 @@ class ServeConfig(ScoringOptions):
 
     @model_validator(mode="after")
     def _consistent(self) -> ServeConfig:
-        for name in ("max_queue", "max_conversations", "max_message_chars", "max_body_bytes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.batch_overhead_tokens < 0:
-            raise ValueError(f"batch_overhead_tokens must be >= 0, got {self.batch_overhead_tokens}")
-        if self.max_wait_ms < 0 or self.request_timeout_s <= 0:
-            raise ValueError("max_wait_ms must be >= 0 and request_timeout_s > 0")
         if self.max_conversations > self.max_queue:
             raise ValueError(f"max_conversations ({self.max_conversations}) exceeds max_queue ({self.max_queue}): "
                              "such a request could never be queued")
