@@ -180,6 +180,8 @@ def test_the_data_plan_reads_local_data_and_measures_tokens(tmp_path, tiny):
     train, val = split_pairs(pairs, 0.25, 42)
     assert (plan["data"]["pairs"], plan["data"]["train_pairs"], plan["data"]["val_pairs"]) == (40, len(train), len(val))
     assert plan["data"]["steps_per_epoch"] == len(train) // 8 and plan["batch"]["accumulation"] == 2
+    capped = make_plan(cfg.model_copy(update={"max_val_pairs": 3}), opts(num_processes=2))["data"]
+    assert (capped["train_pairs"], capped["val_pairs"]) == (len(train), 3)  # validated on 3, as training would
     enc = encode_pairs(train, AutoTokenizer.from_pretrained(tiny), max_length=64, on_long="truncate").items
     packed = [len(e.chosen_ids) + len(e.rejected_ids) - e.prompt_len for e in enc]  # prompt sharing is on
     assert plan["model"]["prompt_sharing"]

@@ -148,8 +148,10 @@ def data_plan(cfg: TrainConfig, opts: P.DryRunOptions, sharing: bool) -> dict[st
     if opts.assume_pairs is not None:
         val = round(opts.assume_pairs * cfg.val_fraction) if not cfg.val_data else 0
         train = opts.assume_pairs - val
-        plan = {"source": f"assumed (--assume-pairs {opts.assume_pairs}); the data was not read",
-                "train_pairs": min(train, cfg.max_pairs or train), "val_pairs": val, "pairs": None}
+        plan = {"source": f"assumed (--assume-pairs {opts.assume_pairs}; the hold-out as a share of pairs, "
+                          "approximate under val_split: prompt); the data was not read",
+                "train_pairs": min(train, cfg.max_pairs or train), "val_pairs": min(val, cfg.max_val_pairs or val),
+                "pairs": None}
     else:
         plan = _read_data(cfg, sharing)
     if opts.assume_pair_tokens is not None:
@@ -162,8 +164,7 @@ def data_plan(cfg: TrainConfig, opts: P.DryRunOptions, sharing: bool) -> dict[st
 
 
 def _read_data(cfg: TrainConfig, sharing: bool) -> dict[str, Any]:
-    from rewardkit.data.split import sample_pairs, split_pairs
-    from rewardkit.training.setup import _read_all
+    from rewardkit.training.setup import _read_all, split_and_sample
 
     if not cfg.data:
         raise UserError("dry run: the recipe has no `data`; give --assume-pairs N")
@@ -174,9 +175,7 @@ def _read_data(cfg: TrainConfig, sharing: bool) -> dict[str, Any]:
         raise UserError(f"dry run: the data could not be read here ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''}); give --assume-pairs N") from None
     n = len(pairs)
-    if val_pairs is None:
-        pairs, val_pairs = split_pairs(pairs, cfg.val_fraction, cfg.seed, by=cfg.val_split)
-    train = sample_pairs(pairs, cfg.max_pairs, cfg.seed)
+    train, val_pairs = split_and_sample(cfg, pairs, val_pairs)
     plan = {"source": f"read: {', '.join(cfg.data)}", "pairs": n, "train_pairs": len(train),
             "val_pairs": len(val_pairs)}
     tokens = _mean_pair_tokens(cfg, train, sharing)

@@ -240,13 +240,18 @@ def _prepare_data(cfg: TrainConfig, tokenizer, train_pairs, val_pairs, quarantin
         train_pairs = _read_all(cfg, cfg.data, quarantine, reads)
         if val_pairs is None and cfg.val_data:
             val_pairs = _read_all(cfg, cfg.val_data, quarantine, reads)
-    if val_pairs is None:
-        train_pairs, val_pairs = split_pairs(train_pairs, cfg.val_fraction, cfg.seed, by=cfg.val_split)
-    train_pairs = sample_pairs(train_pairs, cfg.max_pairs, cfg.seed)
-    val_pairs = sample_pairs(val_pairs, cfg.max_val_pairs, cfg.seed)
+    train_pairs, val_pairs = split_and_sample(cfg, train_pairs, val_pairs)
     encode = partial(encode_pairs, tokenizer=tokenizer, max_length=cfg.max_length, on_long=cfg.on_long,
                      margin_field=cfg.margin_field)
     return encode(train_pairs), encode(val_pairs), reads
+
+
+def split_and_sample(cfg: TrainConfig, train_pairs: list[PreferencePair], val_pairs: list[PreferencePair] | None):
+    """The recipe's hold-out (when no val_data) and its seeded max_pairs / max_val_pairs samples: what a run
+    trains and validates on (the dry run plans with the same)."""
+    if val_pairs is None:
+        train_pairs, val_pairs = split_pairs(train_pairs, cfg.val_fraction, cfg.seed, by=cfg.val_split)
+    return sample_pairs(train_pairs, cfg.max_pairs, cfg.seed), sample_pairs(val_pairs, cfg.max_val_pairs, cfg.seed)
 
 
 def _read_all(cfg: TrainConfig, specs: list[str], quarantine: Path, reads: list[dict]) -> list[PreferencePair]:
