@@ -38,6 +38,7 @@ from serving_load import Conn, barrage, run_load  # noqa: E402
 
 from rewardkit.data.sources import read_pairs  # noqa: E402
 from rewardkit.models.scoring import RewardModel  # noqa: E402
+from rewardkit.serving.config import ServeConfig  # noqa: E402
 
 RB500 = Path(__file__).resolve().parents[1].parent / "shared/data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl"
 KEY = "bench-key"
@@ -59,7 +60,9 @@ def offline_rate(rm: RewardModel, convs, args) -> float:
 def start_server(model: str, port: int, args) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "rewardkit.cli", "serve", "--model", model, "--port", str(port), "--dtype", args.dtype,
            "--max-length", str(args.max_length), "--batch-tokens", str(args.batch_tokens), "--no-access-log",
-           "--max-wait-ms", str(args.max_wait_ms), "--kernel-cache-capacity", str(args.kernel_cache_capacity)]
+           "--max-wait-ms", str(args.max_wait_ms), "--wait-fraction", str(args.wait_fraction),
+           "--kernel-cache-capacity", str(args.kernel_cache_capacity),
+           "--pad-to-multiple", str(args.pad_to_multiple)]
     proc = subprocess.Popen(cmd, env={**os.environ, "REWARDKIT_API_KEY": KEY}, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 900  # imports + load take minutes on a saturated machine
     while time.monotonic() < deadline:
@@ -82,7 +85,7 @@ async def _metrics(port: int) -> dict[str, float]:
     finally:
         conn.close()
     return {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
-            if line.startswith(("rewardkit_batch_conversations_", "rewardkit_batch_seconds_"))}
+            if line.startswith(("rewardkit_batch_conversations_", "rewardkit_batch_seconds_", "rewardkit_tokens_total"))}
 
 
 async def _ready(port: int) -> bool:
@@ -115,6 +118,11 @@ def measure(model: str, convs, port: int, args) -> dict:
             res = asyncio.run(run_load(port, bodies, args.clients, KEY))
             after = asyncio.run(_metrics(port))
             rounds.append(round_row(offline, res, before, after, len(convs)))
+            r = rounds[-1]
+            print(f"  round {len(rounds)}: offline {r['offline']:.1f} conv/s, server {r['server']:.1f} conv/s "
+                  f"({100 * r['share']:.0f}%), busy {100 * r['busy']:.0f}%, {r['batch']:.1f} conv/batch, "
+                  f"model time {r['model_vs_offline']:.2f}x offline's, {r['ms_per_ktok']:.1f} ms per 1k tokens",
+                  file=sys.stderr, flush=True)
     except BaseException:
         proc.kill()
         raise
@@ -131,7 +139,11 @@ def round_row(offline: float, res: dict, before: dict, after: dict, n: int) -> d
     return {"offline": offline, "server": server, "share": server / offline, "errors": res["errors"],
             "p50": lat[len(lat) // 2], "p99": lat[int(0.99 * (len(lat) - 1))],
             "batch": delta["rewardkit_batch_conversations_sum"] / delta["rewardkit_batch_conversations_count"],
-            "busy": delta["rewardkit_batch_seconds_sum"] / res["wall"]}
+            "busy": delta["rewardkit_batch_seconds_sum"] / res["wall"],
+            # the server's model seconds over offline's for the same conversations: > 1 means its forwards
+            # themselves are slower (smaller, more padded batches), not that the worker waits
+            "model_vs_offline": delta["rewardkit_batch_seconds_sum"] / (n / offline),
+            "ms_per_ktok": 1000 * 1000 * delta["rewardkit_batch_seconds_sum"] / delta["rewardkit_tokens_total"]}
 
 
 def print_row(r: dict, clients: int) -> None:
@@ -155,7 +167,8 @@ def check_correct(port: int, rm: RewardModel, convs, args) -> float:
         return out
 
     served = asyncio.run(go())
-    alone = [rm.score([c], max_length=args.max_length, progress=False)[0] for c in convs]
+    alone = [rm.score([c], max_length=args.max_length, pad_to_multiple=args.pad_to_multiple, progress=False)[0]
+             for c in convs]
     return max(abs(a - b) for a, b in zip(served, alone))
 
 
@@ -186,9 +199,12 @@ def main() -> None:
     ap.add_argument("--dtype", default="bfloat16")
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--batch-tokens", type=int, default=8192)
-    ap.add_argument("--max-wait-ms", type=float, default=5.0)
-    ap.add_argument("--kernel-cache-capacity", type=int, default=64,
+    ap.add_argument("--max-wait-ms", type=float, default=ServeConfig().max_wait_ms)
+    ap.add_argument("--wait-fraction", type=float, default=ServeConfig().wait_fraction)
+    ap.add_argument("--kernel-cache-capacity", type=int, default=ServeConfig().kernel_cache_capacity,
                     help="the server's oneDNN/ideep kernel caches (offline scoring here keeps torch's defaults)")
+    ap.add_argument("--pad-to-multiple", type=int, default=ServeConfig().pad_to_multiple,
+                    help="the server's (offline scoring here keeps 1: its batches repeat, so their kernels are cached)")
     ap.add_argument("--soak-minutes", type=float, default=10.0)
     ap.add_argument("--repeats", type=int, default=3, help="rounds of offline + server per model; medians")
     ap.add_argument("--port", type=int, default=18531)
@@ -200,7 +216,8 @@ def main() -> None:
           f"{os.cpu_count()} cores, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} at start")
     print(f"{args.requests} requests x 1 conversation ({args.distinct} distinct RewardBench conversations), "
           f"{args.clients} clients, {args.dtype}, max_length {args.max_length}, batch_tokens {args.batch_tokens}, "
-          f"max_wait_ms {args.max_wait_ms}, server kernel caches {args.kernel_cache_capacity}\n")
+          f"max_wait_ms {args.max_wait_ms}, wait_fraction {args.wait_fraction}, server kernel caches "
+          f"{args.kernel_cache_capacity}, server pad_to_multiple {args.pad_to_multiple}\n")
     print(f"Medians of {args.repeats} rounds (each: offline, then the server, side by side); share per round in brackets.\n")
     print("| model | requests | clients | offline conv/s | server conv/s | share (rounds) | p50 ms | p99 ms | errors "
           "| conv/batch | model busy |")

@@ -60,6 +60,29 @@ def test_score_matches_one_at_a_time_in_input_order_for_any_budget():
     assert rm.truncated == sum(len(encode_conversation(tok, c).ids) > 6 for c in convs) > 0
 
 
+def test_pad_to_multiple_keeps_the_scores_and_plans_the_budget_on_padded_widths(monkeypatch):
+    import rewardkit.models.scoring as scoring
+
+    model, tok = tiny_llama(), tiny_tokenizer()
+    rm = RewardModel(model, tok)
+    convs = _convs(23)
+    plain = rm.score(convs, progress=False)
+    shapes = []
+
+    def spy(m, ids, mask):
+        shapes.append(tuple(ids.shape))
+        return forward_scores(m, ids, mask)
+
+    monkeypatch.setattr(scoring, "forward_scores", spy)
+    padded = rm.score(convs, batch_tokens=64, pad_to_multiple=8, progress=False)
+    assert padded == pytest.approx(plain, abs=1e-5)  # padding is masked: fp32 scores unchanged
+    assert all(width % 8 == 0 for _, width in shapes)
+    # the budget holds for the padded widths (a lone over-budget row aside), not just the raw lengths
+    assert all(rows * width <= 64 for rows, width in shapes if rows > 1)
+    lengths = [len(encode_conversation(tok, c).ids) for c in convs]
+    assert sum(rows for rows, _ in shapes) == len(convs) and max(w for _, w in shapes) == -(-max(lengths) // 8) * 8
+
+
 def test_score_pairs_and_truncation_count():
     rm = RewardModel(tiny_llama(), tiny_tokenizer())
     pairs = [PreferencePair([{"role": "user", "content": "why is the sky blue"}], "because light scatter", "no", "t"),

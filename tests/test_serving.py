@@ -43,12 +43,13 @@ def scorer():
 
 
 def test_score_endpoint_returns_the_scorer_numbers_in_order(scorer):
-    client = TestClient(create_app(ServeConfig(), scorer))
-    expected = scorer.score(CONVS, progress=False)
+    cfg = ServeConfig()
+    client = TestClient(create_app(cfg, scorer))
+    expected = scorer.score(CONVS, pad_to_multiple=cfg.pad_to_multiple, progress=False)  # the server's shapes
     res = client.post("/score", json={"conversations": CONVS})
     assert res.status_code == 200 and res.json() == {"scores": expected, "truncated": 0}
     res = client.post("/score", json={"conversations": CONVS[::-1], "max_length": 8})
-    cut = scorer.score(CONVS[::-1], max_length=8, progress=False)
+    cut = scorer.score(CONVS[::-1], max_length=8, pad_to_multiple=cfg.pad_to_multiple, progress=False)
     assert res.json() == {"scores": cut, "truncated": 1}  # the 13-token conversation, cut to 8
     assert cut[1] != pytest.approx(expected[0], abs=1e-6)  # and cutting does change its score
     assert client.get("/health").json() == {"status": "ok"}
@@ -92,9 +93,10 @@ def test_get_reward_scores_templated_text_like_the_conversation_with_one_bos(tem
     for text, conv in zip(texts, CONVS):
         ids = encode_text(tok, text).ids
         assert ids == encode_conversation(tok, conv).ids and ids.count(VOCAB["<s>"]) == 1
-    client = TestClient(create_app(ServeConfig(), rm))
+    cfg = ServeConfig()
+    client = TestClient(create_app(cfg, rm))
     res = client.post("/get_reward", json={"query": texts, "prompts": ["p", "p"], "labels": [None, None]})
-    expected = rm.score(CONVS, progress=False)
+    expected = rm.score(CONVS, pad_to_multiple=cfg.pad_to_multiple, progress=False)
     assert res.status_code == 200 and res.json() == {"rewards": expected, "scores": expected}
 
 

@@ -62,6 +62,44 @@ def test_the_worker_waits_max_wait_for_more_requests_then_scores_them_together()
     b.close()
 
 
+class SlowModel(FakeModel):
+    def __call__(self, rows):
+        time.sleep(0.2)
+        return super().__call__(rows)
+
+
+def test_the_wait_is_a_fraction_of_the_last_forward_capped_at_max_wait():
+    model = SlowModel()
+    b = Batcher(model, batch_tokens=1000, max_wait_ms=300, max_queue=100, wait_fraction=0.5)
+    assert b.window() == 0.3  # no forward yet: max_wait
+    b.start()
+    b.submit(rows(1, 2)).result(5)
+    assert 0.1 <= b.window() <= 0.3  # half of a >= 0.2 s forward, at most 300 ms
+    b._last_forward = 10.0
+    assert b.window() == 0.3
+    b._last_forward = 0.2
+    second = b.submit(rows(2, 3))
+    time.sleep(0.03)  # inside the ~100 ms window: one forward for both
+    third = b.submit(rows(3, 4))
+    assert second.result(5) == [23.0] and third.result(5) == [34.0]
+    assert [len(c) for c in model.calls] == [1, 2]
+    b.close()
+    assert Batcher(model, batch_tokens=1, max_wait_ms=7, max_queue=1).window() == 0.007  # no fraction: fixed
+
+
+def test_wait_fraction_zero_never_waits_after_the_first_forward():
+    model = SlowModel()
+    b = Batcher(model, batch_tokens=1000, max_wait_ms=300, max_queue=100, wait_fraction=0.0)
+    b.start()
+    b.submit(rows(1, 2)).result(5)
+    second = b.submit(rows(2, 3))
+    time.sleep(0.05)  # the worker is already scoring `second` alone
+    third = b.submit(rows(3, 4))
+    assert second.result(5) == [23.0] and third.result(5) == [34.0]
+    assert [len(c) for c in model.calls] == [1, 1, 1]
+    b.close()
+
+
 def test_a_full_queue_refuses_and_close_answers_what_was_queued():
     model = FakeModel()
     model.gate.clear()  # the model is busy with the first request

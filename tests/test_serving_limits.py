@@ -39,6 +39,9 @@ def scorer():
     return RewardModel(tiny_llama(), tiny_tokenizer())
 
 
+SERVED_PAD = ServeConfig().pad_to_multiple  # offline scores compared exactly use the server's padded shapes
+
+
 def client_for(scorer, **settings) -> TestClient:
     return TestClient(create_app(ServeConfig(**settings), scorer, environ={}))
 
@@ -104,7 +107,7 @@ def test_bad_score_bodies_get_4xx_naming_the_problem(scorer, body, status, messa
     client = client_for(scorer)
     res = client.post("/score", content=body, headers={"content-type": "application/json"})
     assert res.status_code == status and message in res.json()["detail"]
-    assert client.post("/score", json={"conversations": [CONV]}).json()["scores"] == scorer.score([CONV])
+    assert client.post("/score", json={"conversations": [CONV]}).json()["scores"] == scorer.score([CONV], pad_to_multiple=SERVED_PAD)
 
 
 def test_a_conversation_the_chat_template_refuses_is_422():
@@ -176,7 +179,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_then_recovers():
         model.gate.set()
         busy.join(10)
         queued.join(10)
-        expected = model.score([CONV])[0]
+        expected = model.score([CONV], pad_to_multiple=SERVED_PAD)[0]
         assert answers["busy"].json()["scores"] == [expected]
         assert answers["queued"].json()["scores"] == [expected, expected]
         assert http.post("/score", json={"conversations": [CONV]}).status_code == 200

@@ -39,7 +39,7 @@ def test_client_called_the_way_trl_calls_a_reward_function(scorer):
     client = RewardClient("http://unused")
     assert get_callable_name(client) == "rewardkit" and not is_async_callable(client)
     convs = [conversation(p, c) for p, c in zip(PROMPTS, COMPLETIONS)]
-    expected = scorer.score(convs, progress=False)
+    expected = scorer.score(convs, pad_to_multiple=ServeConfig().pad_to_multiple, progress=False)  # server shapes
     with live_server(create_app(ServeConfig(api_key="k"), scorer, environ={})) as url:
         client = RewardClient(url, api_key="k", max_per_request=1)  # two requests: chunking keeps order
         plain = client(prompts=PROMPTS, completions=COMPLETIONS, completion_ids=[[1], [2]], trainer_state=None,

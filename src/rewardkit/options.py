@@ -46,10 +46,14 @@ class ScoringOptions(ModelOptions):
     kept) and counted. None: the model's max positions."""
     batch_tokens: int = Field(DEFAULT_BATCH_TOKENS, gt=0)
     """Padded tokens per forward pass (sequences are sorted by length and packed up to this budget)."""
+    pad_to_multiple: int = Field(1, ge=1)
+    """Pad each forward pass's sequence length up to a multiple of this (padding is masked: in fp32 the scores
+    are the same; bf16 kernels round differently per shape). oneDNN builds a kernel per matrix shape on CPUs,
+    ~25 ms each for MiniLM, so when batches come in new shapes, e.g. a server's, fewer distinct lengths pay it less."""
 
     def score_kw(self) -> dict[str, Any]:
         """Keyword arguments of RewardModel.score / score_pairs."""
-        return {"max_length": self.max_length, "batch_tokens": self.batch_tokens}
+        return {"max_length": self.max_length, "batch_tokens": self.batch_tokens, "pad_to_multiple": self.pad_to_multiple}
 
 
 class HoldOutOptions(StrictModel):

@@ -22,12 +22,13 @@ def section_of(reader: str) -> str | None:
 
 
 def score_sets(rm, sets: Sequence[CandidateSet], *, max_length: int | None, batch_tokens: int,
-               accelerator=None) -> list[tuple[list[float], int]]:
+               pad_to_multiple: int = 1, accelerator=None) -> list[tuple[list[float], int]]:
     """(scores, truncated conversations) per set, in input order."""
     def shard_scores(shard: Sequence[CandidateSet]) -> list[tuple[list[float], int]]:
         convs = [c for s in shard for c in s.conversations()]
         show = None if accelerator is None or accelerator.is_main_process else False
-        flat = rm.score(convs, max_length=max_length, batch_tokens=batch_tokens, progress=show)
+        flat = rm.score(convs, max_length=max_length, batch_tokens=batch_tokens, pad_to_multiple=pad_to_multiple,
+                        progress=show)
         cut = rm.truncated_flags
         out, k = [], 0
         for s in shard:

@@ -55,7 +55,7 @@ class RewardModel:
 
     def score(
         self, conversations: Sequence[list[Message]], *, max_length: int | None = None,
-        batch_tokens: int = DEFAULT_BATCH_TOKENS, progress: bool | None = None,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS, pad_to_multiple: int = 1, progress: bool | None = None,
     ) -> list[float]:
         """One score per conversation, in input order. max_length defaults to the model's positions;
         longer conversations are cut per `rewardkit.models.tokenization` and counted in `self.truncated`.
@@ -63,28 +63,31 @@ class RewardModel:
         check_conversations(conversations)
         encoded = [encode_conversation(self.tokenizer, c, max_length=self._max_length(max_length)) for c in conversations]
         self.truncated_flags = [e.truncated for e in encoded]
-        return self.score_ids([e.ids for e in encoded], batch_tokens=batch_tokens, progress=progress)
+        return self.score_ids([e.ids for e in encoded], batch_tokens=batch_tokens, pad_to_multiple=pad_to_multiple,
+                              progress=progress)
 
     def score_pairs(
         self, pairs: Sequence[PreferencePair], *, max_length: int | None = None,
-        batch_tokens: int = DEFAULT_BATCH_TOKENS, progress: bool | None = None,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS, pad_to_multiple: int = 1, progress: bool | None = None,
     ) -> list[tuple[float, float]]:
         """(chosen, rejected) scores per pair. Long pairs are cut identically in the prompt (never dropped:
         an evaluation must score every example) and counted in `self.truncated`."""
         encoded = [encode_pair(self.tokenizer, p, max_length=self._max_length(max_length)) for p in pairs]
         self.truncated_flags = [e.truncated for e in encoded]
         rows = [ids for e in encoded for ids in (e.chosen_ids, e.rejected_ids)]
-        flat = self.score_ids(rows, batch_tokens=batch_tokens, progress=progress)
+        flat = self.score_ids(rows, batch_tokens=batch_tokens, pad_to_multiple=pad_to_multiple, progress=progress)
         return list(zip(flat[0::2], flat[1::2]))
 
     def score_ids(
-        self, rows: Sequence[Sequence[int]], *, batch_tokens: int = DEFAULT_BATCH_TOKENS, progress: bool | None = None,
-        plan: Callable[[Sequence[int], int], list[list[int]]] = plan_batches,
+        self, rows: Sequence[Sequence[int]], *, batch_tokens: int = DEFAULT_BATCH_TOKENS, pad_to_multiple: int = 1,
+        progress: bool | None = None, plan: Callable[[Sequence[int], int], list[list[int]]] = plan_batches,
     ) -> list[float]:
         """Scores of already-tokenized sequences, in input order. `plan(lengths, batch_tokens)` groups them
-        into forward passes (the server passes `plan_min_padding`)."""
+        into forward passes (the server passes `plan_min_padding`); each pass is padded to a multiple of
+        `pad_to_multiple` (ScoringOptions.pad_to_multiple)."""
         scores = [0.0] * len(rows)
-        batches = plan([len(r) for r in rows], batch_tokens)
+        # planned on the padded widths: the budget holds for them, and rows of one width are never split apart
+        batches = plan([-(-len(r) // pad_to_multiple) * pad_to_multiple for r in rows], batch_tokens)
         show = len(rows) >= PROGRESS_MIN if progress is None else progress
         bar = None
         if show:
@@ -94,7 +97,7 @@ class RewardModel:
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         with torch.inference_mode():
             for batch in batches:
-                ids, mask = pad_right([rows[i] for i in batch], pad_id)
+                ids, mask = pad_right([rows[i] for i in batch], pad_id, multiple=pad_to_multiple)
                 for i, s in zip(batch, forward_scores(self.model, ids, mask).tolist()):
                     scores[i] = s
                 if bar is not None:

@@ -1,17 +1,24 @@
 """Dynamic batching: a bounded queue of tokenized requests and one model worker thread.
 
-    batcher = Batcher(score_ids, batch_tokens=8192, max_wait_ms=5, max_queue=4096)
+    batcher = Batcher(score_ids, batch_tokens=8192, max_wait_ms=50, wait_fraction=0.1, max_queue=4096)
     batcher.start()
     future = batcher.submit([[1, 5, 9], [1, 7]])     # concurrent.futures.Future -> [float, float]
     batcher.close()                                   # scores what is queued, then stops the worker
 
 Why one worker: a CPU forward already uses every core and a GPU runs one stream, so two forwards at
-once only contend. The worker takes every waiting request up to a token budget (waiting up to
-`max_wait_ms` for more when the budget is not yet full), and `score_ids` sorts the rows by length into
-padded batches (the server plans them with rewardkit.data.batching.plan_min_padding), so requests from
-many clients share one forward. Each request gets its own scores in its own order. Requests arrive
+once only contend. The worker takes every waiting request up to a token budget (waiting for more when
+the budget is not yet full: `wait_fraction` of the previous forward's time, at most `max_wait_ms`), and
+`score_ids` sorts the rows by length into padded batches (the server plans them with
+rewardkit.data.batching.plan_min_padding), so requests from many clients share one forward. Each request gets its own scores in its own order. Requests arrive
 already tokenized: bad input fails in the request handler, never here, so the worker cannot be killed
 by a client.
+
+Why the wait scales with the forward: with C clients each sending a request as soon as the last is
+answered, a worker that starts at once settles into batches of ~C/2 (half the clients wait for the
+forward that holds the other half). Waiting a tenth of a forward lets the answered clients' next requests
+join, so batches grow towards C; a larger batch sorts into less padding per token, which measured ~20%
+less model time per conversation for MiniLM on CPU (BENCHMARKS.md "Serving"). A fixed window suits one
+model only: a tenth of a CPU forward is tens of milliseconds, of a GPU forward one or two.
 """
 
 from __future__ import annotations
@@ -39,9 +46,12 @@ class _Job:
 
 class Batcher:
     def __init__(self, score_ids: ScoreIds, *, batch_tokens: int, max_wait_ms: float, max_queue: int,
-                 on_batch: Callable[[int, int, float], None] | None = None):
-        """`on_batch(conversations, tokens, seconds)` is called after each forward (for metrics)."""
+                 wait_fraction: float | None = None, on_batch: Callable[[int, int, float], None] | None = None):
+        """`on_batch(conversations, tokens, seconds)` is called after each forward (for metrics). The wait
+        for more requests is `wait_fraction` x the previous forward's seconds, at most `max_wait_ms`
+        (`max_wait_ms` before the first forward, and always when `wait_fraction` is None)."""
         self._score_ids, self.batch_tokens, self.max_wait = score_ids, batch_tokens, max_wait_ms / 1000
+        self.wait_fraction, self._last_forward = wait_fraction, None
         self.max_queue, self._on_batch = max_queue, on_batch
         self._jobs: deque[_Job] = deque()
         self._pending = 0  # conversations in self._jobs
@@ -90,6 +100,12 @@ class Batcher:
                 return
             self._score(jobs)
 
+    def window(self) -> float:
+        """Seconds the worker waits for more requests once it holds some."""
+        if self.wait_fraction is None or self._last_forward is None:
+            return self.max_wait
+        return min(self.max_wait, self.wait_fraction * self._last_forward)
+
     def _take(self) -> list[_Job] | None:
         """The next batch of jobs: at least one, up to the token budget; None once closed and drained."""
         jobs: list[_Job] = []
@@ -108,7 +124,7 @@ class Batcher:
                 if self._closing:
                     return jobs or None
                 if jobs and deadline is None:
-                    deadline = time.monotonic() + self.max_wait
+                    deadline = time.monotonic() + self.window()
                 wait = None if deadline is None else deadline - time.monotonic()
                 if wait is not None and wait <= 0:
                     return jobs
@@ -123,8 +139,9 @@ class Batcher:
             for job in jobs:
                 job.future.set_exception(e)
             return
+        self._last_forward = time.perf_counter() - start
         if self._on_batch is not None:
-            self._on_batch(len(rows), sum(job.tokens for job in jobs), time.perf_counter() - start)
+            self._on_batch(len(rows), sum(job.tokens for job in jobs), self._last_forward)
         at = 0
         for job in jobs:
             job.future.set_result(scores[at : at + len(job.rows)])

@@ -1,7 +1,7 @@
 """`rewardkit serve`'s settings: one typed model, from which the command-line options come.
 
     from rewardkit.serving.config import ServeConfig
-    cfg = ServeConfig(model="minilm", dtype="float32", max_wait_ms=2)
+    cfg = ServeConfig(model="minilm", dtype="float32", wait_fraction=0.2)
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import MutableMapping
 from pydantic import Field, model_validator
 
 from rewardkit.options import ScoringOptions
+from rewardkit.recipe import with_default
 
 API_KEY_ENV = "REWARDKIT_API_KEY"
 """The environment variable read for the API key when --api-key is not given (keeps it out of `ps`)."""
@@ -27,13 +28,23 @@ class ServeConfig(ScoringOptions):
     """Interface to bind. Loopback by default: reaching the server from elsewhere is an explicit choice."""
     port: int = Field(8000, ge=1, le=65535)
     """TCP port."""
-    batch_overhead_tokens: int = Field(256, ge=0)
+    pad_to_multiple: int = with_default(ScoringOptions, "pad_to_multiple", 32)
+    """A server's batches are whatever clients sent together, so nearly every one comes in a new (rows, length)
+    shape, and each new shape costs a kernel build on CPUs: rounding lengths up to 32 measured ~20% less model
+    time per token under load (MiniLM, bf16; BENCHMARKS.md "Serving"), padding included."""
+    batch_overhead_tokens: int = Field(512, ge=0)
     """The cost of one more forward pass, in padded tokens. A batch of mixed lengths is split by length where
-    the padding saved exceeds it (rewardkit.data.batching.plan_min_padding): a few hundred suits a CPU; on a GPU,
-    where a pass has a larger fixed cost, use thousands."""
-    max_wait_ms: float = Field(5.0, ge=0)
-    """How long the model worker waits for more requests before scoring a batch under the token budget:
-    a few milliseconds trade little latency for much larger batches under load."""
+    the padding saved exceeds it (rewardkit.data.batching.plan_min_padding). On CPU a pass of a few rows runs
+    at a fraction of a full one's tokens/s, so splitting costs more than its fixed ~10 ms: replaying a
+    server's batches of 24 (MiniLM, bf16) took 1.87x offline's model time at 0, 1.19x at 256, 1.04x at 512,
+    1.06x at 1024, 1.35x at 2048 and 1.31x never split. On a GPU, where a pass has a larger fixed cost, use
+    thousands."""
+    wait_fraction: float = Field(0.1, ge=0)
+    """How long the model worker waits for more requests before scoring a batch under the token budget, as a
+    fraction of the previous forward's time (rewardkit.serving.batcher: under load, clients just answered
+    send again within it, so batches grow to about the number of clients instead of half). 0: never wait."""
+    max_wait_ms: float = Field(50.0, ge=0)
+    """The longest that wait may be, and the wait before the first forward. A fixed window: wait_fraction 1e9."""
     max_queue: int = Field(4096, ge=1)
     """Conversations waiting to be scored; past it requests get 503 with Retry-After, so memory stays flat."""
     max_conversations: int = Field(512, ge=1)

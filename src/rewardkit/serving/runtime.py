@@ -51,9 +51,10 @@ class Runtime:
         self.limits = Limits(c.max_conversations, c.max_message_chars, c.max_body_bytes,
                              c.max_length if c.max_length is not None else self.scorer.max_positions)
         plan = partial(plan_min_padding, overhead_tokens=c.batch_overhead_tokens)
-        score_ids = partial(self.scorer.score_ids, batch_tokens=c.batch_tokens, progress=False, plan=plan)
+        score_ids = partial(self.scorer.score_ids, batch_tokens=c.batch_tokens, pad_to_multiple=c.pad_to_multiple,
+                            progress=False, plan=plan)
         batcher = Batcher(score_ids, batch_tokens=c.batch_tokens, max_wait_ms=c.max_wait_ms, max_queue=c.max_queue,
-                          on_batch=self.metrics.on_batch)
+                          wait_fraction=c.wait_fraction, on_batch=self.metrics.on_batch)
         batcher.start()
         self.batcher = batcher
 
