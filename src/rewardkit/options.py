@@ -53,7 +53,8 @@ class ScoringOptions(ModelOptions):
 
     def score_kw(self) -> dict[str, Any]:
         """Keyword arguments of RewardModel.score / score_pairs."""
-        return {"max_length": self.max_length, "batch_tokens": self.batch_tokens, "pad_to_multiple": self.pad_to_multiple}
+        return {"max_length": self.max_length, "batch_tokens": self.batch_tokens,
+                "pad_to_multiple": self.pad_to_multiple}
 
 
 class HoldOutOptions(StrictModel):

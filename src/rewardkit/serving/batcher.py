@@ -9,16 +9,17 @@ Why one worker: a CPU forward already uses every core and a GPU runs one stream,
 once only contend. The worker takes every waiting request up to a token budget (waiting for more when
 the budget is not yet full: `wait_fraction` of the previous forward's time, at most `max_wait_ms`), and
 `score_ids` sorts the rows by length into padded batches (the server plans them with
-rewardkit.data.batching.plan_min_padding), so requests from many clients share one forward. Each request gets its own scores in its own order. Requests arrive
-already tokenized: bad input fails in the request handler, never here, so the worker cannot be killed
-by a client.
+rewardkit.data.batching.plan_min_padding), so requests from many clients share one forward. Each request
+gets its own scores in its own order. Requests arrive already tokenized: bad input fails in the request
+handler, never here, so the worker cannot be killed by a client.
 
 Why the wait scales with the forward: with C clients each sending a request as soon as the last is
 answered, a worker that starts at once settles into batches of ~C/2 (half the clients wait for the
 forward that holds the other half). Waiting a tenth of a forward lets the answered clients' next requests
-join, so batches grow towards C; a larger batch sorts into less padding per token, which measured ~20%
-less model time per conversation for MiniLM on CPU (BENCHMARKS.md "Serving"). A fixed window suits one
-model only: a tenth of a CPU forward is tens of milliseconds, of a GPU forward one or two.
+join, so batches grow towards C; a larger batch sorts into less padding and fewer small passes (MiniLM
+on CPU, replayed: groups of 24 took 10% less model time than groups of 16; BENCHMARKS.md "Serving"). A
+fixed window suits one model only: a tenth of a CPU forward is tens of milliseconds, of a GPU forward one
+or two.
 """
 
 from __future__ import annotations
