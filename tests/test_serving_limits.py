@@ -107,7 +107,8 @@ def test_bad_score_bodies_get_4xx_naming_the_problem(scorer, body, status, messa
     client = client_for(scorer)
     res = client.post("/score", content=body, headers={"content-type": "application/json"})
     assert res.status_code == status and message in res.json()["detail"]
-    assert client.post("/score", json={"conversations": [CONV]}).json()["scores"] == scorer.score([CONV], pad_to_multiple=SERVED_PAD)
+    scores = client.post("/score", json={"conversations": [CONV]}).json()["scores"]
+    assert scores == scorer.score([CONV], pad_to_multiple=SERVED_PAD)
 
 
 def test_a_conversation_the_chat_template_refuses_is_422():

@@ -28,10 +28,15 @@ def plan_batches(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
     return batches
 
 
+def padded_width(length: int, multiple: int) -> int:
+    """`length` rounded up to a multiple of `multiple`."""
+    return -(-length // multiple) * multiple
+
+
 def pad_right(rows: Sequence[Sequence[int]], pad_id: int, *, multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """[B, T] input ids and attention mask for rows of token ids; T is the longest row rounded up to
     `multiple` (on AMX CPUs oneDNN builds a kernel per new shape: fewer widths, fewer slow first calls)."""
-    width = -(-max(len(r) for r in rows) // multiple) * multiple
+    width = padded_width(max(len(r) for r in rows), multiple)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):

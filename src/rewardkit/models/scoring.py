@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from rewardkit.data.batching import pad_right, plan_batches
+from rewardkit.data.batching import pad_right, padded_width, plan_batches
 from rewardkit.data.conversation import check_conversations
 from rewardkit.data.pairs import Message, PreferencePair
 from rewardkit.models.loading import forward_scores, load_reward_model
@@ -87,7 +87,7 @@ class RewardModel:
         `pad_to_multiple` (ScoringOptions.pad_to_multiple)."""
         scores = [0.0] * len(rows)
         # planned on the padded widths: the budget holds for them, and rows of one width are never split apart
-        batches = plan([-(-len(r) // pad_to_multiple) * pad_to_multiple for r in rows], batch_tokens)
+        batches = plan([padded_width(len(r), pad_to_multiple) for r in rows], batch_tokens)
         show = len(rows) >= PROGRESS_MIN if progress is None else progress
         bar = None
         if show:

@@ -30,8 +30,8 @@ class ServeConfig(ScoringOptions):
     """TCP port."""
     pad_to_multiple: int = with_default(ScoringOptions, "pad_to_multiple", 32)
     """A server's batches are whatever clients sent together, so nearly every one comes in a new (rows, length)
-    shape, and each new shape costs a kernel build on CPUs: rounding lengths up to 32 measured ~20% less model
-    time per token under load (MiniLM, bf16; BENCHMARKS.md "Serving"), padding included."""
+    shape, and each new shape costs a kernel build on CPUs: over 300 random batch shapes, rounding lengths up to
+    32 took ~20% less model time per real token, padding included (MiniLM, bf16; BENCHMARKS.md "Serving")."""
     batch_overhead_tokens: int = Field(512, ge=0)
     """The cost of one more forward pass, in padded tokens. A batch of mixed lengths is split by length where
     the padding saved exceeds it (rewardkit.data.batching.plan_min_padding). On CPU a pass of a few rows runs

@@ -26,7 +26,7 @@ def read_launch(opts: P.DryRunOptions) -> dict[str, Any]:
     if opts.accelerate_config is None:
         processes, machines = opts.num_processes or 1, opts.num_machines or 1
         return _launch(processes, machines, P.Sharding("none" if processes == 1 else "ddp"), None,
-                       f"--num-processes {processes} --num-machines {machines}")
+                       f"--num-processes {processes} --num-machines {machines}", "MULTI_GPU" if processes > 1 else "NO")
     from accelerate.commands.config.config_args import load_config_from_file
 
     cfg = load_config_from_file(str(opts.accelerate_config))
@@ -40,15 +40,18 @@ def read_launch(opts: P.DryRunOptions) -> dict[str, Any]:
         wrap = (cfg.fsdp_config or {}).get("fsdp_transformer_layer_cls_to_wrap")
     else:
         sharding = P.Sharding("none" if cfg.num_processes == 1 else "ddp")
-    return _launch(cfg.num_processes, cfg.num_machines, sharding, ds_accum, str(opts.accelerate_config), wrap)
+    return _launch(cfg.num_processes, cfg.num_machines, sharding, ds_accum, str(opts.accelerate_config), kind, wrap)
 
 
-def _launch(processes: int, machines: int, sharding: P.Sharding, ds_accum, source: str, wrap=None) -> dict[str, Any]:
+def _launch(processes: int, machines: int, sharding: P.Sharding, ds_accum, source: str, engine: str,
+            wrap=None) -> dict[str, Any]:
+    """`engine`: accelerate's DistributedType name for the launch (FSDP, DEEPSPEED, MULTI_GPU, NO, ...)."""
     if processes < 1 or processes % machines:
         raise UserError(f"{source}: num_processes {processes} (all machines together, as accelerate counts them) "
                         f"is not a positive multiple of num_machines {machines}")
     return {"processes": processes, "machines": machines, "per_machine": processes // machines,
-            "sharding": sharding, "deepspeed_accumulation": ds_accum, "source": source, "fsdp_wrap": wrap}
+            "sharding": sharding, "deepspeed_accumulation": ds_accum, "source": source, "fsdp_wrap": wrap,
+            "engine": engine}
 
 
 def check_fsdp_wrap(model, wrap: str | None, source: str) -> None:
@@ -56,7 +59,8 @@ def check_fsdp_wrap(model, wrap: str | None, source: str) -> None:
     _no_split_modules (training.forward.PairScorer); a class the model lacks fails only once the GPUs are
     rented (accelerate: "Could not find the transformer layer class")."""
     names = {type(m).__name__ for m in model.modules()}
-    wanted = [c.strip() for c in (wrap or "").split(",") if c.strip()] or list(getattr(model, "_no_split_modules", None) or [])
+    wanted = ([c.strip() for c in (wrap or "").split(",") if c.strip()]
+              or list(getattr(model, "_no_split_modules", None) or []))
     if not wanted:
         raise UserError(f"{source}: names no fsdp_transformer_layer_cls_to_wrap and {type(model).__name__} "
                         "declares no _no_split_modules: name the decoder-layer class in the config")
@@ -208,13 +212,13 @@ def make_plan(cfg: TrainConfig, opts: P.DryRunOptions) -> dict[str, Any]:
     """Every number of the plan, JSON-ready. Batch math first: an inconsistent launch fails before the
     (slower) model build."""
     from rewardkit.training.forward import supports_prompt_sharing, unwrap_peft
-    from rewardkit.training.sharding import bf16_weights_on
+    from rewardkit.training.sharding import ENGINE_ENV, bf16_weights_on
 
     launch = read_launch(opts)
     world, sharding = launch["processes"], launch["sharding"]
-    engine = sharding.name.split()[0].removesuffix("2").upper()  # "fsdp2 ..." / "deepspeed zero3" / "none"
+    engine = launch["engine"]
     own_bf16 = bf16_weights_on(cfg.bf16, cfg.bf16_weights, engine)  # the training rule; refuses as it does
-    if engine in ("NONE", "DDP"):  # DeepSpeed and FSDP: their config says (read_launch)
+    if engine not in ENGINE_ENV:  # DeepSpeed and FSDP: their config says (read_launch)
         sharding = replace(sharding, bf16_weights=own_bf16)
     accum = cfg.accumulation_steps(world)  # the same check training runs at setup
     if launch["deepspeed_accumulation"] is not None:
