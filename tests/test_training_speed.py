@@ -146,6 +146,32 @@ def test_pad_to_multiple_leaves_the_rewards_unchanged(tiny, sharing):
     assert (rc - rr).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("sharing", [True, False])
+def test_no_kv_cache_is_built_in_training_or_scoring_forwards(tiny, sharing, monkeypatch):
+    """A reward model never generates: no forward may fill a KV cache (a copy of each layer's keys and
+    values; under torch.compile its per-layer state made every block recompile). Checked with a model
+    whose config still asks for a cache, as one not loaded by load_reward_model would."""
+    import transformers.models.llama.modeling_llama as llama
+
+    from rewardkit.models.loading import load_reward_model
+    from rewardkit.training.forward import PairScorer, collate_shared
+
+    model, tok = load_reward_model(str(tiny), dtype="float32", seed=0)
+    assert model.config.use_cache is False  # set at load
+    model.config.use_cache = True
+
+    def no_cache(*a, **k):
+        raise AssertionError("a KV cache was built")
+
+    monkeypatch.setattr(llama, "DynamicCache", no_cache)
+    with pytest.raises(AssertionError, match="KV cache"):  # the trap is live: a plain call builds one
+        model(input_ids=torch.tensor([[5, 6, 7]]))
+    enc = encode_pairs(toy_pairs(4, seed=7), tok, max_length=96, on_long="truncate")
+    collate = collate_shared if sharing else collate_concat
+    rc, rr = PairScorer(model)(collate(enc.items, tok.pad_token_id))
+    assert rc.shape == rr.shape == (4,)
+
+
 @pytest.mark.parametrize("bf16, setting, engine, want", [
     (True, None, "NO", True), (True, None, "MULTI_CPU", True), (True, None, "FSDP", False),
     (True, None, "DEEPSPEED", False), (False, None, "NO", False), (False, True, "NO", False),

@@ -178,6 +178,10 @@ def load_reward_model(
         # rewardkit truncates over-long conversations itself, and counts them (tokenization.py); the
         # tokenizer's "Token indices sequence length is longer than ..." warning would only mislead.
         tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
+    if getattr(model.config, "use_cache", None):
+        # A reward model never generates: with use_cache a decoder builds a KV cache in every forward
+        # (copies of each layer's keys and values, kept alive through backward in training).
+        model.config.use_cache = False
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
     quiet.note(_describe_load(str(name_or_path), target, model, info, seed, pad_before, tokenizer))
@@ -282,8 +286,10 @@ def forward_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
     # A PEFT (LoRA) wrapper injects its layers into the inner model: read backbone and head from there.
     model = model.get_base_model() if hasattr(model, "get_base_model") else model
     backbone = getattr(model, model.base_model_prefix)
-    mask = None if arch_spec(model).causal else attention_mask  # see ArchSpec.causal
-    hidden = backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [B, T, H]
+    if arch_spec(model).causal:  # see ArchSpec.causal; no KV cache: nothing is generated
+        hidden = backbone(input_ids=input_ids, use_cache=False).last_hidden_state  # [B, T, H]
+    else:
+        hidden = backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     last = attention_mask.sum(dim=1) - 1  # [B]; rows are right-aligned
     picked = hidden[torch.arange(hidden.shape[0], device=device), last]  # [B, H]
     head = getattr(model, "score", None)

@@ -95,8 +95,10 @@ def shared_scores(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, 
     dtype = next(model.parameters()).dtype
     mask = mask_for_kernel(shared_mask(batch["segments"]), model.config._attn_implementation, dtype)
     backbone = getattr(model, model.base_model_prefix)
-    hidden = backbone(input_ids=batch["input_ids"], attention_mask=mask,
-                      position_ids=batch["position_ids"]).last_hidden_state  # [B, T, H]
+    # use_cache=False: a decoder would otherwise fill a KV cache (a copy of every layer's keys and
+    # values) in each training forward; the models it is handed need not come from load_reward_model.
+    hidden = backbone(input_ids=batch["input_ids"], attention_mask=mask, position_ids=batch["position_ids"],
+                      use_cache=False).last_hidden_state  # [B, T, H]
     rows = torch.arange(hidden.shape[0], device=hidden.device)
     ends = torch.cat([hidden[rows, batch["chosen_end"]], hidden[rows, batch["rejected_end"]]])  # [2B, H]
     scores = model.score(ends)[:, 0].float()
