@@ -12,9 +12,10 @@ rows run interleaved, `--repeats` times (tokens/s is the median), so drifting lo
 Measured per row: the first step's loss on the same 8 pairs (separate one-step runs from the same seeded
 head, in bf16 and fp32, the whole batch in one forward as TRL does: bf16 rounding depends on the batch's
 shape, so only fp32 shows whether two layouts compute the same thing), tokens/s over the timed run
-(tokens = the pairs' real tokens, chosen + rejected, unpadded and unshared: the same count for every run),
-peak RSS, step 1's seconds, and achieved FLOP/s = 6 x non-embedding params x tokens / s as a share of the
-bf16 matmul peak measured at the start of this run (4096^2 matmuls; useful FLOPs only: recomputation under
+(tokens = the pairs' real tokens, chosen + rejected, unpadded and unshared: the same count for every run)
+and over its steps 2+ (steady state: step 1 pays the warm-up, and with `compile` the compiling),
+peak RSS, step 1's seconds, and steady-state achieved FLOP/s = 6 x non-embedding params x tokens / s as a
+share of the bf16 matmul peak measured at the start of this run (4096^2 matmuls; useful FLOPs only: recomputation under
 gradient checkpointing and padding are not counted)."""
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ RUNS = {  # name -> worker settings; rewardkit rows: TrainConfig settings over t
     "rewardkit, new default (sharing, fused AdamW, bf16 weights)": {"trainer": "rewardkit", "cfg": NEW_DEFAULT},
     "new default + micro-batch 8": {"trainer": "rewardkit", "cfg": NEW_DEFAULT, "micro": 8},
     "new default + concatenated (no sharing)": {"trainer": "rewardkit", "cfg": {**NEW_DEFAULT, "prompt_sharing": False}},
+    "new default + pad to multiple of 64": {"trainer": "rewardkit", "cfg": {**NEW_DEFAULT, "pad_to_multiple": 64}},
+    "new default + compile (regional, dynamic)": {"trainer": "rewardkit", "cfg": {**NEW_DEFAULT, "compile": True}},
 }
 BASE = "rewardkit, old default (sharing, autocast, for-loop AdamW)"
 
@@ -109,7 +112,8 @@ def worker_rewardkit(job: dict, pairs, out: Path) -> dict:
     train_from_config(cfg(job["steps"]), out / "timed", train_pairs=pairs, val_pairs=[])
     steps = steps_of(out / "timed")
     return {"first_loss": first.get(True), "first_loss_fp32": first.get(False), "seconds": sum(s["seconds"] for s in steps),
-            "step1_seconds": steps[0]["seconds"], "tokens": sum(s["tokens"] for s in steps), "steps": len(steps)}
+            "step1_seconds": steps[0]["seconds"], "tokens": sum(s["tokens"] for s in steps), "steps": len(steps),
+            "steady_tok_s": sum(s["tokens"] for s in steps[1:]) / sum(s["seconds"] for s in steps[1:])}
 
 
 def worker_trl(job: dict, pairs, out: Path) -> dict:
@@ -143,7 +147,7 @@ def worker_trl(job: dict, pairs, out: Path) -> dict:
     first32 = run(pairs[: job["batch"]], 1, "first32", bf16=False)[0][0] if job["first_loss"] else None
     _, seconds = run(pairs, job["steps"], "timed")
     return {"first_loss": first, "first_loss_fp32": first32, "seconds": seconds, "step1_seconds": None,
-            "tokens": job["pair_tokens"], "steps": job["steps"]}
+            "tokens": job["pair_tokens"], "steps": job["steps"], "steady_tok_s": None}
 
 
 def worker(job: dict) -> None:
@@ -247,27 +251,31 @@ def run_worker(job: dict) -> dict | None:
 def print_table(results: dict[str, list[dict]], flop_per_token: float, peak: float) -> None:
     """Medians over the repeats; first-step losses from the first repeat."""
     med = {n: statistics.median(r["tok_s"] for r in rs) for n, rs in results.items() if rs}
+    steady = {n: statistics.median(r["steady_tok_s"] for r in rs) for n, rs in results.items()
+              if rs and rs[0]["steady_tok_s"] is not None}
     trl_name = next((n for n in med if n.startswith("TRL")), None)
     trl = results[trl_name][0] if trl_name else None
 
-    def ratio(n, ref):
-        return f"{med[n] / med[ref]:.2f}" if ref in med else "-"
+    def ratio(n, ref, of=med):
+        return f"{of[n] / of[ref]:.2f}" if n in of and ref in of else "-"
 
     def loss(first, key):
         if first[key] is None:
             return "-"
         return f"{first[key]:.6f}" + (f" ({abs(first[key] - trl[key]):.1e})" if trl else "")
 
-    print("\n| run | tokens/s (median) | runs | × old default | × TRL | share of bf16 peak | peak RSS GB "
-          "| step 1 s | first-step loss bf16 (Δ vs TRL) | fp32 (Δ vs TRL) |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---|---|")
+    print("\n| run | tokens/s (median) | runs | × old default | × TRL | steps 2+ tokens/s | × old default "
+          "| share of bf16 peak (steps 2+) | peak RSS GB | step 1 s | first-step loss bf16 (Δ vs TRL) | fp32 (Δ vs TRL) |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for n, rs in results.items():
         if not rs:
             continue
         runs = ", ".join(f"{r['tok_s']:.0f}" for r in rs)
         step1 = "-" if rs[0]["step1_seconds"] is None else f"{statistics.median(r['step1_seconds'] for r in rs):.1f}"
-        print(f"| {n} | {med[n]:.0f} | {runs} | {ratio(n, BASE)} | {ratio(n, trl_name)} | "
-              f"{flop_per_token * med[n] / peak:.1%} | {max(r['peak_rss_gb'] for r in rs):.1f} | {step1} | "
+        tail = (f"{steady[n]:.0f} | {ratio(n, BASE, steady)} | {flop_per_token * steady[n] / peak:.1%}"
+                if n in steady else f"- | - | {flop_per_token * med[n] / peak:.1%} (all steps)")
+        print(f"| {n} | {med[n]:.0f} | {runs} | {ratio(n, BASE)} | {ratio(n, trl_name)} | {tail} | "
+              f"{max(r['peak_rss_gb'] for r in rs):.1f} | {step1} | "
               f"{loss(rs[0], 'first_loss')} | {loss(rs[0], 'first_loss_fp32')} |")
 
 

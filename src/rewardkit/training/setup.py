@@ -99,8 +99,11 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
         probe_info = fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir, accelerator.is_main_process)
     model = _trainable(cfg, model)
     optimizer, scheduler = _setup_optimizer(cfg, model, total_steps, bf16_weights)
+    scorer = PairScorer(model)
+    if cfg.compile:
+        _compile_blocks(scorer)
     # The scheduler is not prepared: accelerate would step it once per process per step.
-    scorer, optimizer = accelerator.prepare(PairScorer(model), optimizer)
+    scorer, optimizer = accelerator.prepare(scorer, optimizer)
     state = ckpt.TrainState()
     accelerator.register_for_checkpointing(scheduler, state)
     _resume_or_clear(accelerator, out_dir / "checkpoints", resume)
@@ -123,6 +126,16 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
         metrics, run.probe_margins = validate(run)
         log.eval(step=0, best=False, pairs_seen=0, probe=True, **metrics)
     return run
+
+
+def _compile_blocks(scorer) -> None:
+    """Regional torch.compile, in place: accelerate's in-place variant (`module.compile()` on each
+    repeated block, then on the other leaves), not its `compile_regions`, whose OptimizedModule copies
+    put `_orig_mod.` into every state-dict key (checkpoints and the export would change) and bypass the
+    hooks FSDP2 installs later. Dynamic shapes: one graph serves every sequence length."""
+    from accelerate.utils.other import compile_regions_fsdp2
+
+    compile_regions_fsdp2(scorer, backend="inductor", dynamic=True)
 
 
 def _setup_model(cfg: TrainConfig, accelerator):
