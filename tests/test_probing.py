@@ -93,6 +93,19 @@ def test_probe_learns_a_linear_preference_and_folds_the_standardization():
     assert cos > 0.9
 
 
+def test_bt_scale_maximises_the_bradley_terry_likelihood_of_the_margins():
+    from rewardkit.probing.probe import bt_scale
+
+    # margins (1, 1, 1, -1): d/ds mean softplus(-s·m) = (-3σ(-s) + σ(s)) / 4 = 0  <=>  e^s = 3
+    assert bt_scale(np.array([1.0, 1.0, 1.0, -1.0])) == pytest.approx(np.log(3), abs=1e-9)
+    # scaling the margins by c scales the optimum by 1/c: the product s·m is what the likelihood sees
+    assert bt_scale(np.array([0.01, 0.01, 0.01, -0.01])) == pytest.approx(100 * np.log(3), rel=1e-9)
+    # every pair right: no finite optimum; capped where the largest |s·m| reaches 30
+    assert bt_scale(np.array([0.5, 2.0])) == pytest.approx(15.0)
+    with pytest.raises(ValueError, match="non-zero margin"):
+        bt_scale(np.zeros(3))
+
+
 def test_probe_matches_sklearn_logistic_regression_on_differences():
     """BT + L2 with full batch and no standardization is logistic regression without intercept on
     d = x_c − x_r (labels all 1, mirrored to −d with label 0): the same weight as sklearn's."""

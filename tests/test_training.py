@@ -436,9 +436,33 @@ def test_head_init_probe_starts_from_the_fitted_probe(tiny, tmp_path):
     assert step0["probe"] and step0["accuracy"] == pytest.approx(fitted["val_accuracy"])
 
 
+def test_head_calibrate_rescales_the_probe_head_to_its_bradley_terry_scale(tiny, tmp_path):
+    """The calibrated head is the plain run's probe head times bt_scale of its training margins: the same
+    direction (the step-0 validation accuracy is the same), a loss at step 0 below the plain head's."""
+    from safetensors.torch import load_file
+
+    from rewardkit.training import train_from_config
+
+    train, val = toy_pairs(32, seed=30), toy_pairs(16, seed=31)
+    runs = {}
+    for name, calibrate in (("plain", False), ("calibrated", True)):
+        cfg = _lpft_cfg(tiny, max_steps=1, export_probe_model=True, head_calibrate=calibrate)
+        train_from_config(cfg, tmp_path / name, train_pairs=train, val_pairs=val)
+        log = read_log(tmp_path / name)
+        runs[name] = (load_file(tmp_path / name / "probe_model" / "model.safetensors")["score.weight"][0],
+                      [r for r in log if r["event"] == "probe_head"][0],
+                      [r for r in log if r["event"] == "eval" and r["step"] == 0][0])
+    (w0, fit0, eval0), (w1, fit1, eval1) = runs["plain"], runs["calibrated"]
+    assert fit0["scale"] == 1.0 and fit1["scale"] > 1.0  # an early-stopped head's margins are small
+    torch.testing.assert_close(w1, w0 * fit1["scale"], rtol=1e-5, atol=1e-7)
+    assert eval1["accuracy"] == eval0["accuracy"] and eval1["loss"] < eval0["loss"]
+
+
 def test_export_probe_model_without_a_probe_head_is_refused(tiny):
     with pytest.raises(ValueError, match="export_probe_model needs head_init: probe"):
         _lpft_cfg(tiny, head_init="random", export_probe_model=True)
+    with pytest.raises(ValueError, match="head_calibrate needs head_init: probe"):
+        _lpft_cfg(tiny, head_init="random", head_calibrate=True)
 
 
 def test_top_k_layers_freezes_the_rest_and_head_lr_multiplier_scales_the_head(tiny, tmp_path):

@@ -88,6 +88,27 @@ def fit_probe(xc: np.ndarray, xr: np.ndarray, opts: ProbeOptions,
     return Probe(weight=(final / torch.from_numpy(scale)).numpy()), history
 
 
+def bt_scale(margins: np.ndarray, max_abs_logit: float = 30.0) -> float:
+    """The s >= 0 that maximises the Bradley-Terry likelihood of the margins m_i: argmin_s mean
+    softplus(-s·m_i). The objective is convex in s, its derivative mean(-m·σ(-s·m)) increasing, so
+    bisection on the derivative's sign finds it; s is capped where the largest |s·m| reaches
+    `max_abs_logit` (every margin right: the likelihood grows without bound)."""
+    m = np.asarray(margins, dtype=np.float64)
+    if not len(m) or not np.abs(m).max() > 0:
+        raise ValueError("bt_scale needs at least one non-zero margin")
+
+    def slope(s):
+        return float(np.mean(-m / (1.0 + np.exp(np.clip(s * m, -700, 700)))))  # -m·σ(-s·m)
+
+    lo, hi = 0.0, max_abs_logit / np.abs(m).max()
+    if slope(hi) <= 0:
+        return hi
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if slope(mid) < 0 else (lo, mid)
+    return (lo + hi) / 2
+
+
 def _batches(n: int, size: int | None, gen: torch.Generator) -> list[torch.Tensor]:
     if size is None or size >= n:
         return [torch.arange(n)]

@@ -132,6 +132,12 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     fine-tune from it (rewardkit.training.head). Needs a decoder with a `score` head."""
     head_probe: ProbeFit = ProbeFit()
     """How the head_init probe is fitted (L2, Adam steps, early stopping)."""
+    head_calibrate: bool = False
+    """With head_init probe: multiply the probe head by the scale that maximises the Bradley-Terry
+    likelihood of its training margins (rewardkit.probing.probe.bt_scale) before fine-tuning. The ranking,
+    hence the probe's accuracy, is unchanged; an L2-shrunk or early-stopped head has margins near 0, so
+    without it fine-tuning starts at loss ~log 2 with the largest gradients into the backbone, the feature
+    distortion LP-FT means to avoid."""
     export_probe_model: bool = False
     """With head_init probe: also save the frozen backbone + probe head to out_dir/probe_model, the
     linear-probe baseline to evaluate beside the fine-tuned model."""
@@ -175,6 +181,8 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     def _check_head(self) -> TrainConfig:
         if self.export_probe_model and self.head_init != "probe":
             raise ValueError("export_probe_model needs head_init: probe (a random head has no probe to save)")
+        if self.head_calibrate and self.head_init != "probe":
+            raise ValueError("head_calibrate needs head_init: probe (it rescales the fitted probe head)")
         return self
 
     def accumulation_steps(self, world_size: int) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from torch import nn
 
 from rewardkit.probing.features import pair_rows, pooled_features, split_pairs_axis
-from rewardkit.probing.probe import ProbeOptions, fit_probe, pair_accuracy
+from rewardkit.probing.probe import ProbeOptions, bt_scale, fit_probe, pair_accuracy
 
 
 def fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir: Path, main: bool) -> dict:
@@ -35,10 +35,11 @@ def fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir: Path, mai
         val = split_pairs_axis(pooled_features(model, pair_rows(val_set.items), pad, autocast=cfg.bf16)["last"])
     opts = ProbeOptions(loss=cfg.loss, loss_params=cfg.loss_params, **cfg.head_probe.model_dump())
     probe, history = fit_probe(xc, xr, opts, val=val)
-    set_head(model, probe.weight)
+    scale = bt_scale(probe.scores(xc) - probe.scores(xr)) if cfg.head_calibrate else 1.0
+    set_head(model, probe.weight * scale)
     info = {"seconds": round(time.perf_counter() - t0, 1), "train_accuracy": pair_accuracy(probe.scores(xc), probe.scores(xr)),
             "val_accuracy": pair_accuracy(probe.scores(val[0]), probe.scores(val[1])) if val else None,
-            "best_epoch": history.best_epoch, "weight_norm": float((probe.weight**2).sum() ** 0.5)}
+            "best_epoch": history.best_epoch, "weight_norm": float((probe.weight**2).sum() ** 0.5), "scale": scale}
     if cfg.export_probe_model and main:
         save_model_dir(model, tokenizer, out_dir / "probe_model")
     return info
