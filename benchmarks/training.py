@@ -265,7 +265,8 @@ def print_table(results: dict[str, list[dict]], flop_per_token: float, peak: flo
         return f"{first[key]:.6f}" + (f" ({abs(first[key] - trl[key]):.1e})" if trl else "")
 
     print("\n| run | tokens/s (median) | runs | × old default | × TRL | steps 2+ tokens/s | × old default "
-          "| share of bf16 peak (steps 2+) | peak RSS GB | step 1 s | first-step loss bf16 (Δ vs TRL) | fp32 (Δ vs TRL) |")
+          "| share of bf16 peak (steps 2+) | peak RSS GB | step 1 s "
+          "| first-step loss bf16 (Δ vs TRL) | fp32 (Δ vs TRL) |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for n, rs in results.items():
         if not rs:

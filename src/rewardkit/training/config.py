@@ -108,9 +108,9 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     """torch.compile each transformer block in place (accelerate's regional compilation, dynamic shapes:
     the blocks share one compiled graph for every sequence length; state-dict keys, checkpoints and the
     exported model are unchanged). Fuses the elementwise ops between the matmuls (RMSNorm, RoPE, the SiLU
-    gate). Measured on SmolLM2 here: 1.10x the default's tokens/s after step 1, 30% less peak memory, after
-    ~1 min of compiling on a cold cache (BENCHMARKS.md, "Training speed"); inductor needs a C++ compiler
-    on CPU. Off by default: a run of a few minutes pays more to compile than it saves."""
+    gate). Measured on SmolLM2 here: 1.10x the default's tokens/s after step 1 and ~25% less peak memory,
+    after ~1 min of compiling on a cold cache (BENCHMARKS.md, "Training speed"); inductor needs a C++
+    compiler on CPU. Off by default: a run of a few minutes pays more to compile than it saves."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward: less memory, more compute."""
     prompt_sharing: bool | None = None
@@ -137,7 +137,8 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     likelihood of its training margins (rewardkit.probing.probe.bt_scale) before fine-tuning. The ranking,
     hence the probe's accuracy, is unchanged; an L2-shrunk or early-stopped head has margins near 0, so
     without it fine-tuning starts at loss ~log 2 with the largest gradients into the backbone, the feature
-    distortion LP-FT means to avoid."""
+    distortion LP-FT means to avoid. On the CPU recipe it did not help (held-out -4.1 vs its probe, as
+    uncalibrated: BENCHMARKS.md, "Reward models that learn"), hence off."""
     export_probe_model: bool = False
     """With head_init probe: also save the frozen backbone + probe head to out_dir/probe_model, the
     linear-probe baseline to evaluate beside the fine-tuned model."""
