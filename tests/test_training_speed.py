@@ -175,18 +175,18 @@ def test_pad_to_multiple_leaves_the_rewards_unchanged(tiny, sharing):
 
 
 @pytest.mark.parametrize("sharing", [True, False])
-def test_no_kv_cache_is_built_in_training_or_scoring_forwards(tiny, sharing, monkeypatch):
-    """A reward model never generates: no forward may fill a KV cache (a copy of each layer's keys and
-    values; under torch.compile its per-layer state made every block recompile). Checked with a model
-    whose config still asks for a cache, as one not loaded by load_reward_model would."""
+def test_no_kv_cache_is_built_in_training_scoring_or_feature_forwards(tiny, sharing, monkeypatch):
+    """A reward model never generates, but a decoder's config asks for a KV cache (use_cache), which it
+    fills in every forward that does not say otherwise: a copy of each layer's keys and values, and under
+    torch.compile per-layer state that made every block recompile. Each forward rewardkit runs says no."""
     import transformers.models.llama.modeling_llama as llama
 
     from rewardkit.models.loading import load_reward_model
+    from rewardkit.probing.features import pair_rows, pooled_features
     from rewardkit.training.forward import PairScorer, collate_shared
 
     model, tok = load_reward_model(str(tiny), dtype="float32", seed=0)
-    assert model.config.use_cache is False  # set at load
-    model.config.use_cache = True
+    assert model.config.use_cache  # the config still asks (an export keeps it as the backbone had it)
 
     def no_cache(*a, **k):
         raise AssertionError("a KV cache was built")

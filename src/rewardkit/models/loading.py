@@ -178,10 +178,6 @@ def load_reward_model(
         # rewardkit truncates over-long conversations itself, and counts them (tokenization.py); the
         # tokenizer's "Token indices sequence length is longer than ..." warning would only mislead.
         tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
-    if getattr(model.config, "use_cache", None):
-        # A reward model never generates: with use_cache a decoder builds a KV cache in every forward
-        # (copies of each layer's keys and values, kept alive through backward in training).
-        model.config.use_cache = False
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
     quiet.note(_describe_load(str(name_or_path), target, model, info, seed, pad_before, tokenizer))

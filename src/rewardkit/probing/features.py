@@ -60,8 +60,9 @@ def pooled_features(model, rows: Sequence[Sequence[int]], pad_id: int, *, batch_
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
         for batch in plan_batches([len(r) for r in rows], batch_tokens):
             ids, mask = right_align(*pad_right([rows[i] for i in batch], pad_id, multiple=WIDTH_MULTIPLE))
-            res = backbone(input_ids=ids.to(device), attention_mask=None if causal else mask.to(device),
-                           output_hidden_states=bool(layers))
+            # causal: no padding mask (see forward_scores) and no KV cache (nothing is generated)
+            res = backbone(input_ids=ids.to(device), output_hidden_states=bool(layers),
+                           **({"use_cache": False} if causal else {"attention_mask": mask.to(device)}))
             mask = mask.to(device)
             last, mean = _pool(res.last_hidden_state, mask)
             pooled = {"last": last, "mean": mean}

@@ -95,8 +95,8 @@ def shared_scores(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, 
     dtype = next(model.parameters()).dtype
     mask = mask_for_kernel(shared_mask(batch["segments"]), model.config._attn_implementation, dtype)
     backbone = getattr(model, model.base_model_prefix)
-    # use_cache=False: a decoder would otherwise fill a KV cache (a copy of every layer's keys and
-    # values) in each training forward; the models it is handed need not come from load_reward_model.
+    # use_cache=False: a decoder's config asks for a KV cache, which it would fill in every training
+    # forward (and whose per-layer state made each compiled block recompile)
     hidden = backbone(input_ids=batch["input_ids"], attention_mask=mask, position_ids=batch["position_ids"],
                       use_cache=False).last_hidden_state  # [B, T, H]
     rows = torch.arange(hidden.shape[0], device=hidden.device)
