@@ -211,6 +211,28 @@ def test_sharded_runs_refuse_lora():
     check_sharded_features(TrainConfig(lora=LoraOptions()), ddp)  # DDP trains LoRA as before
 
 
+def test_compile_is_refused_under_sharding_engines_and_beside_accelerates_own_compile():
+    from types import SimpleNamespace
+
+    from accelerate.utils import DynamoBackend
+
+    from rewardkit.training import TrainConfig
+    from rewardkit.training.sharding import check_sharded_features
+
+    def acc(engine, backend="NO"):
+        return SimpleNamespace(distributed_type=SimpleNamespace(name=engine),
+                               state=SimpleNamespace(dynamo_plugin=SimpleNamespace(backend=DynamoBackend[backend]),
+                                                     fsdp_plugin=SimpleNamespace(fsdp_version=2, use_orig_params=True)))
+
+    for engine in ("FSDP", "DEEPSPEED"):
+        with pytest.raises(ValueError, match=f"compile under {engine}"):
+            check_sharded_features(TrainConfig(compile=True), acc(engine))
+        check_sharded_features(TrainConfig(), acc(engine))
+    with pytest.raises(ValueError, match="dynamo_backend INDUCTOR both compile"):
+        check_sharded_features(TrainConfig(compile=True), acc("NO", "INDUCTOR"))
+    check_sharded_features(TrainConfig(compile=True), acc("MULTI_CPU"))  # DDP: the blocks compiled in place
+
+
 # ------------------------------------------------------------------ what accelerate builds from our configs
 def launch_env(config: str, extra: list[str] = ()) -> dict[str, str]:
     """The env `accelerate launch --config_file CONFIG` gives the training processes (accelerate's own code)."""

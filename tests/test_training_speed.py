@@ -127,23 +127,39 @@ def test_fused_foreach_and_for_loop_adamw_give_the_same_steps(tiny, tmp_path):
 
 
 # ------------------------------------------------------------------ regional torch.compile
-def test_compiled_blocks_train_like_eager_and_export_the_same_model(tiny, tmp_path):
-    """compile: true in fp32: inductor really compiled (dynamo counted graphs), the per-step losses equal
-    eager's to float rounding (fusion reorders sums), and the exported directory has eager's tensor
-    names (no `_orig_mod.`), loads in plain transformers and scores like eager's."""
+def test_compiled_blocks_train_like_eager_and_export_the_same_model(tiny, tmp_path, monkeypatch):
+    """compile: true in fp32 on the LP-FT path (probe head, frozen lower block, a validation every step,
+    so training, frozen, no_grad and eval graphs all meet the blocks' one recompile budget): every block
+    compiled and no call fell back to eager (dynamo raises instead), the per-step losses equal eager's
+    to float rounding (fusion reorders sums), and the exported directory has eager's tensor names (no
+    `_orig_mod.`), loads in plain transformers and scores like eager's."""
     from safetensors.torch import load_file
     from torch._dynamo.utils import counters
     from transformers import AutoModelForSequenceClassification
 
-    eager = tiny_run(tiny, tmp_path / "eager", bf16=False, max_steps=3, epochs=1)
+    from rewardkit.training.head import decoder_layers
+    from rewardkit.training import setup as setup_module
+
+    over = dict(bf16=False, max_steps=3, epochs=1, head_init="probe", train_top_k_layers=1, eval_every=1)
+    eager = tiny_run(tiny, tmp_path / "eager", **over)
+    compiled_blocks = []
+    real = setup_module._compile_blocks
+
+    def spy(model):
+        real(model)
+        compiled_blocks.extend(block._compiled_call_impl is not None for block in decoder_layers(model))
+
+    monkeypatch.setattr(setup_module, "_compile_blocks", spy)
+    monkeypatch.setattr(torch._dynamo.config, "fail_on_recompile_limit_hit", True)
     torch._dynamo.reset()
     counters.clear()
-    compiled = tiny_run(tiny, tmp_path / "compiled", bf16=False, max_steps=3, epochs=1, compile=True)
-    assert counters["stats"]["unique_graphs"] >= 1
+    compiled = tiny_run(tiny, tmp_path / "compiled", compile=True, **over)
+    assert compiled_blocks and all(compiled_blocks)
+    assert counters["stats"]["unique_graphs"] >= 2  # forward and validation graphs at least
     a, b = step_losses(eager), step_losses(compiled)
     assert len(a) == 3 and a.keys() == b.keys()
     assert max(abs(a[s] - b[s]) for s in a) <= 1e-4
-    assert a[1] == pytest.approx(b[1], abs=1e-5)  # the same seeded head and batch before any update
+    assert a[1] == pytest.approx(b[1], abs=1e-5)  # the same probe head and batch before any update
 
     wa, wb = (load_file(run / "model" / "model.safetensors") for run in (eager, compiled))
     assert wa.keys() == wb.keys() and not any("_orig_mod" in k for k in wb)
@@ -196,8 +212,9 @@ def test_no_kv_cache_is_built_in_training_scoring_or_feature_forwards(tiny, shar
         model(input_ids=torch.tensor([[5, 6, 7]]))
     enc = encode_pairs(toy_pairs(4, seed=7), tok, max_length=96, on_long="truncate")
     collate = collate_shared if sharing else collate_concat
-    rc, rr = PairScorer(model)(collate(enc.items, tok.pad_token_id))
+    rc, rr = PairScorer(model)(collate(enc.items, tok.pad_token_id))  # training (and scoring's forward_scores)
     assert rc.shape == rr.shape == (4,)
+    assert pooled_features(model, pair_rows(enc.items), tok.pad_token_id)["last"].shape[0] == 8  # LP / features
 
 
 @pytest.mark.parametrize("bf16, setting, engine, want", [

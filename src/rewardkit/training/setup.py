@@ -24,7 +24,7 @@ from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.config import TrainConfig
 from rewardkit.data.split import sample_pairs, split_pairs
 from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs
-from rewardkit.training.forward import (PairScorer, check_prompt_sharing, collate_shared,
+from rewardkit.training.forward import (PairScorer, check_prompt_sharing, collate_shared, unwrap_peft,
                                         supports_prompt_sharing)
 from rewardkit.losses import LOSSES
 from rewardkit.training.runlog import RunLog
@@ -99,9 +99,9 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
         probe_info = fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir, accelerator.is_main_process)
     model = _trainable(cfg, model)
     optimizer, scheduler = _setup_optimizer(cfg, model, total_steps, bf16_weights)
-    scorer = PairScorer(model)
     if cfg.compile:
-        _compile_blocks(scorer)
+        _compile_blocks(unwrap_peft(model))
+    scorer = PairScorer(model)
     # The scheduler is not prepared: accelerate would step it once per process per step.
     scorer, optimizer = accelerator.prepare(scorer, optimizer)
     state = ckpt.TrainState()
@@ -128,14 +128,17 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     return run
 
 
-def _compile_blocks(scorer) -> None:
-    """Regional torch.compile, in place: accelerate's in-place variant (`module.compile()` on each
-    repeated block, then on the other leaves), not its `compile_regions`, whose OptimizedModule copies
-    put `_orig_mod.` into every state-dict key (checkpoints and the export would change) and bypass the
-    hooks FSDP2 installs later. Dynamic shapes: one graph serves every sequence length."""
-    from accelerate.utils.other import compile_regions_fsdp2
+def _compile_blocks(model) -> None:
+    """Regional torch.compile, in place: `block.compile()` on each transformer block, not the OptimizedModule
+    copies `torch.compile(block)` returns, which put `_orig_mod.` into every state-dict key (checkpoints and
+    the export would change). All blocks run one Python function, so they share compiled code and one
+    recompile budget: training blocks, frozen ones (train_top_k_layers), validation under no_grad and a
+    batch of one each add entries, more than dynamo's default 8 allows before it silently runs eager."""
+    from rewardkit.training.head import decoder_layers
 
-    compile_regions_fsdp2(scorer, backend="inductor", dynamic=True)
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+    for block in decoder_layers(model):
+        block.compile(backend="inductor", dynamic=True)
 
 
 def _setup_model(cfg: TrainConfig, accelerator):
