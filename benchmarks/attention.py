@@ -3,9 +3,10 @@
 Why attention is a third of a training step on a CPU: one SmolLM2 attention layer (9 heads x 64, bf16)
 at the training benchmark's micro-batch shape (4 packed rows of ~390 tokens), forward and backward timed
 apart, side by side in one process (kinds interleaved per repeat; medians, the first repeat dropped as
-warm-up). Kinds: SDPA's flash kernel with the prompt-sharing bool mask (what training runs), SDPA with
-is_causal (no mask: the concatenated layout's path), SDPA's math kernel with the bool mask, and
-transformers' eager attention (matmul, additive mask, softmax in fp32, matmul).
+warm-up). Kinds: SDPA's flash kernel with the prompt-sharing bool mask of rows [prompt | chosen |
+rejected], a third each (what training runs), SDPA with is_causal (no mask: the concatenated layout's
+path), SDPA's math kernel with the same mask, and transformers' eager attention (matmul, the mask as an
+additive one, softmax in fp32, matmul).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import time
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from rewardkit.training.forward import CHOSEN, PROMPT, REJECTED, shared_mask
 
 HEADS, HEAD_DIM = 9, 64  # SmolLM2-135M
 
@@ -40,7 +43,10 @@ def main() -> None:
     torch.manual_seed(0)
     q, k, v = (torch.randn(a.rows, HEADS, a.length, HEAD_DIM, dtype=torch.bfloat16, requires_grad=True)
                for _ in range(3))
-    allowed = torch.ones(a.length, a.length, dtype=torch.bool).tril().expand(a.rows, 1, a.length, a.length)
+    # the prompt-sharing mask of rows [prompt | chosen | rejected], a third each (rewardkit.training.forward)
+    third = a.length // 3
+    segments = torch.tensor([PROMPT] * third + [CHOSEN] * third + [REJECTED] * (a.length - 2 * third))
+    allowed = shared_mask(segments.expand(a.rows, a.length))
     additive = torch.zeros(allowed.shape, dtype=torch.bfloat16).masked_fill(~allowed, torch.finfo(torch.bfloat16).min)
 
     def sdpa(backend, **kw):
@@ -53,9 +59,9 @@ def main() -> None:
         w = torch.matmul(q, k.transpose(2, 3)) * HEAD_DIM**-0.5 + additive
         return torch.matmul(torch.softmax(w, dim=-1, dtype=torch.float32).to(q.dtype), v)
 
-    kinds = {"SDPA flash, bool mask (training)": sdpa(SDPBackend.FLASH_ATTENTION, attn_mask=allowed),
+    kinds = {"SDPA flash, prompt-sharing mask (training)": sdpa(SDPBackend.FLASH_ATTENTION, attn_mask=allowed),
              "SDPA flash, is_causal (no mask)": sdpa(SDPBackend.FLASH_ATTENTION, is_causal=True),
-             "SDPA math, bool mask": sdpa(SDPBackend.MATH, attn_mask=allowed),
+             "SDPA math, prompt-sharing mask": sdpa(SDPBackend.MATH, attn_mask=allowed),
              "eager (fp32 softmax)": eager}
     times = {name: [] for name in kinds}
     for _ in range(a.repeats):

@@ -51,6 +51,7 @@ RUNS = {  # name -> worker settings; rewardkit rows: TrainConfig settings over t
     "new default + concatenated (no sharing)": {"trainer": "rewardkit", "cfg": {**NEW_DEFAULT, "prompt_sharing": False}},
     "new default + pad to multiple of 64": {"trainer": "rewardkit", "cfg": {**NEW_DEFAULT, "pad_to_multiple": 64}},
     "new default + compile (regional, dynamic)": {"trainer": "rewardkit", "cfg": {**NEW_DEFAULT, "compile": True}},
+    "new default + eager attention": {"trainer": "rewardkit", "cfg": {**NEW_DEFAULT, "attn_implementation": "eager"}},
 }
 BASE = "rewardkit, old default (sharing, autocast, for-loop AdamW)"
 
@@ -113,7 +114,8 @@ def worker_rewardkit(job: dict, pairs, out: Path) -> dict:
     steps = steps_of(out / "timed")
     return {"first_loss": first.get(True), "first_loss_fp32": first.get(False), "seconds": sum(s["seconds"] for s in steps),
             "step1_seconds": steps[0]["seconds"], "tokens": sum(s["tokens"] for s in steps), "steps": len(steps),
-            "steady_tok_s": sum(s["tokens"] for s in steps[1:]) / sum(s["seconds"] for s in steps[1:])}
+            "steady_tok_s": sum(s["tokens"] for s in steps[1:]) / sum(s["seconds"] for s in steps[1:])
+            if len(steps) > 1 else None}
 
 
 def worker_trl(job: dict, pairs, out: Path) -> dict:

@@ -102,8 +102,11 @@ def test_bt_scale_maximises_the_bradley_terry_likelihood_of_the_margins():
     assert bt_scale(np.array([0.01, 0.01, 0.01, -0.01])) == pytest.approx(100 * np.log(3), rel=1e-9)
     # every pair right: no finite optimum; capped where the largest |s·m| reaches 30
     assert bt_scale(np.array([0.5, 2.0])) == pytest.approx(15.0)
-    with pytest.raises(ValueError, match="non-zero margin"):
-        bt_scale(np.zeros(3))
+    for bad in (np.zeros(3), np.array([1.0, -2.0])):  # no optimum above 0 (the old fallback: a zero head)
+        with pytest.raises(ValueError, match="no better than chance"):
+            bt_scale(bad)
+    with pytest.raises(ValueError, match="finite"):
+        bt_scale(np.array([1.0, np.nan]))
 
 
 def test_probe_matches_sklearn_logistic_regression_on_differences():

@@ -441,6 +441,10 @@ def test_head_calibrate_rescales_the_probe_head_to_its_bradley_terry_scale(tiny,
     direction (the step-0 validation accuracy is the same), a loss at step 0 below the plain head's."""
     from safetensors.torch import load_file
 
+    from rewardkit.models.loading import load_reward_model
+    from rewardkit.models.tokenization import encode_pair
+    from rewardkit.probing.features import pair_rows, pooled_features, split_pairs_axis
+    from rewardkit.probing.probe import bt_scale
     from rewardkit.training import train_from_config
 
     train, val = toy_pairs(32, seed=30), toy_pairs(16, seed=31)
@@ -455,6 +459,11 @@ def test_head_calibrate_rescales_the_probe_head_to_its_bradley_terry_scale(tiny,
     (w0, fit0, eval0), (w1, fit1, eval1) = runs["plain"], runs["calibrated"]
     assert fit0["scale"] == 1.0 and fit1["scale"] > 1.0  # an early-stopped head's margins are small
     torch.testing.assert_close(w1, w0 * fit1["scale"], rtol=1e-5, atol=1e-7)
+    # the scale, by hand: bt_scale of the plain head's margins on the frozen features of the training pairs
+    model, tok = load_reward_model(str(tiny), dtype="float32", seed=1)
+    rows = pair_rows([encode_pair(tok, p, max_length=96) for p in train])
+    xc, xr = split_pairs_axis(pooled_features(model, rows, tok.pad_token_id)["last"])
+    assert fit1["scale"] == pytest.approx(bt_scale((xc - xr) @ w0.double().numpy()), rel=1e-4)
     assert eval1["accuracy"] == eval0["accuracy"] and eval1["loss"] < eval0["loss"]
 
 
@@ -463,6 +472,8 @@ def test_export_probe_model_without_a_probe_head_is_refused(tiny):
         _lpft_cfg(tiny, head_init="random", export_probe_model=True)
     with pytest.raises(ValueError, match="head_calibrate needs head_init: probe"):
         _lpft_cfg(tiny, head_init="random", head_calibrate=True)
+    with pytest.raises(ValueError, match="needs loss bradley_terry without a margin"):
+        _lpft_cfg(tiny, head_calibrate=True, loss="hinge")
 
 
 def test_top_k_layers_freezes_the_rest_and_head_lr_multiplier_scales_the_head(tiny, tmp_path):

@@ -94,8 +94,11 @@ def bt_scale(margins: np.ndarray, max_abs_logit: float = 30.0) -> float:
     bisection on the derivative's sign finds it; s is capped where the largest |s·m| reaches
     `max_abs_logit` (every margin right: the likelihood grows without bound)."""
     m = np.asarray(margins, dtype=np.float64)
-    if not len(m) or not np.abs(m).max() > 0:
-        raise ValueError("bt_scale needs at least one non-zero margin")
+    if not len(m) or not np.isfinite(m).all():
+        raise ValueError("bt_scale needs finite margins, at least one")
+    if not m.mean() > 0:  # the derivative at s = 0 is -mean(m): only a positive mean has an optimum s > 0
+        raise ValueError(f"the margins average {m.mean():.3g}: a head that orders its own pairs no better than "
+                         "chance has no Bradley-Terry scale to calibrate")
 
     def slope(s):
         return float(np.mean(-m / (1.0 + np.exp(np.clip(s * m, -700, 700)))))  # -m·σ(-s·m)

@@ -105,12 +105,13 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     """Pad each micro-batch's sequence length up to a multiple of this (padding is masked: the rewards are
     the same). oneDNN builds a kernel per matrix shape on AMX CPUs, so fewer distinct lengths reuse them."""
     compile: bool = False
-    """torch.compile each transformer block in place (accelerate's regional compilation, dynamic shapes:
-    the blocks share one compiled graph for every sequence length; state-dict keys, checkpoints and the
-    exported model are unchanged). Fuses the elementwise ops between the matmuls (RMSNorm, RoPE, the SiLU
-    gate). Measured on SmolLM2 here: 1.10x the default's tokens/s after step 1 and ~25% less peak memory,
-    after ~1 min of compiling on a cold cache (BENCHMARKS.md, "Training speed"); inductor needs a C++
-    compiler on CPU. Off by default: a run of a few minutes pays more to compile than it saves."""
+    """torch.compile each transformer block in place (regional compilation, dynamic shapes: the blocks
+    share compiled code, and a new sequence length does not recompile; state-dict keys, checkpoints and
+    the exported model are unchanged), fusing the elementwise ops between the matmuls (RMSNorm, RoPE,
+    the SiLU gate). Single process or DDP: refused under FSDP and DeepSpeed, whose compile setting is
+    accelerate's dynamo_backend. Measured on SmolLM2 here: 1.10x the default's tokens/s after step 1 and
+    ~25% less peak memory, after ~30 s of compiling on a cold cache (BENCHMARKS.md, "Training speed");
+    inductor needs a C++ compiler on CPU. Off by default: short runs pay more to compile than they save."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward: less memory, more compute."""
     prompt_sharing: bool | None = None
@@ -137,8 +138,8 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     likelihood of its training margins (rewardkit.probing.probe.bt_scale) before fine-tuning. The ranking,
     hence the probe's accuracy, is unchanged; an L2-shrunk or early-stopped head has margins near 0, so
     without it fine-tuning starts at loss ~log 2 with the largest gradients into the backbone, the feature
-    distortion LP-FT means to avoid. On the CPU recipe it did not help (held-out -4.1 vs its probe, as
-    uncalibrated: BENCHMARKS.md, "Reward models that learn"), hence off."""
+    distortion LP-FT means to avoid. On the CPU recipe it did not help (held-out -4.1 points vs its probe;
+    uncalibrated -3.1: BENCHMARKS.md, "Reward models that learn"), hence off. Bradley-Terry loss only."""
     export_probe_model: bool = False
     """With head_init probe: also save the frozen backbone + probe head to out_dir/probe_model, the
     linear-probe baseline to evaluate beside the fine-tuned model."""
@@ -184,6 +185,9 @@ class TrainConfig(ReadOptions, HoldOutOptions):
             raise ValueError("export_probe_model needs head_init: probe (a random head has no probe to save)")
         if self.head_calibrate and self.head_init != "probe":
             raise ValueError("head_calibrate needs head_init: probe (it rescales the fitted probe head)")
+        if self.head_calibrate and (self.loss != "bradley_terry" or self.margin_field or self.loss_params):
+            raise ValueError("head_calibrate fits the plain Bradley-Terry likelihood's scale; it needs loss "
+                             "bradley_terry without a margin or loss_params")
         return self
 
     def accumulation_steps(self, world_size: int) -> int:
