@@ -101,9 +101,8 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     optimizer, scheduler = _setup_optimizer(cfg, model, total_steps, bf16_weights)
     if cfg.compile:
         _compile_blocks(unwrap_peft(model))
-    scorer = PairScorer(model)
     # The scheduler is not prepared: accelerate would step it once per process per step.
-    scorer, optimizer = accelerator.prepare(scorer, optimizer)
+    scorer, optimizer = accelerator.prepare(PairScorer(model), optimizer)
     state = ckpt.TrainState()
     accelerator.register_for_checkpointing(scheduler, state)
     _resume_or_clear(accelerator, out_dir / "checkpoints", resume)
