@@ -109,9 +109,10 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     share compiled code, and a new sequence length does not recompile; state-dict keys, checkpoints and
     the exported model are unchanged), fusing the elementwise ops between the matmuls (RMSNorm, RoPE,
     the SiLU gate). Run here single-process only (DDP wraps the same modules, untested); refused under
-    FSDP and DeepSpeed, whose compile setting is accelerate's dynamo_backend. Measured on SmolLM2 here: 1.10x the default's tokens/s after step 1 and
-    ~25% less peak memory, after ~30 s of compiling on a cold cache (BENCHMARKS.md, "Training speed");
-    inductor needs a C++ compiler on CPU. Off by default: short runs pay more to compile than they save."""
+    FSDP and DeepSpeed, whose compile setting is accelerate's dynamo_backend. Measured on SmolLM2 here:
+    1.10-1.14x the default's tokens/s after step 1 and ~20% less peak memory, after ~30 s of compiling on
+    a cold cache (BENCHMARKS.md, "Training speed"); inductor needs a C++ compiler on CPU. Off by default:
+    short runs pay more to compile than they save."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward: less memory, more compute."""
     prompt_sharing: bool | None = None
