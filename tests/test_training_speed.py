@@ -11,6 +11,7 @@ the path it replaces. Run also under ONEDNN_MAX_CPU_ISA=AVX2: nothing here may d
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -203,6 +204,10 @@ def test_no_kv_cache_is_built_in_training_scoring_or_feature_forwards(tiny, shar
 
     model, tok = load_reward_model(str(tiny), dtype="float32", seed=0)
     assert model.config.use_cache  # the config still asks (an export keeps it as the backbone had it)
+    enc = encode_pairs(toy_pairs(4, seed=7), tok, max_length=96, on_long="truncate")
+    with torch.no_grad():  # the reference: plain transformers, one unpadded sequence at a time (a cache built)
+        want = [model(input_ids=torch.tensor([ids])).logits[0, 0].item()
+                for ids in [e.chosen_ids for e in enc.items] + [e.rejected_ids for e in enc.items]]
 
     def no_cache(*a, **k):
         raise AssertionError("a KV cache was built")
@@ -210,11 +215,14 @@ def test_no_kv_cache_is_built_in_training_scoring_or_feature_forwards(tiny, shar
     monkeypatch.setattr(llama, "DynamicCache", no_cache)
     with pytest.raises(AssertionError, match="KV cache"):  # the trap is live: a plain call builds one
         model(input_ids=torch.tensor([[5, 6, 7]]))
-    enc = encode_pairs(toy_pairs(4, seed=7), tok, max_length=96, on_long="truncate")
     collate = collate_shared if sharing else collate_concat
-    rc, rr = PairScorer(model)(collate(enc.items, tok.pad_token_id))  # training (and scoring's forward_scores)
-    assert rc.shape == rr.shape == (4,)
-    assert pooled_features(model, pair_rows(enc.items), tok.pad_token_id)["last"].shape[0] == 8  # LP / features
+    with torch.no_grad():  # training's forward (and, concatenated, scoring's forward_scores): the same rewards
+        rc, rr = PairScorer(model)(collate(enc.items, tok.pad_token_id))
+    torch.testing.assert_close(torch.cat([rc, rr]), torch.tensor(want), atol=1e-5, rtol=0)
+    feats = pooled_features(model, pair_rows(enc.items), tok.pad_token_id)["last"]  # LP / feature cache
+    head = model.score.weight[0].detach().numpy()
+    in_row_order = [w for pair in zip(want[:4], want[4:]) for w in pair]  # pair_rows: chosen, rejected, ...
+    np.testing.assert_allclose(feats @ head, in_row_order, atol=1e-5)  # the score head has no bias
 
 
 @pytest.mark.parametrize("bf16, setting, engine, want", [

@@ -18,18 +18,13 @@ import numpy as np
 import torch
 
 from rewardkit.data.batching import pad_right, plan_batches
-from rewardkit.models.loading import arch_spec, right_align
+from rewardkit.models.loading import arch_spec, right_align, run_backbone
 
 WIDTH_MULTIPLE = 64
 """Batch widths are rounded up to this (padding after the real tokens changes nothing on a causal model
 without a padding mask, and a bidirectional one gets the mask): few distinct shapes, few kernel builds."""
 EXPORTABLE_POOLING = "last"
 """The only pooling a plain AutoModelForSequenceClassification head reads (decoders with a `score` head)."""
-
-
-def _backbone(model):
-    model = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return getattr(model, model.base_model_prefix)
 
 
 def _pool(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +45,6 @@ def pooled_features(model, rows: Sequence[Sequence[int]], pad_id: int, *, batch_
     never attend to the pads after them), so `last` is bit-for-bit what the score head would read in
     the same batch. `autocast`: bf16 autocast around an fp32 model (training's LP stage).
     """
-    backbone = _backbone(model)
     causal = arch_spec(model).causal
     device = next(model.parameters()).device
     hidden_size = model.config.hidden_size
@@ -60,9 +54,8 @@ def pooled_features(model, rows: Sequence[Sequence[int]], pad_id: int, *, batch_
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
         for batch in plan_batches([len(r) for r in rows], batch_tokens):
             ids, mask = right_align(*pad_right([rows[i] for i in batch], pad_id, multiple=WIDTH_MULTIPLE))
-            # causal: no padding mask (see forward_scores) and no KV cache (nothing is generated)
-            res = backbone(input_ids=ids.to(device), output_hidden_states=bool(layers),
-                           **({"use_cache": False} if causal else {"attention_mask": mask.to(device)}))
+            res = run_backbone(model, ids.to(device), None if causal else mask.to(device),
+                               output_hidden_states=bool(layers))
             mask = mask.to(device)
             last, mean = _pool(res.last_hidden_state, mask)
             pooled = {"last": last, "mean": mean}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rewardkit.models.loading import arch_spec, forward_scores
+from rewardkit.models.loading import arch_spec, forward_scores, run_backbone
 from rewardkit.data.batching import pad_right
 from rewardkit.models.tokenization import EncodedPair
 
@@ -94,11 +94,7 @@ def shared_scores(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, 
     """Rewards of packed pairs (see `collate_shared`): (r_chosen [B], r_rejected [B]), fp32."""
     dtype = next(model.parameters()).dtype
     mask = mask_for_kernel(shared_mask(batch["segments"]), model.config._attn_implementation, dtype)
-    backbone = getattr(model, model.base_model_prefix)
-    # use_cache=False: a decoder's config asks for a KV cache, which it would fill in every training
-    # forward (and whose per-layer state made each compiled block recompile)
-    hidden = backbone(input_ids=batch["input_ids"], attention_mask=mask, position_ids=batch["position_ids"],
-                      use_cache=False).last_hidden_state  # [B, T, H]
+    hidden = run_backbone(model, batch["input_ids"], mask, position_ids=batch["position_ids"]).last_hidden_state
     rows = torch.arange(hidden.shape[0], device=hidden.device)
     ends = torch.cat([hidden[rows, batch["chosen_end"]], hidden[rows, batch["rejected_end"]]])  # [2B, H]
     scores = model.score(ends)[:, 0].float()
