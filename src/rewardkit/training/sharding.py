@@ -110,10 +110,9 @@ def bf16_weights_on(bf16: bool, setting: bool | None, engine: str) -> bool:
 def check_sharded_features(cfg, accelerator) -> None:
     """Refuse, at setup, a recipe feature that cannot work under the running engine."""
     engine = accelerator.distributed_type.name
-    dynamo = getattr(accelerator.state, "dynamo_plugin", None)
-    if cfg.compile and dynamo is not None and dynamo.backend.name != "NO":
-        raise ValueError(f"compile: true and accelerate's dynamo_backend {dynamo.backend.name} both compile the "
-                         "model; keep one (accelerate's compiles copies whose state-dict keys gain `_orig_mod.`)")
+    if cfg.compile and (backend := accelerator.state.dynamo_plugin.backend.name) != "NO":
+        raise ValueError(f"compile: true and accelerate's dynamo_backend {backend} both compile the model; keep "
+                         "one (accelerate's compiles copies whose state-dict keys gain `_orig_mod.`)")
     if engine not in ENGINE_ENV:
         return
     if cfg.compile:
