@@ -220,7 +220,7 @@ def test_compile_is_refused_under_sharding_engines_and_beside_accelerates_own_co
     from rewardkit.training.sharding import check_sharded_features
 
     def acc(engine, backend="NO"):
-        return SimpleNamespace(distributed_type=SimpleNamespace(name=engine),
+        return SimpleNamespace(distributed_type=SimpleNamespace(name=engine), device=torch.device("cpu"),
                                state=SimpleNamespace(dynamo_plugin=SimpleNamespace(backend=DynamoBackend[backend]),
                                                      fsdp_plugin=SimpleNamespace(fsdp_version=2, use_orig_params=True)))
 
@@ -231,6 +231,26 @@ def test_compile_is_refused_under_sharding_engines_and_beside_accelerates_own_co
     with pytest.raises(ValueError, match="dynamo_backend INDUCTOR both compile"):
         check_sharded_features(TrainConfig(compile=True), acc("NO", "INDUCTOR"))
     check_sharded_features(TrainConfig(compile=True), acc("MULTI_CPU"))  # DDP: the blocks compiled in place
+
+
+def test_compile_on_cpu_without_a_cxx_compiler_is_refused_at_setup(monkeypatch):
+    """inductor needs a C++ compiler for CPU kernels; without one the run must stop before the LP features
+    pass, with a message saying what to install, not fail at the first compiled forward."""
+    from types import SimpleNamespace
+
+    import torch._inductor.config as inductor_config
+    from accelerate.utils import DynamoBackend
+
+    from rewardkit.training import TrainConfig
+    from rewardkit.training.sharding import check_sharded_features
+
+    acc = SimpleNamespace(distributed_type=SimpleNamespace(name="NO"), device=torch.device("cpu"),
+                          state=SimpleNamespace(dynamo_plugin=SimpleNamespace(backend=DynamoBackend.NO)))
+    check_sharded_features(TrainConfig(compile=True), acc)  # this machine has g++
+    monkeypatch.setattr(inductor_config.cpp, "cxx", ("/nonexistent/c++",))
+    with pytest.raises(ValueError, match="needs a C\\+\\+ compiler.*apt-get install g\\+\\+"):
+        check_sharded_features(TrainConfig(compile=True), acc)
+    check_sharded_features(TrainConfig(), acc)  # eager runs need no compiler
 
 
 # ------------------------------------------------------------------ what accelerate builds from our configs

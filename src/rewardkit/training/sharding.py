@@ -107,12 +107,27 @@ def bf16_weights_on(bf16: bool, setting: bool | None, engine: str) -> bool:
     return bf16 and (setting if setting is not None else not sharded)
 
 
+def check_cxx_compiler() -> None:
+    """inductor builds CPU kernels with a C++ compiler (it runs `CXX --version` to find one). Without one,
+    compile: true would fail at the first forward, after the LP features pass: refuse at setup instead."""
+    from torch._inductor.cpp_builder import get_cpp_compiler
+    from torch._inductor.exc import InvalidCxxCompiler
+
+    try:
+        get_cpp_compiler()
+    except InvalidCxxCompiler as e:
+        raise ValueError(f"compile: true on CPU needs a C++ compiler for torch's inductor: {e}. Install one "
+                         "(Debian: apt-get install g++) or drop compile") from None
+
+
 def check_sharded_features(cfg, accelerator) -> None:
     """Refuse, at setup, a recipe feature that cannot work under the running engine."""
     engine = accelerator.distributed_type.name
     if cfg.compile and (backend := accelerator.state.dynamo_plugin.backend.name) != "NO":
         raise ValueError(f"compile: true and accelerate's dynamo_backend {backend} both compile the model; keep "
                          "one (accelerate's compiles copies whose state-dict keys gain `_orig_mod.`)")
+    if cfg.compile and accelerator.device.type == "cpu":
+        check_cxx_compiler()
     if engine not in ENGINE_ENV:
         return
     if cfg.compile:
