@@ -59,6 +59,12 @@ def train(run: Run) -> None:
                 ckpt.prune(run.ckpt_root, cfg.keep_checkpoints)
 
 
+def ranked_right(rc: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
+    """Per pair: 1 if r_chosen > r_rejected, ½ for a tie, 0 wrong. The held-out report's and the probe's
+    rule: a constant model (a zero head, an input the model cannot tell apart) reads 50%, not 0%."""
+    return (rc > rr).float() + 0.5 * (rc == rr).float()
+
+
 def train_step(run: Run, batch: list[int]) -> None:
     """One optimizer step on a global batch: this process's micro-batches, accumulated.
 
@@ -72,7 +78,7 @@ def train_step(run: Run, batch: list[int]) -> None:
         with acc.accumulate(run.scorer):
             losses, rc, rr = run.pair_losses(run.train_set, mb)
             acc.backward(losses.mean())
-        sums += torch.stack([losses.detach().sum(), (rc > rr).float().sum(), (rc - rr).detach().sum()])
+        sums += torch.stack([losses.detach().sum(), ranked_right(rc, rr).sum(), (rc - rr).detach().sum()])
     grad_norm = acc.clip_grad_norm_(run.scorer.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
     run.optimizer.step()
     run.scheduler.step()
@@ -90,7 +96,7 @@ def train_step(run: Run, batch: list[int]) -> None:
 
 @torch.no_grad()
 def validate(run: Run) -> tuple[dict, list[float]]:
-    """Loss, accuracy (r_chosen > r_rejected) and mean margin over the validation pairs, plus each
+    """Loss, accuracy (`ranked_right`) and mean margin over the validation pairs, plus each
     pair's margin r_c − r_r (in val_set order, on every rank)."""
     from accelerate.utils import gather_object
 
@@ -108,7 +114,7 @@ def validate(run: Run) -> tuple[dict, list[float]]:
         real = j < len(chunks)
         losses, rc, rr = run.pair_losses(run.val_set, chunks[j if real else 0])
         if real:
-            sums += torch.stack([losses.sum(), (rc > rr).float().sum(), (rc - rr).sum(),
+            sums += torch.stack([losses.sum(), ranked_right(rc, rr).sum(), (rc - rr).sum(),
                                  torch.tensor(float(len(rc)), device=rc.device)])
             margins += zip(chunks[j], (rc - rr).tolist())
     sums = run.accelerator.reduce(sums, reduction="sum")
