@@ -15,15 +15,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-import numpy as np
+from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from rewardkit.data.sources import read_pairs  # noqa: E402
-from rewardkit.evaluation.bootstrap import paired_difference  # noqa: E402
-from rewardkit.evaluation.heldout import accuracy_with_interval, flags  # noqa: E402
+from rewardkit.evaluation.heldout import accuracy_with_interval, flags, versus_probe  # noqa: E402
 from rewardkit.evaluation.rewardbench import SUBSET_MAPPING  # noqa: E402
 
 CHAT, CHAT_HARD = set(SUBSET_MAPPING["Chat"]), set(SUBSET_MAPPING["Chat Hard"])
@@ -35,41 +33,23 @@ def per_row(results: Path) -> dict[str, tuple[str, float]]:
     return {e["id"]: (e["subset"], e["score_chosen"] - e["score_rejected"]) for e in examples}
 
 
-def length_rows() -> tuple[dict[str, tuple[str, float]], dict[str, str]]:
-    """RewardBench row id -> (subset, len(chosen) − len(rejected)), and row id -> prompt key."""
-    pairs, _ = read_pairs(RB)
-    return ({p.source_id: (p.meta["subset"], len(p.chosen) - len(p.rejected)) for p in pairs},
-            {p.source_id: prompt_key(p) for p in pairs})
-
-
 def fmt(cell: dict) -> str:
     """An accuracy_with_interval cell (the held-out report's) as "acc [lo, hi]" in %."""
     lo, hi = cell["ci95"]
     return f"{100 * cell['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
-def paired(a: dict[str, float], b: dict[str, float], prompt: dict[str, str]) -> str:
-    """a − b over the same pairs (id -> flag), with a paired bootstrap 95% interval that resamples prompts,
-    not pairs: pairs of one prompt (HelpSteer's ~3.6, AlpacaEval's three subsets) share responses and
-    are not independent, so they move together."""
-    def by_prompt(flags_by_id: dict[str, float]) -> dict[str, list[float]]:
-        groups: dict[str, list[float]] = {}
-        for i, f in flags_by_id.items():
-            groups.setdefault(prompt[i], []).append(f)
-        return groups
-
-    d = paired_difference(by_prompt(b), by_prompt(a), np.mean, n_boot=2000)
-    return f"{100 * d['diff']:+.1f} ({100 * d['ci95'][0]:+.1f}, {100 * d['ci95'][1]:+.1f})"
+def fmt_diff(cell: dict) -> str:
+    """A versus_probe cell as "+d (lo, hi)" in points."""
+    return f"{100 * cell['diff']:+.1f} ({100 * cell['ci95'][0]:+.1f}, {100 * cell['ci95'][1]:+.1f})"
 
 
-def prompt_key(pair) -> str:
-    return json.dumps(pair.prompt, sort_keys=True)  # split_pairs(by="prompt")'s key
-
-
-def training_prompts(run: Path) -> dict[str, str]:
-    """Pair id -> prompt key for the pairs the run read (its train_log's `start` record names the specs)."""
+def heldout_pairs(run: Path, ids: list[str]) -> SimpleNamespace:
+    """The run's held-out pairs in validation order (read again from the specs its train_log's `start`
+    record names), shaped as versus_probe reads a validation set."""
     start = json.loads((run / "train" / "train_log.jsonl").open().readline())
-    return {p.id: prompt_key(p) for read in start["reads"] for p in read_pairs(read["spec"])[0]}
+    by_id = {p.id: p for read in start["reads"] for p in read_pairs(read["spec"])[0]}
+    return SimpleNamespace(pairs=[by_id[i] for i in ids])
 
 
 def main() -> None:
@@ -77,25 +57,23 @@ def main() -> None:
     ap.add_argument("run", type=Path)
     args = ap.parse_args()
     summary = json.loads((args.run / "train" / "summary.json").read_text())
-    held, margins = summary["heldout"], summary.get("heldout_margins")
+    held, margins = summary["heldout"], summary["heldout_margins"]
+    vs = versus_probe(heldout_pairs(args.run, margins["ids"]), margins["model"], margins["probe"])
     lpft, probe = per_row(args.run / "evaluate" / "results.json"), per_row(args.run / "evaluate-probe" / "results.json")
-    longer, rb_prompt = length_rows()
-    ids = sorted(lpft)
-    print("| | held-out pairs | LP-FT model | frozen probe (its start) | longer wins | LP-FT − probe, paired 95% |")
+    rows = {p.source_id: p for p in read_pairs(RB)[0]}
+    print("| | pairs | LP-FT model | frozen probe (its start) | longer wins | LP-FT − probe, paired 95% |")
     print("|---|---:|---:|---:|---:|---:|")
     for source, row in held.items():
         c = {k: fmt(v) for k, v in row.items()}
-        delta = ""
-        if source == "all" and margins and margins.get("probe"):
-            delta = paired(dict(zip(margins["ids"], flags(margins["model"]))),
-                           dict(zip(margins["ids"], flags(margins["probe"]))), training_prompts(args.run))
-        print(f"| held-out {source} | {row['model']['pairs']} | {c['model']} | {c.get('probe', '—')} | {c['length_baseline']} | {delta} |")
-    for name, keep in (("RewardBench Chat", lambda s: s in CHAT), ("Chat Hard (unweighted)", lambda s: s in CHAT_HARD)):
-        sel = [i for i in ids if keep(lpft[i][0])]
-        f_l, f_p = flags([lpft[i][1] for i in sel]), flags([probe[i][1] for i in sel])
-        f_len = flags([longer[i][1] for i in sel])
-        cells = " | ".join(fmt(accuracy_with_interval(f)) for f in (f_l, f_p, f_len))
-        print(f"| {name} | {len(sel)} | {cells} | {paired(dict(zip(sel, f_l)), dict(zip(sel, f_p)), rb_prompt)} |")
+        print(f"| held-out {source} | {row['model']['pairs']} | {c['model']} | {c['probe']} | {c['length_baseline']} "
+              f"| {fmt_diff(vs[source])} |")
+    for name, subsets in (("RewardBench Chat", CHAT), ("Chat Hard (unweighted)", CHAT_HARD)):
+        sel = [i for i in sorted(lpft) if lpft[i][0] in subsets]
+        m_l, m_p = [lpft[i][1] for i in sel], [probe[i][1] for i in sel]
+        m_len = [len(rows[i].chosen) - len(rows[i].rejected) for i in sel]
+        cells = " | ".join(fmt(accuracy_with_interval(flags(m))) for m in (m_l, m_p, m_len))
+        d = versus_probe(SimpleNamespace(pairs=[rows[i] for i in sel]), m_l, m_p)["all"]
+        print(f"| {name} | {len(sel)} | {cells} | {fmt_diff(d)} |")
 
 
 if __name__ == "__main__":

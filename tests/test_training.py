@@ -547,7 +547,35 @@ def test_lp_ft_learns_a_learnable_preference_with_an_interval_above_chance(tiny,
     assert row["model"]["accuracy"] == pytest.approx(summary["best_val_accuracy"])  # the restored best's margins
     assert row["model"]["ci95"][0] > 0.5
     assert row["model"]["accuracy"] >= row["probe"]["accuracy"] - 1e-9 or row["probe"]["ci95"][0] > 0.5
+    vs = summary["heldout_vs_probe"]
+    assert set(vs) == set(report) and vs["all"]["prompts"] == 64  # toy pairs: one prompt each
+    for source in vs:
+        assert vs[source]["diff"] == pytest.approx(report[source]["model"]["accuracy"] - report[source]["probe"]["accuracy"])
+        assert vs[source]["ci95"][0] <= vs[source]["diff"] <= vs[source]["ci95"][1]
     assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 0
+
+
+def test_versus_probe_resamples_whole_prompts():
+    """Model − probe with a paired bootstrap over prompts. Prompt A's 4 pairs: the model right, the probe
+    wrong; prompt B's 4: both wrong. diff = 4/8. Resampling the 2 prompts draws AA (diff 1, p = ¼), AB
+    (½) or BB (0, p = ¼), so the 95% interval is exactly [0, 1]; resampling the 8 pairs as if independent
+    would put all-A draws at 1/256 and the upper bound below 1."""
+    from types import SimpleNamespace
+
+    from rewardkit.data.pairs import PreferencePair
+    from rewardkit.evaluation.heldout import versus_probe
+
+    def pair(prompt, k, source):
+        return PreferencePair(prompt=[{"role": "user", "content": prompt}], chosen=f"yes {k}", rejected=f"no {k}",
+                              source=source)
+
+    pairs = [pair("A", k, "s1" if k < 2 else "s2") for k in range(4)] + [pair("B", k, "s2") for k in range(4)]
+    out = versus_probe(SimpleNamespace(pairs=pairs), [1.0] * 4 + [-1.0] * 4, [-1.0] * 8)
+    assert out["all"] == {"diff": 0.5, "ci95": [0.0, 1.0], "prompts": 2}
+    assert out["s1"]["diff"] == 1.0 and out["s1"]["prompts"] == 1 and out["s2"]["prompts"] == 2
+    assert out["s2"]["diff"] == pytest.approx(2 / 6)
+    tie = versus_probe(SimpleNamespace(pairs=pairs), [0.0] * 8, [-1.0] * 8)["all"]  # a tie counts ½
+    assert tie["diff"] == 0.5 and tie["ci95"] == [0.5, 0.5]
 
 
 def test_wilson_interval_by_hand():

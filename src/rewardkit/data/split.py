@@ -28,12 +28,18 @@ def held_out(keys: Sequence[Hashable], val_fraction: float, seed: int) -> list[i
     return sorted(val)
 
 
+def prompt_key(pair: PreferencePair) -> str:
+    """One string per distinct prompt (every turn): the unit `split_pairs(by="prompt")` holds out and held-out
+    intervals resample, since pairs of one prompt share responses."""
+    return json.dumps(pair.prompt, sort_keys=True)
+
+
 def split_pairs(pairs: list[PreferencePair], val_fraction: float, seed: int, *,
                 by: ValSplit = "pair") -> tuple[list, list]:
     """A seeded random hold-out: (train, val), val = round(val_fraction x n) pairs. by="prompt": whole
     prompts are held out (in seeded order, until the held-out pairs reach that count), so no held-out
     pair shares its prompt, or a response, with a training pair."""
-    keys = range(len(pairs)) if by == "pair" else [json.dumps(p.prompt, sort_keys=True) for p in pairs]
+    keys = range(len(pairs)) if by == "pair" else [prompt_key(p) for p in pairs]
     val = set(held_out(keys, val_fraction, seed))
     return [p for i, p in enumerate(pairs) if i not in val], [p for i, p in enumerate(pairs) if i in val]
 

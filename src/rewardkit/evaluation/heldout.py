@@ -36,18 +36,43 @@ def accuracy_with_interval(f: list[float]) -> dict:
     return {"accuracy": sum(f) / len(f) if f else None, "ci95": [lo, hi], "pairs": len(f)}
 
 
+def _by_source(pairs) -> dict[str, list[int]]:
+    """Source -> indices of its pairs, then "all"."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(pairs):
+        groups[p.source].append(i)
+    groups["all"] = list(range(len(pairs)))
+    return groups
+
+
 def heldout_report(val_set, margins: list[float], probe_margins: list[float] | None) -> dict:
     """{source: {model, length_baseline, probe?}} and "all", each accuracy + Wilson 95% interval."""
     longer = [len(p.chosen) - len(p.rejected) for p in val_set.pairs]
     columns = {"model": flags(margins), "length_baseline": flags(longer)}
     if probe_margins is not None:
         columns["probe"] = flags(probe_margins)
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(val_set.pairs):
-        groups[p.source].append(i)
-    groups["all"] = list(range(len(val_set.pairs)))
     return {g: {name: accuracy_with_interval([col[i] for i in idx]) for name, col in columns.items()}
-            for g, idx in groups.items()}
+            for g, idx in _by_source(val_set.pairs).items()}
+
+
+def versus_probe(val_set, margins: list[float], probe_margins: list[float], n_boot: int = 2000) -> dict:
+    """{source: {diff, ci95, prompts}} and "all": the fine-tuned model's held-out accuracy minus its
+    probe's on the same pairs, with a paired bootstrap 95% interval that resamples whole prompts
+    (HelpSteer's ~3.6 pairs per prompt share responses; resampling pairs would draw it too narrow)."""
+    from rewardkit.data.split import prompt_key
+    from rewardkit.evaluation.bootstrap import paired_difference
+
+    model, probe = flags(margins), flags(probe_margins)
+    out = {}
+    for g, idx in _by_source(val_set.pairs).items():
+        units: tuple[dict, dict] = ({}, {})
+        for i in idx:
+            key = prompt_key(val_set.pairs[i])
+            units[0].setdefault(key, []).append(probe[i])
+            units[1].setdefault(key, []).append(model[i])
+        d = paired_difference(*units, lambda f: sum(f) / len(f), n_boot=n_boot)
+        out[g] = {"diff": d["diff"], "ci95": d["ci95"], "prompts": d["n"]}
+    return out
 
 
 def _fmt(cell: dict) -> str:
@@ -55,13 +80,21 @@ def _fmt(cell: dict) -> str:
     return f"{100 * cell['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
-def print_heldout(report: dict, out_dir: Path) -> None:
-    """The per-source table and the learning curve (from train_log.jsonl) on the console and as a PNG."""
+def _fmt_diff(cell: dict) -> str:
+    lo, hi = cell["ci95"]
+    return f"{100 * cell['diff']:+.1f} ({100 * lo:+.1f}, {100 * hi:+.1f})"
+
+
+def print_heldout(report: dict, out_dir: Path, vs_probe: dict | None = None) -> None:
+    """The per-source table (with model − probe when there is a probe) and the learning curve (from
+    train_log.jsonl) on the console and as a PNG."""
     names = [n for n in ("model", "probe", "length_baseline") if n in report["all"]]
-    print("held-out accuracy, % [95% Wilson interval]")
-    print("  " + " | ".join(["source", "pairs", *names]))
+    print("held-out accuracy, % [95% Wilson interval]" + ("; model − probe, paired 95% (prompts resampled)"
+                                                         if vs_probe else ""))
+    print("  " + " | ".join(["source", "pairs", *names, *(["model − probe"] if vs_probe else [])]))
     for source, row in report.items():
-        print("  " + " | ".join([source, str(row["model"]["pairs"]), *(_fmt(row[n]) for n in names)]))
+        cells = [_fmt(row[n]) for n in names] + ([_fmt_diff(vs_probe[source])] if vs_probe else [])
+        print("  " + " | ".join([source, str(row["model"]["pairs"]), *cells]))
     curve = learning_curve(out_dir / "train_log.jsonl")
     print("learning curve (validation): step, pairs seen, accuracy %")
     for r in curve:

@@ -150,7 +150,7 @@ def validate_and_keep_best(run: Run) -> None:
 
 def cleanup(run: Run) -> Path:
     """Restore the best checkpoint, export the model, write summary.json and the held-out report."""
-    from rewardkit.evaluation.heldout import heldout_report, print_heldout
+    from rewardkit.evaluation.heldout import heldout_report, print_heldout, versus_probe
 
     state, acc = run.state, run.accelerator
     trained_steps, pairs_seen, tokens_seen = state.step, state.pairs_seen, state.tokens_seen
@@ -169,10 +169,12 @@ def cleanup(run: Run) -> Path:
     if run.val_set.items:
         margins = run.best_margins if run.best_margins is not None else validate(run)[1]  # resumed: recompute
         summary["heldout"] = heldout_report(run.val_set, margins, run.probe_margins)
+        if run.probe_margins is not None:
+            summary["heldout_vs_probe"] = versus_probe(run.val_set, margins, run.probe_margins)
         summary["heldout_margins"] = {"ids": [p.id for p in run.val_set.pairs], "model": margins,
                                       "probe": run.probe_margins}  # per pair, for paired comparisons
         if run.main:
-            print_heldout(summary["heldout"], run.out_dir)
+            print_heldout(summary["heldout"], run.out_dir, summary.get("heldout_vs_probe"))
     if run.main:
         write_json_atomic(run.out_dir / "summary.json", summary)
     run.log.event("done", **{k: v for k, v in summary.items() if not k.startswith("heldout")})
