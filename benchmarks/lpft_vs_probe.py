@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from rewardkit.data.sources import read_pairs  # noqa: E402
-from rewardkit.evaluation.heldout import accuracy_with_interval, flags, versus_probe  # noqa: E402
+from rewardkit.evaluation.heldout import (accuracy_with_interval, flags, format_accuracy,  # noqa: E402
+                                         format_difference, versus_probe)
 from rewardkit.evaluation.rewardbench import SUBSET_MAPPING  # noqa: E402
 
 CHAT, CHAT_HARD = set(SUBSET_MAPPING["Chat"]), set(SUBSET_MAPPING["Chat Hard"])
@@ -31,17 +32,6 @@ RB = "rewardbench:" + str(REPO.parent / "shared/data/rewardbench-filtered-first5
 def per_row(results: Path) -> dict[str, tuple[str, float]]:
     examples = json.loads(results.read_text())["examples"]
     return {e["id"]: (e["subset"], e["score_chosen"] - e["score_rejected"]) for e in examples}
-
-
-def fmt(cell: dict) -> str:
-    """An accuracy_with_interval cell (the held-out report's) as "acc [lo, hi]" in %."""
-    lo, hi = cell["ci95"]
-    return f"{100 * cell['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
-
-
-def fmt_diff(cell: dict) -> str:
-    """A versus_probe cell as "+d (lo, hi)" in points."""
-    return f"{100 * cell['diff']:+.1f} ({100 * cell['ci95'][0]:+.1f}, {100 * cell['ci95'][1]:+.1f})"
 
 
 def heldout_pairs(run: Path, ids: list[str]) -> SimpleNamespace:
@@ -58,22 +48,25 @@ def main() -> None:
     args = ap.parse_args()
     summary = json.loads((args.run / "train" / "summary.json").read_text())
     held, margins = summary["heldout"], summary["heldout_margins"]
-    vs = versus_probe(heldout_pairs(args.run, margins["ids"]), margins["model"], margins["probe"])
+    if margins["probe"] is None:
+        sys.exit(f"{args.run}: the run has no probe head to compare with (head_init: probe)")
+    vs = summary.get("heldout_vs_probe")  # runs before it was reported: recomputed from the specs read
+    vs = vs or versus_probe(heldout_pairs(args.run, margins["ids"]), margins["model"], margins["probe"])
     lpft, probe = per_row(args.run / "evaluate" / "results.json"), per_row(args.run / "evaluate-probe" / "results.json")
     rows = {p.source_id: p for p in read_pairs(RB)[0]}
     print("| | pairs | LP-FT model | frozen probe (its start) | longer wins | LP-FT − probe, paired 95% |")
     print("|---|---:|---:|---:|---:|---:|")
     for source, row in held.items():
-        c = {k: fmt(v) for k, v in row.items()}
+        c = {k: format_accuracy(v) for k, v in row.items()}
         print(f"| held-out {source} | {row['model']['pairs']} | {c['model']} | {c['probe']} | {c['length_baseline']} "
-              f"| {fmt_diff(vs[source])} |")
+              f"| {format_difference(vs[source])} |")
     for name, subsets in (("RewardBench Chat", CHAT), ("Chat Hard (unweighted)", CHAT_HARD)):
         sel = [i for i in sorted(lpft) if lpft[i][0] in subsets]
         m_l, m_p = [lpft[i][1] for i in sel], [probe[i][1] for i in sel]
         m_len = [len(rows[i].chosen) - len(rows[i].rejected) for i in sel]
-        cells = " | ".join(fmt(accuracy_with_interval(flags(m))) for m in (m_l, m_p, m_len))
+        cells = " | ".join(format_accuracy(accuracy_with_interval(flags(m))) for m in (m_l, m_p, m_len))
         d = versus_probe(SimpleNamespace(pairs=[rows[i] for i in sel]), m_l, m_p)["all"]
-        print(f"| {name} | {len(sel)} | {cells} | {fmt_diff(d)} |")
+        print(f"| {name} | {len(sel)} | {cells} | {format_difference(d)} |")
 
 
 if __name__ == "__main__":

@@ -230,15 +230,23 @@ def test_compile_is_refused_under_sharding_engines_and_beside_accelerates_own_co
         check_sharded_features(TrainConfig(), acc(engine))
     with pytest.raises(ValueError, match="dynamo_backend INDUCTOR both compile"):
         check_sharded_features(TrainConfig(compile=True), acc("NO", "INDUCTOR"))
-    check_sharded_features(TrainConfig(compile=True), acc("MULTI_CPU"))  # DDP: the blocks compiled in place
+    with a_cxx_compiler(sys.executable):  # a "compiler" that answers --version, whether or not g++ is here
+        check_sharded_features(TrainConfig(compile=True), acc("MULTI_CPU"))  # DDP: the blocks compiled in place
 
 
-def test_compile_on_cpu_without_a_cxx_compiler_is_refused_at_setup(monkeypatch):
+def a_cxx_compiler(path: str):
+    """inductor's C++ compiler setting, patched for a with-block (torch's own config patch: pytest's
+    monkeypatch deletes the setting from torch's config proxy on undo)."""
+    import torch._inductor.config as inductor_config
+
+    return inductor_config.patch({"cpp.cxx": (path,)})
+
+
+def test_compile_on_cpu_without_a_cxx_compiler_is_refused_at_setup():
     """inductor needs a C++ compiler for CPU kernels; without one the run must stop before the LP features
     pass, with a message saying what to install, not fail at the first compiled forward."""
     from types import SimpleNamespace
 
-    import torch._inductor.config as inductor_config
     from accelerate.utils import DynamoBackend
 
     from rewardkit.training import TrainConfig
@@ -246,11 +254,16 @@ def test_compile_on_cpu_without_a_cxx_compiler_is_refused_at_setup(monkeypatch):
 
     acc = SimpleNamespace(distributed_type=SimpleNamespace(name="NO"), device=torch.device("cpu"),
                           state=SimpleNamespace(dynamo_plugin=SimpleNamespace(backend=DynamoBackend.NO)))
-    check_sharded_features(TrainConfig(compile=True), acc)  # this machine has g++
-    monkeypatch.setattr(inductor_config.cpp, "cxx", ("/nonexistent/c++",))
-    with pytest.raises(ValueError, match="needs a C\\+\\+ compiler.*apt-get install g\\+\\+"):
+    with a_cxx_compiler(sys.executable):  # answers --version: found
         check_sharded_features(TrainConfig(compile=True), acc)
-    check_sharded_features(TrainConfig(), acc)  # eager runs need no compiler
+    with a_cxx_compiler("/nonexistent/c++"):
+        with pytest.raises(ValueError, match="needs a C\\+\\+ compiler.*apt-get install g\\+\\+"):
+            check_sharded_features(TrainConfig(compile=True), acc)
+        check_sharded_features(TrainConfig(), acc)  # eager runs need no compiler
+        fsdp = SimpleNamespace(distributed_type=SimpleNamespace(name="FSDP"), device=torch.device("cpu"),
+                               state=acc.state)
+        with pytest.raises(ValueError, match="compile under FSDP"):  # the engine's refusal comes first
+            check_sharded_features(TrainConfig(compile=True), fsdp)
 
 
 # ------------------------------------------------------------------ what accelerate builds from our configs

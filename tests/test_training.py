@@ -153,6 +153,7 @@ def test_prompt_sharing_gives_the_unshared_rewards(tiny, attn):
 def test_saved_model_loads_with_plain_transformers_and_scores_as_in_training(tiny, tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from rewardkit.evaluation.heldout import flags
     from rewardkit.models.tokenization import encode_pair
     from rewardkit.training import TrainConfig, train_from_config
 
@@ -180,7 +181,7 @@ def test_saved_model_loads_with_plain_transformers_and_scores_as_in_training(tin
             margins.append(rc - rr)
     # the best validation's mean margin, recomputed from the saved files
     assert sum(margins) / len(margins) == pytest.approx(best["margin"], abs=1e-5)
-    assert sum(m > 0 for m in margins) / len(margins) == best["accuracy"]
+    assert sum(flags(margins)) / len(margins) == best["accuracy"]  # a tie would count ½
     assert yaml.safe_load((tmp_path / "run" / "recipe.yaml").read_text())["prompt_sharing"] is True
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
 
@@ -422,6 +423,28 @@ def test_validation_and_step_accuracy_count_a_tie_as_half():
     assert ranked_right(torch.zeros(6), torch.zeros(6)).mean().item() == 0.5
 
 
+def test_validate_counts_a_tie_as_half():
+    """validate itself (not only the helper): rewards (1, 0), (0, 0), (0, 1), (2, 2) -> accuracy
+    (1 + ½ + 0 + ½) / 4 = 0.5, margins in validation order."""
+    from types import SimpleNamespace
+
+    from rewardkit.training.loop import validate
+
+    rewards = [(1.0, 0.0), (0.0, 0.0), (0.0, 1.0), (2.0, 2.0)]
+
+    def pair_losses(val_set, idx):
+        rc, rr = (torch.tensor([rewards[i][k] for i in idx]) for k in (0, 1))
+        return torch.zeros(len(idx)), rc, rr
+
+    run = SimpleNamespace(scorer=SimpleNamespace(eval=lambda: None, train=lambda: None),
+                          val_set=SimpleNamespace(lengths=lambda: [5, 4, 3, 2]), cfg=SimpleNamespace(eval_batch_size=3),
+                          world=1, rank=0, pair_losses=pair_losses,
+                          accelerator=SimpleNamespace(device=torch.device("cpu"), reduce=lambda t, reduction: t))
+    metrics, margins = validate(run)
+    assert metrics["accuracy"] == 0.5 and metrics["pairs"] == 4
+    assert margins == [1.0, 0.0, -1.0, 0.0]
+
+
 def test_head_init_probe_starts_from_the_fitted_probe(tiny, tmp_path):
     """The head the run starts from is the probe fitted on the frozen features of its training pairs:
     the same fit done by hand gives the same weight, and the saved probe_model holds it."""
@@ -555,6 +578,28 @@ def test_lp_ft_learns_a_learnable_preference_with_an_interval_above_chance(tiny,
     assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 0
 
 
+def test_resumed_lp_ft_run_still_reports_model_versus_probe(tiny, tmp_path):
+    """A resumed run does not refit the probe; the final report still compares the model with the probe's
+    step-0 margins (saved in probe_margins.json), the same ones the uninterrupted run reports."""
+    from rewardkit.training import train_from_config
+
+    train, val = toy_pairs(32, seed=50), toy_pairs(16, seed=51)
+    over = dict(scheduler="constant", warmup_ratio=0.0, save_every=2, eval_every=2, train_top_k_layers=1)
+    train_from_config(_lpft_cfg(tiny, max_steps=4, **over), tmp_path / "full", train_pairs=train, val_pairs=val)
+    train_from_config(_lpft_cfg(tiny, max_steps=2, **over), tmp_path / "part", train_pairs=train, val_pairs=val)
+    train_from_config(_lpft_cfg(tiny, max_steps=4, **over), tmp_path / "part", resume=True, train_pairs=train,
+                      val_pairs=val)
+    full, part = (json.loads((tmp_path / run / "summary.json").read_text()) for run in ("full", "part"))
+    assert part["heldout_margins"]["probe"] == full["heldout_margins"]["probe"] is not None
+    assert part["heldout_vs_probe"]["all"]["diff"] == pytest.approx(full["heldout_vs_probe"]["all"]["diff"], abs=1e-9)
+    assert part["heldout"]["all"]["probe"] == full["heldout"]["all"]["probe"]
+    # a fresh run without a probe into the same folder leaves no stale baseline behind
+    train_from_config(_lpft_cfg(tiny, max_steps=2, head_init="random", **over), tmp_path / "part",
+                      train_pairs=train, val_pairs=val)
+    assert not (tmp_path / "part" / "probe_margins.json").exists()
+    assert "heldout_vs_probe" not in json.loads((tmp_path / "part" / "summary.json").read_text())
+
+
 def test_versus_probe_resamples_whole_prompts():
     """Model − probe with a paired bootstrap over prompts. Prompt A's 4 pairs: the model right, the probe
     wrong; prompt B's 4: both wrong. diff = 4/8. Resampling the 2 prompts draws AA (diff 1, p = ¼), AB
@@ -572,7 +617,7 @@ def test_versus_probe_resamples_whole_prompts():
     pairs = [pair("A", k, "s1" if k < 2 else "s2") for k in range(4)] + [pair("B", k, "s2") for k in range(4)]
     out = versus_probe(SimpleNamespace(pairs=pairs), [1.0] * 4 + [-1.0] * 4, [-1.0] * 8)
     assert out["all"] == {"diff": 0.5, "ci95": [0.0, 1.0], "prompts": 2}
-    assert out["s1"]["diff"] == 1.0 and out["s1"]["prompts"] == 1 and out["s2"]["prompts"] == 2
+    assert out["s1"] == {"diff": 1.0, "ci95": None, "prompts": 1} and out["s2"]["prompts"] == 2  # one unit: no spread
     assert out["s2"]["diff"] == pytest.approx(2 / 6)
     tie = versus_probe(SimpleNamespace(pairs=pairs), [0.0] * 8, [-1.0] * 8)["all"]  # a tie counts ½
     assert tie["diff"] == 0.5 and tie["ci95"] == [0.5, 0.5]

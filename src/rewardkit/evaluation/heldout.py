@@ -1,4 +1,5 @@
-"""Held-out accuracy per source with 95% Wilson intervals, beside the frozen probe and "longer wins".
+"""Held-out accuracy per source with 95% Wilson intervals, beside the frozen probe and "longer wins",
+and the model − probe difference with a paired interval over prompts (`versus_probe`).
 
 Pure functions of per-pair margins (r_chosen − r_rejected, in validation-set order) plus the printing
 and the learning-curve figure at the edge.
@@ -58,7 +59,8 @@ def heldout_report(val_set, margins: list[float], probe_margins: list[float] | N
 def versus_probe(val_set, margins: list[float], probe_margins: list[float], n_boot: int = 2000) -> dict:
     """{source: {diff, ci95, prompts}} and "all": the fine-tuned model's held-out accuracy minus its
     probe's on the same pairs, with a paired bootstrap 95% interval that resamples whole prompts
-    (HelpSteer's ~3.6 pairs per prompt share responses; resampling pairs would draw it too narrow)."""
+    (HelpSteer's ~3.6 pairs per prompt share responses; resampling pairs would draw it too narrow).
+    A source with one held-out prompt has no interval (None): resampling one unit has no spread."""
     from rewardkit.data.split import prompt_key
     from rewardkit.evaluation.bootstrap import paired_difference
 
@@ -71,16 +73,20 @@ def versus_probe(val_set, margins: list[float], probe_margins: list[float], n_bo
             units[0].setdefault(key, []).append(probe[i])
             units[1].setdefault(key, []).append(model[i])
         d = paired_difference(*units, lambda f: sum(f) / len(f), n_boot=n_boot)
-        out[g] = {"diff": d["diff"], "ci95": d["ci95"], "prompts": d["n"]}
+        out[g] = {"diff": d["diff"], "ci95": d["ci95"] if d["n"] > 1 else None, "prompts": d["n"]}  # 1: no spread
     return out
 
 
-def _fmt(cell: dict) -> str:
+def format_accuracy(cell: dict) -> str:
+    """An accuracy_with_interval cell as "acc [lo, hi]" in %."""
     lo, hi = cell["ci95"]
     return f"{100 * cell['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
-def _fmt_diff(cell: dict) -> str:
+def format_difference(cell: dict) -> str:
+    """A versus_probe cell as "+d (lo, hi)" in points."""
+    if cell["ci95"] is None:
+        return f"{100 * cell['diff']:+.1f} (one prompt: no interval)"
     lo, hi = cell["ci95"]
     return f"{100 * cell['diff']:+.1f} ({100 * lo:+.1f}, {100 * hi:+.1f})"
 
@@ -93,7 +99,7 @@ def print_heldout(report: dict, out_dir: Path, vs_probe: dict | None = None) -> 
                                                          if vs_probe else ""))
     print("  " + " | ".join(["source", "pairs", *names, *(["model − probe"] if vs_probe else [])]))
     for source, row in report.items():
-        cells = [_fmt(row[n]) for n in names] + ([_fmt_diff(vs_probe[source])] if vs_probe else [])
+        cells = [format_accuracy(row[n]) for n in names] + ([format_difference(vs_probe[source])] if vs_probe else [])
         print("  " + " | ".join([source, str(row["model"]["pairs"]), *cells]))
     curve = learning_curve(out_dir / "train_log.jsonl")
     print("learning curve (validation): step, pairs seen, accuracy %")

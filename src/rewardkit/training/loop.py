@@ -6,8 +6,9 @@
 
 Output in out_dir: model/ (an HF directory plain AutoModelForSequenceClassification loads), train_log.jsonl
 (one record per step and per validation), tb/ (TensorBoard), checkpoints/, recipe.yaml, summary.json
-(with held-out accuracy per source and 95% intervals), learning_curve.png; probe_model/ with
-`export_probe_model` (the LP head on the frozen backbone, before fine-tuning).
+(with held-out accuracy per source and 95% intervals, and with an LP head model − probe over prompts),
+learning_curve.png; probe_margins.json (the LP head's step-0 held-out margins, for a resumed run's report);
+probe_model/ with `export_probe_model` (the LP head on the frozen backbone, before fine-tuning).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ frozen or wrapped; the scheduler needs the step count; resuming needs the prepar
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import time
@@ -17,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from rewardkit.data.io import write_text_atomic
+from rewardkit.data.io import write_json_atomic, write_text_atomic
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.recipe import dump_recipe
 from rewardkit.training import checkpoint as ckpt
@@ -124,7 +125,26 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
 
         metrics, run.probe_margins = validate(run)
         log.eval(step=0, best=False, pairs_seen=0, probe=True, **metrics)
+        if run.main:
+            write_json_atomic(out_dir / PROBE_MARGINS, {"ids": [p.id for p in val_set.pairs], "margins": run.probe_margins})
+    elif resume:
+        run.probe_margins = _saved_probe_margins(out_dir / PROBE_MARGINS, val_set)
+    elif run.main:  # a fresh run with no probe into a used out_dir: no earlier run's baseline survives
+        (out_dir / PROBE_MARGINS).unlink(missing_ok=True)
     return run
+
+
+PROBE_MARGINS = "probe_margins.json"
+"""The probe head's per-pair held-out margins at step 0: a resumed run does not refit the probe, and
+the final report compares the model with it."""
+
+
+def _saved_probe_margins(path: Path, val_set) -> list[float] | None:
+    """The step-0 probe margins of the run being resumed, if it had a probe and the same held-out pairs."""
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    return saved["margins"] if saved["ids"] == [p.id for p in val_set.pairs] else None
 
 
 def _compile_blocks(model) -> None:

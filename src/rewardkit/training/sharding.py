@@ -121,15 +121,20 @@ def check_cxx_compiler() -> None:
 
 
 def check_sharded_features(cfg, accelerator) -> None:
-    """Refuse, at setup, a recipe feature that cannot work under the running engine."""
+    """Refuse, at setup, a recipe feature that cannot work under the running engine (or, for compile on
+    CPU, without a C++ compiler: checked last, so a refusal by engine comes first)."""
     engine = accelerator.distributed_type.name
     if cfg.compile and (backend := accelerator.state.dynamo_plugin.backend.name) != "NO":
         raise ValueError(f"compile: true and accelerate's dynamo_backend {backend} both compile the model; keep "
                          "one (accelerate's compiles copies whose state-dict keys gain `_orig_mod.`)")
+    if engine in ENGINE_ENV:
+        _check_engine_features(cfg, accelerator, engine)
     if cfg.compile and accelerator.device.type == "cpu":
         check_cxx_compiler()
-    if engine not in ENGINE_ENV:
-        return
+
+
+def _check_engine_features(cfg, accelerator, engine: str) -> None:
+    """Under FSDP or DeepSpeed: what their wrapping cannot do."""
     if cfg.compile:
         raise ValueError(f"compile under {engine}: compiled blocks have run single-process only here, and "
                          "accelerate compiles after wrapping under these engines; use the engine's own setting "
