@@ -56,6 +56,14 @@ def heldout_report(val_set, margins: list[float], probe_margins: list[float] | N
             for g, idx in _by_source(val_set.pairs).items()}
 
 
+def _grouped(values: list[float], keys: list[str], idx: list[int]) -> dict[str, list[float]]:
+    """values[i] for i in idx, grouped by keys[i] (the bootstrap's units)."""
+    groups: dict[str, list[float]] = {}
+    for i in idx:
+        groups.setdefault(keys[i], []).append(values[i])
+    return groups
+
+
 def versus_probe(val_set, margins: list[float], probe_margins: list[float], n_boot: int = 2000) -> dict:
     """{source: {diff, ci95, prompts}} and "all": the fine-tuned model's held-out accuracy minus its
     probe's on the same pairs, with a paired bootstrap 95% interval that resamples whole prompts
@@ -65,14 +73,11 @@ def versus_probe(val_set, margins: list[float], probe_margins: list[float], n_bo
     from rewardkit.evaluation.bootstrap import paired_difference
 
     model, probe = flags(margins), flags(probe_margins)
+    keys = [prompt_key(p) for p in val_set.pairs]
     out = {}
     for g, idx in _by_source(val_set.pairs).items():
-        units: tuple[dict, dict] = ({}, {})
-        for i in idx:
-            key = prompt_key(val_set.pairs[i])
-            units[0].setdefault(key, []).append(probe[i])
-            units[1].setdefault(key, []).append(model[i])
-        d = paired_difference(*units, lambda f: sum(f) / len(f), n_boot=n_boot)
+        d = paired_difference(_grouped(probe, keys, idx), _grouped(model, keys, idx), lambda f: sum(f) / len(f),
+                              n_boot=n_boot)
         out[g] = {"diff": d["diff"], "ci95": d["ci95"] if d["n"] > 1 else None, "prompts": d["n"]}  # 1: no spread
     return out
 

@@ -268,11 +268,16 @@ def right_align(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[
     return input_ids.gather(1, order), attention_mask.gather(1, order)
 
 
+def unwrap_peft(model):
+    """A peft model's base model (its adapters injected there); any other model as it is."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def run_backbone(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs):
     """The backbone's forward (under a PEFT wrapper, the inner model's: the adapters are injected there).
     Decoders run with use_cache=False: a reward model never generates, but a decoder's config asks for a
     KV cache, which it fills in every forward (and whose per-layer state made compiled blocks recompile)."""
-    model = model.get_base_model() if hasattr(model, "get_base_model") else model
+    model = unwrap_peft(model)
     if arch_spec(model).causal:
         kwargs["use_cache"] = False
     return getattr(model, model.base_model_prefix)(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
@@ -289,8 +294,7 @@ def forward_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
     input_ids, attention_mask = right_align(input_ids.to(device), attention_mask.to(device))
     if arch_spec(model).readout == "pooled":
         return model(input_ids=input_ids, attention_mask=attention_mask).logits[:, 0].float()
-    # A PEFT (LoRA) wrapper injects its layers into the inner model: read backbone and head from there.
-    model = model.get_base_model() if hasattr(model, "get_base_model") else model
+    model = unwrap_peft(model)  # a PEFT (LoRA) wrapper injects its layers there: backbone and head
     mask = None if arch_spec(model).causal else attention_mask  # see ArchSpec.causal
     hidden = run_backbone(model, input_ids, mask).last_hidden_state  # [B, T, H]
     last = attention_mask.sum(dim=1) - 1  # [B]; rows are right-aligned

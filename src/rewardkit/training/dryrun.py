@@ -124,7 +124,7 @@ def build_meta_model(cfg: TrainConfig, arch_config: str | None):
 
 def arch_of(model) -> P.Arch:
     """The numbers training.plan needs, read from the (meta) model and its config."""
-    from rewardkit.training.forward import unwrap_peft
+    from rewardkit.models.loading import unwrap_peft
     from rewardkit.training.head import decoder_layers
 
     base = unwrap_peft(model)
@@ -211,7 +211,8 @@ def _mean_pair_tokens(cfg: TrainConfig, pairs, sharing: bool) -> float | None:
 def make_plan(cfg: TrainConfig, opts: P.DryRunOptions) -> dict[str, Any]:
     """Every number of the plan, JSON-ready. Batch math first: an inconsistent launch fails before the
     (slower) model build."""
-    from rewardkit.training.forward import supports_prompt_sharing, unwrap_peft
+    from rewardkit.models.loading import unwrap_peft
+    from rewardkit.training.forward import supports_prompt_sharing
     from rewardkit.training.sharding import ENGINE_ENV, bf16_weights_on
 
     launch = read_launch(opts)

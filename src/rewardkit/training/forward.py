@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rewardkit.models.loading import arch_spec, forward_scores, run_backbone
+from rewardkit.models.loading import arch_spec, forward_scores, run_backbone, unwrap_peft
 from rewardkit.data.batching import pad_right
 from rewardkit.models.tokenization import EncodedPair
 
@@ -99,11 +99,6 @@ def shared_scores(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, 
     ends = torch.cat([hidden[rows, batch["chosen_end"]], hidden[rows, batch["rejected_end"]]])  # [2B, H]
     scores = model.score(ends)[:, 0].float()
     return scores[: len(rows)], scores[len(rows):]
-
-
-def unwrap_peft(model: nn.Module) -> nn.Module:
-    """A peft model's base model (its adapters injected); any other model as it is."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 class PairScorer(nn.Module):

@@ -25,8 +25,8 @@ from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.config import TrainConfig
 from rewardkit.data.split import sample_pairs, split_pairs
 from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs
-from rewardkit.training.forward import (PairScorer, check_prompt_sharing, collate_shared, unwrap_peft,
-                                        supports_prompt_sharing)
+from rewardkit.models.loading import unwrap_peft
+from rewardkit.training.forward import PairScorer, check_prompt_sharing, collate_shared, supports_prompt_sharing
 from rewardkit.losses import LOSSES
 from rewardkit.training.runlog import RunLog
 
