@@ -148,7 +148,7 @@ def chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if path := shutil.which(name):
             return path
-    pytest.fail("headless Chromium is needed: apt-get install -y chromium (.ci/run installs it)")
+    pytest.fail("headless Chromium is needed: bash scripts/setup.sh --tests installs it (Debian package chromium)")
 
 
 def browse(page, tmp_path, *args) -> subprocess.CompletedProcess:
