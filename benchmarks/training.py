@@ -31,9 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-HH = REPO.parent / "shared" / "data" / "hh-rlhf-test"
-MAX_LENGTH = 1024
+from training_pairs import MAX_LENGTH, sample_pairs
+
+from rewardkit.options import DEFAULT_MODEL
+
 OLD_DEFAULT = {"prompt_sharing": True, "bf16_weights": False, "optimizer_impl": "for_loop"}
 """rewardkit's defaults before issue 13: prompt sharing, bf16 autocast over fp32 weights, for-loop AdamW."""
 NEW_DEFAULT = {"prompt_sharing": True, "optimizer_impl": "fused", "bf16_weights": True}
@@ -54,29 +55,6 @@ RUNS = {  # name -> worker settings; rewardkit rows: TrainConfig settings over t
     "new default + eager attention": {"trainer": "rewardkit", "cfg": {**NEW_DEFAULT, "attn_implementation": "eager"}},
 }
 BASE = "rewardkit, old default (sharing, autocast, for-loop AdamW)"
-
-
-def sample_pairs(n: int, seed: int = 0):
-    """n seeded HH-RLHF pairs (all four test splits) whose conversations both fit MAX_LENGTH."""
-    import random
-
-    from rewardkit.models.loading import load_reward_model
-    from rewardkit.data.sources import read_pairs
-    from rewardkit.models.tokenization import encode_pair
-
-    _, tok = load_reward_model("smollm2", dtype="float32")
-    pool = []
-    for split in sorted(p.name for p in HH.iterdir() if p.is_dir()):
-        pool += read_pairs(f"hh_rlhf:{HH / split}", on_bad_row="skip")[0]
-    random.Random(seed).shuffle(pool)
-    out = []
-    for pair in pool:
-        enc = encode_pair(tok, pair, max_length=MAX_LENGTH, on_long="drop")
-        if enc is not None:
-            out.append(pair)
-        if len(out) == n:
-            return out
-    raise ValueError(f"only {len(out)} pairs fit {MAX_LENGTH} tokens")
 
 
 def bf16_peak(n: int = 4096, reps: int = 5) -> float:
@@ -173,7 +151,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8, help="global batch (pairs per optimizer step)")
     ap.add_argument("--micro", type=int, default=4, help="rewardkit micro-batch (pairs per forward)")
     ap.add_argument("--only", nargs="*", help="run only these (substring of the run name)")
-    ap.add_argument("--model", default="smollm2", help="the backbone (a tiny one for a smoke test of this script)")
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="the backbone (a tiny one for a smoke test of this script)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per row (tokens/s is their median)")
     ap.add_argument("--no-first-loss", action="store_true", help="skip the one-step loss runs (timing only)")
     ap.add_argument("--trl-repeats", type=int, help="timed runs of TRL (default: --repeats; each takes minutes)")

@@ -23,6 +23,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from rewardkit.options import DEFAULT_MODEL
+
 MATMUL = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::linear", "aten::matmul"}
 CASTS = {"aten::to", "aten::_to_copy"}
 ATTENTION = ("scaled_dot_product", "prompt_sharing_mask")
@@ -80,10 +82,10 @@ def profile_main(batch: int, micro: int, overrides: dict | None = None) -> None:
     from rewardkit.training.data import encode_pairs, epoch_batches
     from rewardkit.training.loop import train_step
     from rewardkit.training.setup import setup
-    from training import MAX_LENGTH, sample_pairs
+    from training_pairs import MAX_LENGTH, sample_pairs
 
     pairs = sample_pairs(2 * batch)
-    cfg = TrainConfig(**{"model": "smollm2", "global_batch_size": batch, "micro_batch_size": micro,
+    cfg = TrainConfig(**{"model": DEFAULT_MODEL, "global_batch_size": batch, "micro_batch_size": micro,
                          "max_length": MAX_LENGTH, "val_fraction": 0.0, "save_every": 10_000, "seed": 0, **(overrides or {})})
     with tempfile.TemporaryDirectory() as tmp:
         run = setup(cfg, Path(tmp), resume=False, train_pairs=pairs, val_pairs=[])
