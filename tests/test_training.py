@@ -412,11 +412,10 @@ def _lpft_cfg(tiny, **over):
 
 
 def test_validation_and_step_accuracy_count_a_tie_as_half():
-    """Training's accuracy uses the held-out report's rule (`evaluation.heldout.flags`): right 1, tie ½,
-    wrong 0, so a constant scorer reads 50% in the learning curve as in the table, not 0% (ties as
+    """Training's accuracy uses the held-out report's rule (`evaluation.heldout.ranked_right`): right 1,
+    tie ½, wrong 0, so a constant scorer reads 50% in the learning curve as in the table, not 0% (ties as
     wrong) or 100% (ties as wins)."""
-    from rewardkit.evaluation.heldout import flags
-    from rewardkit.training.loop import ranked_right
+    from rewardkit.evaluation.heldout import flags, ranked_right
 
     rc, rr = torch.tensor([1.0, 0.0, 2.0, 3.0, -1.0]), torch.tensor([0.0, 0.0, 3.0, 3.0, -2.0])
     assert ranked_right(rc, rr).tolist() == [1.0, 0.5, 0.0, 0.5, 1.0] == flags((rc - rr).tolist())

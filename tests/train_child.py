@@ -7,7 +7,7 @@ import signal
 import sys
 
 from rewardkit.recipe import load_recipe
-from rewardkit.training import TrainRecipe, train
+from rewardkit.training import TrainRecipe, train_recipe
 from rewardkit.training.runlog import RunLog
 
 if __name__ == "__main__":
@@ -22,4 +22,4 @@ if __name__ == "__main__":
                 os.kill(os.getpid(), signal.SIGKILL)
 
         RunLog.step = step_then_kill
-    train(load_recipe(recipe, TrainRecipe, [a for a in args if "=" in a]))
+    train_recipe(load_recipe(recipe, TrainRecipe, [a for a in args if "=" in a]))

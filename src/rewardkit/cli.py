@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from rich.console import Console
 
@@ -23,9 +25,18 @@ from rewardkit.commands import (ConvertCommand, DecontaminateCommand, EvaluateCo
 from rewardkit.curation.config import CurateConfig
 from rewardkit.evaluation.run import ScoreConfig
 from rewardkit.pipeline import PipelineRecipe
-from rewardkit.serving.config import ServeConfig
+from rewardkit.serving.config import ServeConfig, bound_kernel_caches
 from rewardkit.training.plan import DryRunOptions
 from rewardkit.typed_cli import config_command, recipe_command
+from rewardkit.data.io import write_pairs
+from rewardkit.data.sources import iter_pairs
+from rewardkit.data.sources.base import ReadContext, fresh_quarantine
+from rewardkit.data.stats import print_table
+from rewardkit.errors import check_output_file, report_error
+from rewardkit.models.tokenizers import stage_table
+from rewardkit.report import write_report
+from rewardkit.training import train_recipe
+from rewardkit.training.dryrun import dry_run
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
 data_app = typer.Typer(no_args_is_help=True, help="Read, convert and describe preference data.")
@@ -47,20 +58,12 @@ def run(recipe: PipelineRecipe) -> None:
 @config_command(data_app, "stats", StatsCommand, arguments={"stats": "SPEC"}, required=["stats"])
 def data_stats(cfg: StatsCommand) -> None:
     """The report's Table 1 (pairs, turns, prompt and response tokens) for any inputs."""
-    from rewardkit.data.stats import print_table
-    from rewardkit.models.tokenizers import stage_table
-
     print_table(stage_table(cfg, cfg.quarantine_dir), console)
 
 
 @config_command(data_app, "convert", ConvertCommand, arguments={"spec": "SPEC"})
 def data_convert(cfg: ConvertCommand) -> None:
     """Read any source into PreferencePairs and write them atomically."""
-    from rewardkit.data.io import write_pairs
-    from rewardkit.data.sources import iter_pairs
-    from rewardkit.data.sources.base import ReadContext, fresh_quarantine
-    from rewardkit.errors import check_output_file
-
     check_output_file(cfg.out)
     quarantine = cfg.quarantine or cfg.out.with_name(cfg.out.name + ".quarantine.jsonl")
     ctx = ReadContext(cfg.spec, cfg.on_bad_row, fresh_quarantine(quarantine))
@@ -89,14 +92,11 @@ def train(cfg: TrainCommand) -> None:
     Plan a cluster run without weights: --dry-run --accelerate-config configs/accelerate/X.yaml (docs/cluster.md)
     """
     if cfg.dry_run:
-        from rewardkit.training.dryrun import dry_run
-
         dry_run(cfg, DryRunOptions.model_validate(cfg.model_dump(include=set(DryRunOptions.model_fields))),
                 cfg.out_dir, console)
         return
-    from rewardkit.training import train as run_train
 
-    console.print(f"model saved to {run_train(cfg.recipe())}")
+    console.print(f"model saved to {train_recipe(cfg.recipe())}")
 
 
 @config_command(app, "features", FeaturesCommand, required=["data"])
@@ -168,8 +168,6 @@ def score(cfg: ScoreConfig) -> None:
 @config_command(app, "serve", ServeConfig)
 def serve(cfg: ServeConfig) -> None:
     """Serve a reward model over HTTP: POST /score, OpenRLHF's POST /get_reward, /health, /ready, /metrics."""
-    from rewardkit.serving.config import bound_kernel_caches
-
     bound_kernel_caches(cfg.kernel_cache_capacity)  # before torch builds a kernel (BENCHMARKS.md "Serving")
     from rewardkit.serving.app import serve as run_server
 
@@ -179,23 +177,18 @@ def serve(cfg: ServeConfig) -> None:
 @config_command(app, "report", ReportCommand, arguments={"run_dir": "RUN_DIR"})
 def report(cfg: ReportCommand) -> None:
     """Rebuild RUN_DIR/report.html from the stage outputs on disk (rewardkit run writes it at the end)."""
-    from rewardkit.report import write_report
-
     console.print(f"wrote {write_report(cfg.run_dir)}", highlight=False)
 
 
 def main() -> None:
     """The console entry point: a failure is one line on stderr (rewardkit.errors); RK_DEBUG=1 re-raises."""
-    import os
-
     try:
         app()
     except Exception as e:
         if os.environ.get("RK_DEBUG", "0") not in ("", "0"):
             raise
-        from rewardkit.errors import report
 
-        raise SystemExit(report(e)) from None
+        raise SystemExit(report_error(e)) from None
 
 
 if __name__ == "__main__":

@@ -9,9 +9,12 @@ is shown only with RK_DEBUG=1.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TextIO
+
+from pydantic import ValidationError
 
 USAGE_STATUS = 2
 """Exit status for a failure the user can fix (click uses 2 for usage errors too)."""
@@ -50,8 +53,6 @@ def _short(value) -> bool:
 
 def user_message(e: BaseException) -> str | None:
     """The one-line message for a user-fixable failure, or None when `e` is a bug."""
-    from pydantic import ValidationError
-
     if isinstance(e, ValidationError):  # recipes wrap theirs in RecipeError: this one checked CLI options
         return validation_message(e, as_options=True)
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
@@ -62,7 +63,7 @@ def user_message(e: BaseException) -> str | None:
     return None
 
 
-def report(e: Exception, stream: TextIO | None = None) -> int:
+def report_error(e: Exception, stream: TextIO | None = None) -> int:
     """Print the one line for `e` (a user error or a bug) and return the exit status."""
     message = user_message(e)
     if message is not None:
@@ -106,8 +107,6 @@ def _check_creatable(folder: Path, target: Path) -> None:
 def check_port_free(host: str, port: int) -> None:
     """Bind and release host:port before a model is loaded, so a busy port or unknown host fails in a
     second with one line, not after the load (uvicorn would then exit with status 3)."""
-    import socket
-
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         with socket.socket(infos[0][0], socket.SOCK_STREAM) as sock:

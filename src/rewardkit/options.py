@@ -15,6 +15,11 @@ from rewardkit.recipe import StrictModel
 
 OnBadRow = Literal["error", "skip"]
 """What a read does with a bad row (rewardkit.data.sources.base.ReadContext)."""
+DEFAULT_ON_BAD_ROW: OnBadRow = "error"
+"""Stop at the first bad row, naming its file, line and field: rewardkit never guesses."""
+DEFAULT_MODEL = "smollm2"
+"""The backbone every command loads when none is named: the shipped SmolLM2-135M-Instruct GGUF
+(rewardkit.models.loading.ALIASES)."""
 ValSplit = Literal["pair", "prompt"]
 """How a hold-out is drawn: single pairs, or whole prompts (HoldOutOptions; rewardkit.data.split)."""
 DEFAULT_BATCH_TOKENS = 8192
@@ -22,7 +27,7 @@ DEFAULT_BATCH_TOKENS = 8192
 
 
 class ReadOptions(StrictModel):
-    on_bad_row: OnBadRow = "error"
+    on_bad_row: OnBadRow = DEFAULT_ON_BAD_ROW
     """Bad input rows: "error" stops at the first, naming file, line and field; "skip" counts them by
     reason and quarantines them (as JSONL, beside the command's outputs)."""
 

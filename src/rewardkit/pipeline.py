@@ -16,10 +16,13 @@ from rewardkit.curation.config import CurateConfig
 from rewardkit.decontamination.config import DecontaminateStage
 from rewardkit.evaluation.run import EvaluateConfig
 from rewardkit.data.fixtures import FixturesStage
-from rewardkit.data.stats import DataStage
+from rewardkit.data.stats import DataStage, print_table
 from rewardkit.data.io import write_json_atomic, write_text_atomic
 from rewardkit.recipe import StrictModel, dump_recipe, load_recipe
 from rewardkit.training.config import TrainConfig
+from rewardkit.models.tokenizers import stage_table
+from rewardkit.report import write_report
+from rewardkit.training import train_from_config
 
 
 class PipelineRecipe(StrictModel):
@@ -60,9 +63,6 @@ def run_recipe(recipe: PipelineRecipe, console: Console | None = None) -> dict:
         console.print(", ".join(f"{k}: {v}" for k, v in results["fixtures"].items()), highlight=False)
 
     if recipe.data is not None:
-        from rewardkit.data.stats import print_table
-        from rewardkit.models.tokenizers import stage_table
-
         console.rule("[bold]data: Table 1 of the inputs")
         rows = stage_table(recipe.data, out / "data")
         print_table(rows, console)
@@ -95,8 +95,6 @@ def run_recipe(recipe: PipelineRecipe, console: Console | None = None) -> dict:
         console.rule("[bold]evaluate: RewardBench (Table 2), RewardBench 2, RM-Bench, best-of-N")
         results["evaluate"] = run_stage(recipe.evaluate, out / "evaluate", results, console)
 
-    from rewardkit.report import write_report
-
     results["report"] = write_report(out)
     console.print(f"report: {results['report']}", highlight=False)
     return results
@@ -108,8 +106,6 @@ def _train_stage(recipe: PipelineRecipe, out: Path, results: dict, console: Cons
     the stage itself checks it when there is no curated mix, else a second pass writes
     out/decontaminate-train/): the benchmark rows are for reporting only, so no recipe trains on a pair
     that shares a prompt n-gram with them, whichever section names the data."""
-    from rewardkit.training import train_from_config
-
     console.rule("[bold]train: the reward model")
     cfg = recipe.train
     upstream = results.get("decontaminate") or results.get("curate")

@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
 
+from rewardkit.errors import validation_message
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -103,8 +105,6 @@ def load_recipe(path: str | Path, model: type[M], overrides: list[str] | None = 
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        from rewardkit.errors import validation_message
-
         # one line: "path: invalid recipe: sources.0.stepz: unknown key; lr: Input should be ..."
         raise RecipeError(f"{path}: invalid recipe: {validation_message(e)}") from None
 

@@ -19,14 +19,13 @@ from rewardkit.curation.config import ReportConfig
 from rewardkit.curation.magpie import FIG3, MagpieSelect
 from rewardkit.data.io import atomic_path, write_json_atomic, write_text_atomic
 from rewardkit.data.pairs import PreferencePair
+from rewardkit.data.stats import pair_stats, print_table, total_row
+from rewardkit.models.tokenizers import load_tokenizer
 
 
 def table1(pairs: list[PreferencePair], tokenizer=None, sample: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
     """Table 1 per source of the final mix, then the pair-weighted total (rewardkit.data.stats). With `sample`,
     the averages come from a seeded sample of at most that many pairs per source; counts stay exact."""
-    from rewardkit.data.stats import pair_stats, total_row
-    from rewardkit.models.tokenizers import load_tokenizer
-
     tokenizer = load_tokenizer(tokenizer) if tokenizer is None or isinstance(tokenizer, str) else tokenizer
     by_source: dict[str, list[PreferencePair]] = defaultdict(list)
     for p in pairs:
@@ -101,7 +100,7 @@ def plot_fig3(select: MagpieSelect, dest: Path, bins: int = 60) -> None:
     plt.close(fig)
 
 
-def write_report(mixed: list[PreferencePair], counts: dict, select: MagpieSelect | None, cfg: ReportConfig,
+def write_mixture_report(mixed: list[PreferencePair], counts: dict, select: MagpieSelect | None, cfg: ReportConfig,
                  out: Path, console: Console) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     t1 = table1(mixed, cfg.tokenizer, cfg.token_sample)
@@ -112,7 +111,6 @@ def write_report(mixed: list[PreferencePair], counts: dict, select: MagpieSelect
           f"Averages over a seeded sample of up to {cfg.token_sample:,} pairs per source; pair counts exact.\n\n"
           if cfg.token_sample else "", markdown_table(t1),
           "## Steps: kept and dropped per step and reason\n", markdown_table(counts["steps"])]
-    from rewardkit.data.stats import print_table
 
     print_table(t1, console)
     _print(console, "Curation steps", counts["steps"])

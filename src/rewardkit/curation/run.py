@@ -31,6 +31,7 @@ from rewardkit.data.pairs import PreferencePair
 from rewardkit.recipe import dump_recipe
 from rewardkit.data.sources import iter_pairs
 from rewardkit.data.sources.base import ReadContext, fresh_quarantine
+from rewardkit.training import train_from_config
 
 
 class Curation:
@@ -89,8 +90,6 @@ class Curation:
 
     def train_rm(self, c: RMAgreementConfig, others: list[PreferencePair]) -> str:
         """Report 3.2.2: "an early version of our reward model, trained on the other datasets"."""
-        from rewardkit.training import train_from_config
-
         t = time.perf_counter()
         run_dir = self.out_dir / "rm_filter_model"
         data = run_dir / "train_pairs.jsonl"
@@ -213,9 +212,9 @@ def curate(cfg: CurateConfig, out_dir: str | Path | None = None, console: Consol
         results["drops"] = out / "drops.jsonl"
 
     t = time.perf_counter()
-    from rewardkit.curation.report import write_report
+    from rewardkit.curation.report import write_mixture_report
 
-    results.update(write_report(mixed, counts, select, cfg.report, out, console))
+    results.update(write_mixture_report(mixed, counts, select, cfg.report, out, console))
     run.timings["mixture report"] = time.perf_counter() - t
     run.timings["total"] = time.perf_counter() - started
     results["timings"] = run.timings

@@ -17,8 +17,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.options import ReadOptions
+from rewardkit.options import DEFAULT_ON_BAD_ROW, OnBadRow, ReadOptions
+from rewardkit.data.sources import iter_pairs
+from rewardkit.data.sources.base import ReadContext, fresh_quarantine, parse_spec
 
 BATCH = 512
 
@@ -70,13 +75,11 @@ def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def dataset_table(specs: Iterable[str], tok, on_bad_row: str = "error", quarantine_dir: str | Path | None = None,
+def dataset_table(specs: Iterable[str], tok, on_bad_row: OnBadRow = DEFAULT_ON_BAD_ROW,
+                  quarantine_dir: str | Path | None = None,
                   name: str | None = None) -> list[dict[str, Any]]:
     """One row per spec (with its ReadReport under "report"), then the Total row. Every row carries the
     tokenizer's `name` (default: from the loaded tokenizer) under "tokenizer"."""
-    from rewardkit.data.sources import iter_pairs
-    from rewardkit.data.sources.base import ReadContext, fresh_quarantine, parse_spec
-
     name = name or tokenizer_name(tok)
     rows = []
     for i, spec in enumerate(specs):
@@ -90,8 +93,6 @@ def dataset_table(specs: Iterable[str], tok, on_bad_row: str = "error", quaranti
 def short_label(spec: str) -> str:
     """'hh_rlhf:../shared/data/hh-rlhf-test/harmless-base' -> 'hh_rlhf: harmless-base' (the full spec
     is in the read report printed under the table)."""
-    from rewardkit.data.sources.base import parse_spec
-
     s = parse_spec(spec)
     where = Path(s.location).name.split(".")[0] if s.location else "(hub)"
     opts = "&".join(f"{k}={v}" for k, v in s.options.items())
@@ -100,9 +101,6 @@ def short_label(spec: str) -> str:
 
 def print_table(rows: list[dict[str, Any]], console=None) -> None:
     """Table 1 with rich, then each dataset's read report (rows read, produced, skipped, dropped)."""
-    from rich.console import Console
-    from rich.table import Table
-
     console = console or Console()
     name = rows[0].get("tokenizer", "?") if rows else "?"
     table = Table(title=f"Table 1: preference data statistics (tokens: {name} tokenizer)")

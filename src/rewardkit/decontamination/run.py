@@ -28,10 +28,10 @@ from rewardkit.data.sources.base import ReadContext, RefPrompt, fresh_quarantine
 from rewardkit.decontamination.config import DecontaminateConfig, DecontaminateStage
 from rewardkit.decontamination.filter import DecontaminationStep
 from rewardkit.decontamination.index import NgramIndex, build_index
-from rewardkit.options import OnBadRow
+from rewardkit.options import DEFAULT_ON_BAD_ROW, OnBadRow
 
 
-def load_references(specs: Iterable[str], on_bad_row: OnBadRow = "error"
+def load_references(specs: Iterable[str], on_bad_row: OnBadRow = DEFAULT_ON_BAD_ROW
                     ) -> tuple[dict[str, list[RefPrompt]], list[dict[str, Any]]]:
     """({benchmark name: prompts}, read reports). A reader with `read_prompts` (XSTest) gives its
     prompts; any pair dataset gives each pair's first user turn (RewardBench's `prompt` column, the text
@@ -69,7 +69,7 @@ def usable_index(groups: dict[str, list[RefPrompt]], n: int) -> NgramIndex:
 
 
 @contextmanager
-def open_step(cfg: DecontaminateConfig, out_dir: str | Path, on_bad_row: OnBadRow = "error",
+def open_step(cfg: DecontaminateConfig, out_dir: str | Path, on_bad_row: OnBadRow = DEFAULT_ON_BAD_ROW,
               console: Console | None = None, data_reports: list | None = None) -> Iterator[DecontaminationStep]:
     """The step against cfg.benchmark; on a clean exit out_dir holds removed.jsonl and table4.json (with
     `data_reports`, the reads of the pairs, when given) and Table 4 is printed. A failure leaves neither."""

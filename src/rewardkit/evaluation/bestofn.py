@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from rewardkit.evaluation.bootstrap import mean_interval
+from rewardkit.evaluation.bootstrap import N_BOOT, mean_interval
 
 
 def top1(scores: Sequence[float], ratings: Sequence[float]) -> float:
@@ -56,7 +56,7 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return None if sxx == 0 or syy == 0 else sxy / (sxx * syy) ** 0.5
 
 
-def dataset_summary(examples: Sequence[Mapping], *, n_boot: int = 1000, seed: int = 0) -> dict:
+def dataset_summary(examples: Sequence[Mapping], *, n_boot: int = N_BOOT, seed: int = 0) -> dict:
     hits = [top1(e["scores"], e["ratings"]) for e in examples]
     rhos = [r for r in (spearman(e["scores"], e["ratings"]) for e in examples) if r is not None]
     out = {"n": len(examples), "top1": sum(hits) / len(hits),
@@ -68,7 +68,7 @@ def dataset_summary(examples: Sequence[Mapping], *, n_boot: int = 1000, seed: in
     return out
 
 
-def summarize(examples: list[Mapping], *, n_boot: int = 1000, seed: int = 0) -> dict:
+def summarize(examples: list[Mapping], *, n_boot: int = N_BOOT, seed: int = 0) -> dict:
     """{"datasets": {name: {"n", "top1", "top1_ci95", "chance", "spearman", "spearman_ci95", "undefined"}}}."""
     if not examples:
         raise ValueError("best-of-N summary of no examples")

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 
 from rewardkit.errors import UserError
 from rewardkit.evaluation.rewardbench import EXAMPLE_COUNTS, PRIOR_SUBSETS, SUBSET_MAPPING
+from rewardkit.models.tokenization import encode_conversation
 
 KNOWN_SUBSETS = frozenset(EXAMPLE_COUNTS) | frozenset(PRIOR_SUBSETS)
 # The set benchmarks' stored example fields and their types, checked before `--scores` recomputes anything.
@@ -129,8 +130,6 @@ def check_set_examples(section: str, examples: object, where: str) -> None:
 def check_max_length(tokenizer, max_length: int | None, name: str = "--max-length") -> None:
     """Raise UserError when max_length leaves no room beyond the template of an empty conversation;
     `name` is the option or recipe key the value came from."""
-    from rewardkit.models.tokenization import encode_conversation
-
     if max_length is None:
         return
     empty = [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]

@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from rewardkit.evaluation import bestofn, rewardbench, rewardbench2, rmbench
-from rewardkit.evaluation.bootstrap import paired_difference
+from rewardkit.evaluation.bootstrap import N_BOOT, paired_difference
 
 
 @dataclass(frozen=True)
-class Row:
+class MetricRow:
     benchmark: str
     name: str
     metric: Callable[[list], float | None]
@@ -66,33 +66,34 @@ def _unit(section: str, e: Mapping) -> tuple[str, str]:
     return f"{e.get('dataset', '')}|{group}|{e['id']}", group
 
 
-def rows_for(section: str, examples: list[Mapping]) -> list[Row]:
+def rows_for(section: str, examples: list[Mapping]) -> list[MetricRow]:
     """The table rows one results section gives, in reading order."""
     if section == "rewardbench":
         subsets = list(dict.fromkeys(e["subset"] for e in examples))
-        rows = [Row("RewardBench", s, rewardbench.accuracy, lambda e, s=s: e["subset"] == s) for s in subsets]
+        rows = [MetricRow("RewardBench", s, rewardbench.accuracy, lambda e, s=s: e["subset"] == s) for s in subsets]
         if _rb1_overall(examples) is not None:
-            rows.append(Row("RewardBench", "overall", _rb1_overall))
+            rows.append(MetricRow("RewardBench", "overall", _rb1_overall))
         return rows
     if section == "rewardbench2":
         subsets = list(dict.fromkeys(e["subset"] for e in examples))
-        rows = [Row("RewardBench 2", s, _rb2_subset(s), lambda e, s=s: e["subset"] == s) for s in subsets]
-        return rows + ([Row("RewardBench 2", "overall", _rb2_overall)] if _rb2_overall(examples) is not None else [])
+        rows = [MetricRow("RewardBench 2", s, _rb2_subset(s), lambda e, s=s: e["subset"] == s) for s in subsets]
+        overall = [MetricRow("RewardBench 2", "overall", _rb2_overall)] if _rb2_overall(examples) is not None else []
+        return rows + overall
     if section == "rmbench":
         domains = list(dict.fromkeys(rmbench.domain_of(e["domain"]) for e in examples))
-        rows = [Row("RM-Bench", d, _rm_domain, lambda e, d=d: rmbench.domain_of(e["domain"]) == d)
+        rows = [MetricRow("RM-Bench", d, _rm_domain, lambda e, d=d: rmbench.domain_of(e["domain"]) == d)
                 for d in domains]
         full = rmbench.summarize(examples)["overall"] is not None
         suffix = "" if full else "_present_domains"
-        return rows + [Row("RM-Bench", (k + suffix).replace("_", " "), _rm(k + suffix)) for k in
+        return rows + [MetricRow("RM-Bench", (k + suffix).replace("_", " "), _rm(k + suffix)) for k in
                        ("easy", "normal", "hard", "overall")]
     if section == "best_of_n":
         rows = []
         for d in dict.fromkeys(e["dataset"] for e in examples):
             pick = lambda e, d=d: e["dataset"] == d  # noqa: E731
-            rows.append(Row("best-of-N", f"{d} top-1", _mean_defined, pick,
+            rows.append(MetricRow("best-of-N", f"{d} top-1", _mean_defined, pick,
                             prepare=lambda e: bestofn.top1(e["scores"], e["ratings"])))
-            rows.append(Row("best-of-N", f"{d} Spearman", _mean_defined, pick, scale=1.0,
+            rows.append(MetricRow("best-of-N", f"{d} Spearman", _mean_defined, pick, scale=1.0,
                             prepare=lambda e: bestofn.spearman(e["scores"], e["ratings"])))
         return rows
     raise ValueError(f"unknown results section {section!r}")
@@ -106,7 +107,7 @@ def sections_of(results: Mapping) -> dict[str, list[Mapping]]:
     return {k: v for k, v in out.items() if v}
 
 
-def compare(results: list[Mapping], *, n_boot: int = 1000, seed: int = 0) -> list[dict]:
+def compare(results: list[Mapping], *, n_boot: int = N_BOOT, seed: int = 0) -> list[dict]:
     """One dict per (row, later model): the first model's value, the other's, their paired difference."""
     if len(results) < 2:
         raise ValueError("compare needs two or more results")
@@ -125,7 +126,7 @@ def compare(results: list[Mapping], *, n_boot: int = 1000, seed: int = 0) -> lis
     return out
 
 
-def _units(section: str, examples: list[Mapping], row: Row) -> dict[str, list[Mapping]]:
+def _units(section: str, examples: list[Mapping], row: MetricRow) -> dict[str, list[Mapping]]:
     units: dict[str, list] = {}
     for e in examples:
         if row.select(e):

@@ -12,6 +12,8 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+from rewardkit.data.split import prompt_key
+
 Z95 = 1.959963984540054
 
 
@@ -27,9 +29,17 @@ def wilson(correct: float, n: int, z: float = Z95) -> tuple[float, float]:
     return (0.0 if correct == 0 else lo), (1.0 if correct == n else hi)
 
 
+def ranked_right(chosen, rejected):
+    """Per pair: 1 if r_chosen > r_rejected, ½ for a tie, 0 wrong; floats, numpy arrays or torch tensors
+    alike (a tensor in gives a float tensor out). The one accuracy rule of held-out reports, training
+    steps and validations, and probes: a constant model (a zero head, an input the model cannot tell
+    apart) reads 50%, not 0%."""
+    return (chosen > rejected) * 1.0 + (chosen == rejected) * 0.5
+
+
 def flags(margins: list[float]) -> list[float]:
-    """1 for a pair ranked right, 0 wrong, ½ for a tie (a constant scorer gets 0.5)."""
-    return [1.0 if m > 0 else 0.5 if m == 0 else 0.0 for m in margins]
+    """`ranked_right` of each margin r_chosen − r_rejected."""
+    return [float(ranked_right(m, 0.0)) for m in margins]
 
 
 def accuracy_with_interval(f: list[float]) -> dict:
@@ -69,7 +79,6 @@ def versus_probe(val_set, margins: list[float], probe_margins: list[float], n_bo
     probe's on the same pairs, with a paired bootstrap 95% interval that resamples whole prompts
     (HelpSteer's ~3.6 pairs per prompt share responses; resampling pairs would draw it too narrow).
     A source with one held-out prompt has no interval (None): resampling one unit has no spread."""
-    from rewardkit.data.split import prompt_key
     from rewardkit.evaluation.bootstrap import paired_difference
 
     model, probe = flags(margins), flags(probe_margins)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from rewardkit.evaluation.bootstrap import mean_interval
+from rewardkit.evaluation.bootstrap import N_BOOT, mean_interval
 
 EXAMPLE_COUNTS: dict[str, int] = {
     "alpacaeval-easy": 100,
@@ -108,7 +108,7 @@ def overall(sections: Mapping[str, float | None], prior: float | None = None) ->
     return sum(w * v for w, v in zip(SECTION_WEIGHTS, [*values, prior])) / sum(SECTION_WEIGHTS)
 
 
-def summarize(examples: list[Mapping], *, n_boot: int = 1000, seed: int = 0) -> dict:
+def summarize(examples: list[Mapping], *, n_boot: int = N_BOOT, seed: int = 0) -> dict:
     """Every number of an evaluation, from per-example scores alone.
 
     Returns {"subsets", "datasets", "sections", "prior_sets", "overall", "overall_present_sections",

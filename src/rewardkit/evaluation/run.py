@@ -20,18 +20,22 @@ conversations in "truncated_conversations".
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from rich.console import Console
 
-from rewardkit.data.io import write_json_atomic
+from rewardkit.data.io import write_json_atomic, write_jsonl_atomic
 from rewardkit.data.sources.base import ReadReport, fresh_quarantine, parse_spec
 from rewardkit.errors import check_output_dir, check_output_file
 from rewardkit.evaluation import sets
+from rewardkit.evaluation.bootstrap import N_BOOT
 from rewardkit.evaluation.checks import check_examples, check_max_length, check_set_examples
 from rewardkit.evaluation.rewardbench import summarize
 from rewardkit.evaluation.tables import PRINTERS, print_comparison, print_summary
-from rewardkit.options import ReadOptions, ScoringOptions
+from rewardkit.options import DEFAULT_MODEL, ReadOptions, ScoringOptions
+from rewardkit.data.sources import read_pairs
+from rewardkit.data.sources.sets import read_sets
 
 
 class EvaluateConfig(ScoringOptions, ReadOptions):
@@ -68,7 +72,8 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
     out_dir = check_output_dir(out_dir)  # before an hour of scoring
     acc = _accelerator_if_launched()  # first, so each rank loads straight onto its own device
     main = acc is None or acc.is_main_process
-    rm = RewardModel.load(cfg.model or "smollm2", dtype=cfg.dtype, seed=cfg.seed,
+    model = cfg.model or DEFAULT_MODEL
+    rm = RewardModel.load(model, dtype=cfg.dtype, seed=cfg.seed,
                           device=None if acc is None else acc.device)
     check_max_length(rm.tokenizer, cfg.max_length)
     say = (lambda msg: console.print(msg, highlight=False)) if main else (lambda msg: None)
@@ -88,9 +93,9 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
         read_reports[spec] = report.summary()
         cut = f"{truncated[spec]} truncated" if section is None else f"{truncated_convs[spec]} conversations truncated"
         say(f"{spec}: {len(scored)} {'pairs' if section is None else 'sets'} scored, {cut}")
-    notes = _checked(examples, set_examples, f"scores of {cfg.model or 'smollm2'}")  # e.g. NaN from a broken model
+    notes = _checked(examples, set_examples, f"scores of {model}")  # e.g. NaN from a broken model
     results = {
-        "model": str(cfg.model or "smollm2"), "settings": cfg.model_dump(mode="json"),
+        "model": str(model), "settings": cfg.model_dump(mode="json"),
         "truncated_pairs": truncated, "truncated_conversations": truncated_convs, "read": read_reports,
         "processes": 1 if acc is None else acc.num_processes,
         "examples": examples, **summarize_all(examples, set_examples),
@@ -107,8 +112,6 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
 
 
 def _pair_examples(rm, spec: str, cfg: EvaluateConfig, acc, quarantine) -> tuple[list[dict], ReadReport]:
-    from rewardkit.data.sources import read_pairs
-
     pairs, report = read_pairs(spec, on_bad_row=cfg.on_bad_row, quarantine=quarantine)
     scored = _score_pairs(rm, pairs, cfg, acc)
     return [{"id": p.source_id or p.id, "subset": p.meta.get("subset") or p.source, "dataset": spec,
@@ -118,8 +121,6 @@ def _pair_examples(rm, spec: str, cfg: EvaluateConfig, acc, quarantine) -> tuple
 
 def _set_examples(rm, spec: str, section: str, cfg: EvaluateConfig, acc, quarantine
                   ) -> tuple[list[dict], ReadReport, int]:
-    from rewardkit.data.sources.sets import read_sets
-
     found, report = read_sets(spec, on_bad_row=cfg.on_bad_row, quarantine=quarantine)
     if section == "best_of_n" and any(s.ratings is None for s in found):
         raise ValueError(f"{spec}: best-of-N needs rated responses; this reader gives none")
@@ -191,7 +192,7 @@ def recompute(results_path: str | Path, console: Console | None = None, out_dir:
     return summary
 
 
-def compare_files(paths: list[str | Path], console: Console | None = None, *, n_boot: int = 1000) -> list[dict]:
+def compare_files(paths: list[str | Path], console: Console | None = None, *, n_boot: int = N_BOOT) -> list[dict]:
     """Two or more results.json side by side: every row's paired bootstrap interval of the difference."""
     from rewardkit.evaluation.compare import compare
 
@@ -205,8 +206,6 @@ def compare_files(paths: list[str | Path], console: Console | None = None, *, n_
 def _accelerator_if_launched():
     """An Accelerator when started by `accelerate launch` / torchrun with several processes, else None
     (a plain run needs no process group)."""
-    import os
-
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
     from accelerate import Accelerator
@@ -239,9 +238,7 @@ def run_stage(cfg: EvaluateConfig, out_dir: Path, results: dict, console: Consol
 def score_file(cfg: ScoreConfig, console: Console | None = None) -> int:
     """`rewardkit score`: every pair of `spec` with its two scores, as jsonl (the pair's own fields plus
     score_chosen, score_rejected, truncated). Returns the number of pairs written."""
-    from rewardkit.data.io import write_jsonl_atomic
     from rewardkit.models.scoring import RewardModel
-    from rewardkit.data.sources import read_pairs
 
     console = console or Console()
     out = check_output_file(cfg.out)

@@ -21,6 +21,8 @@ import torch
 
 from rewardkit import quiet
 from rewardkit.errors import UserError
+from rewardkit.options import DEFAULT_MODEL
+from rewardkit.models.gguf_cache import hf_copy_of_gguf
 
 Readout = Literal["last", "pooled"]
 
@@ -104,8 +106,6 @@ def resolve(name_or_path: str | Path) -> str:
     target. A path that does not exist is an error here, before transformers turns it into a hub request."""
     name = expand_alias(name_or_path)
     if name.endswith(".gguf"):
-        from rewardkit.models.gguf_cache import hf_copy_of_gguf
-
         return str(hf_copy_of_gguf(name))
     path = Path(name).expanduser()
     if path.exists():
@@ -141,7 +141,7 @@ def check_dtype(dtype: str | torch.dtype) -> torch.dtype:
 
 
 def load_reward_model(
-    name_or_path: str | Path = "smollm2",
+    name_or_path: str | Path = DEFAULT_MODEL,
     *,
     dtype: str | torch.dtype = "bfloat16",
     attn_implementation: str | None = None,

@@ -22,7 +22,7 @@ from rewardkit.data.conversation import check_conversations
 from rewardkit.data.pairs import Message, PreferencePair
 from rewardkit.models.loading import forward_scores, load_reward_model
 from rewardkit.models.tokenization import encode_conversation, encode_pair
-from rewardkit.options import DEFAULT_BATCH_TOKENS
+from rewardkit.options import DEFAULT_BATCH_TOKENS, DEFAULT_MODEL
 
 PROGRESS_MIN = 256
 """With progress=None, a bar is shown from this many sequences on."""
@@ -42,7 +42,7 @@ class RewardModel:
         return sum(self.truncated_flags)
 
     @classmethod
-    def load(cls, name_or_path="smollm2", **load_kw) -> RewardModel:
+    def load(cls, name_or_path=DEFAULT_MODEL, **load_kw) -> RewardModel:
         """`load_kw` go to `rewardkit.models.loading.load_reward_model` (dtype, attn_implementation, seed, device)."""
         return cls(*load_reward_model(name_or_path, **load_kw))
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-DEFAULT_TOKENIZER = "smollm2"
+from rewardkit.options import DEFAULT_MODEL
+from rewardkit.data.io import atomic_dir
+from rewardkit.data.stats import dataset_table
+from rewardkit.models.gguf_cache import cache_dir_for
+
+DEFAULT_TOKENIZER = DEFAULT_MODEL
 """Table 1's tokenizer when none is named: the shipped SmolLM2's."""
 
 
@@ -27,8 +32,6 @@ def load_tokenizer(name: str | None = None):
 def stage_table(stage, quarantine_dir: str | Path | None) -> list[dict]:
     """Table 1 rows for a `data:` stage or `rewardkit data stats` (a DataStage): its tokenizer loaded here,
     so the data layer (rewardkit.data.stats) never imports model code."""
-    from rewardkit.data.stats import dataset_table
-
     return dataset_table(stage.stats, load_tokenizer(stage.tokenizer), stage.on_bad_row, quarantine_dir,
                          name=stage.tokenizer or DEFAULT_TOKENIZER)
 
@@ -36,9 +39,6 @@ def stage_table(stage, quarantine_dir: str | Path | None) -> list[dict]:
 def _gguf_tokenizer_dir(gguf: Path) -> Path:
     """Parse the tokenizer out of a GGUF once (~5 s), then load the saved copy (~0.1 s)."""
     from transformers import AutoTokenizer
-
-    from rewardkit.models.gguf_cache import cache_dir_for
-    from rewardkit.data.io import atomic_dir
 
     dest = cache_dir_for(gguf, "tokenizers")
     if (dest / "tokenizer_config.json").is_file():

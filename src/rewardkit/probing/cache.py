@@ -25,14 +25,18 @@ from pydantic import Field
 
 from rewardkit.data.io import atomic_dir
 from rewardkit.data.pairs import content_id
-from rewardkit.options import ReadOptions
+from rewardkit.options import DEFAULT_BATCH_TOKENS, DEFAULT_MODEL, ReadOptions
+from rewardkit.data.sources import read_pairs
+from rewardkit.data.sources.base import fresh_quarantine
+from rewardkit.data.split import sample_pairs
+from rewardkit.models.tokenization import encode_pair
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 
 
 class FeaturesConfig(ReadOptions):
-    model: str = "smollm2"
+    model: str = DEFAULT_MODEL
     """Backbone: alias, HF dir/id or .gguf (rewardkit.models.loading.load_reward_model)."""
     data: list[str] = []
     """Pair datasets as spec strings; pairs keep their order, spec after spec."""
@@ -40,7 +44,7 @@ class FeaturesConfig(ReadOptions):
     """Token budget of each conversation; longer pairs are cut in the prompt (rewardkit.models.tokenization)."""
     dtype: Literal["bfloat16", "float32"] = "bfloat16"
     """Weights dtype of the inference pass (bf16: ~3x faster here; pair orderings agree with fp32)."""
-    batch_tokens: int = Field(8192, ge=1)
+    batch_tokens: int = Field(DEFAULT_BATCH_TOKENS, ge=1)
     """Padded tokens per forward pass."""
     layers: list[int] = []
     """Also store the last-token state after these decoder layers (hidden_states index; experiment-only)."""
@@ -89,12 +93,8 @@ def load_cache(dir: str | Path) -> FeatureSet:
 
 
 def _read(cfg: FeaturesConfig, quarantine: Path) -> list[tuple[str, object]]:
-    from rewardkit.data.sources import read_pairs
-    from rewardkit.data.sources.base import fresh_quarantine
-
     if not cfg.data:
         raise ValueError("features: no data (give one or more --data SPEC)")
-    from rewardkit.data.split import sample_pairs
 
     fresh_quarantine(quarantine)
     return [(spec, p) for spec in cfg.data
@@ -105,7 +105,6 @@ def _read(cfg: FeaturesConfig, quarantine: Path) -> list[tuple[str, object]]:
 def build_features(cfg: FeaturesConfig, out: str | Path, *, log=print) -> FeatureSet:
     """Load or (re)build the cache in `out` for cfg; returns it loaded."""
     from rewardkit.models.loading import load_reward_model
-    from rewardkit.models.tokenization import encode_pair
     from rewardkit.probing.features import EXPORTABLE_POOLING, pair_rows, pooled_features
 
     out = Path(out)

@@ -19,6 +19,7 @@ import torch
 
 from rewardkit.data.batching import pad_right, plan_batches
 from rewardkit.models.loading import arch_spec, right_align, run_backbone
+from rewardkit.options import DEFAULT_BATCH_TOKENS
 
 WIDTH_MULTIPLE = 64
 """Batch widths are rounded up to this (padding after the real tokens changes nothing on a causal model
@@ -36,7 +37,7 @@ def _pool(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch
     return last, mean
 
 
-def pooled_features(model, rows: Sequence[Sequence[int]], pad_id: int, *, batch_tokens: int = 8192,
+def pooled_features(model, rows: Sequence[Sequence[int]], pad_id: int, *, batch_tokens: int = DEFAULT_BATCH_TOKENS,
                     layers: Sequence[int] = (), autocast: bool = False, progress: bool = False) -> dict[str, np.ndarray]:
     """Features of each token-id row, in input order: {"last", "mean", "layer{K}"...} each [S, H] float32.
 

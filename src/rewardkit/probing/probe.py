@@ -18,8 +18,10 @@ from functools import partial
 
 import numpy as np
 import torch
-from rewardkit.probing.options import ProbeOptions
+
+from rewardkit.evaluation.heldout import ranked_right
 from rewardkit.losses import LOSSES
+from rewardkit.probing.options import ProbeOptions
 
 
 @dataclass
@@ -38,9 +40,8 @@ class History:
 
 
 def pair_accuracy(rc: np.ndarray, rr: np.ndarray) -> float:
-    """Share of pairs with r_chosen > r_rejected; ties count half (a constant model scores 0.5)."""
-    rc, rr = np.asarray(rc), np.asarray(rr)
-    return float(((rc > rr) + 0.5 * (rc == rr)).mean())
+    """Share of pairs ranked right, a tie counting half (`ranked_right`)."""
+    return float(np.mean(ranked_right(np.asarray(rc), np.asarray(rr))))
 
 
 def _standardizer(xc: np.ndarray, xr: np.ndarray, on: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,9 @@ from pydantic import Field
 
 from rewardkit.options import HoldOutOptions
 from rewardkit.probing.options import ProbeOptions
+from rewardkit.data.io import write_json_atomic
+from rewardkit.data.split import held_out
+from rewardkit.evaluation.heldout import accuracy_with_interval, flags
 
 Pooling = Literal["last", "mean", "last+mean"]
 
@@ -49,8 +52,6 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
     from rewardkit.probing.cache import load_cache
     from rewardkit.probing.export import export_probe_model
     from rewardkit.probing.probe import fit_probe
-    from rewardkit.data.split import held_out
-    from rewardkit.evaluation.heldout import accuracy_with_interval, flags
 
     if not cfg.features:
         raise ValueError("probe: no feature caches given (--features DIR)")
@@ -78,7 +79,6 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
     out = Path(out)
     result = {"config": json.loads(cfg.model_dump_json()), "train_pairs": len(train), "val_pairs": n_val,
               "best_epoch": history.best_epoch, "heldout": report, "weight": probe.weight.tolist()}
-    from rewardkit.data.io import write_json_atomic
 
     write_json_atomic(out / "probe.json", result)
     if cfg.export and cfg.pooling == "last":

@@ -10,23 +10,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from rewardkit.report.outputs import RunOutputs, read_run
+from rewardkit.data.io import write_text_atomic
+from rewardkit.report.html import page
+from rewardkit.report.sections import SECTIONS
 
 REPORT = "report.html"
 
 
 def render(out: RunOutputs) -> str:
     """The whole page; sections of stages that did not run are left out (the `stages` section lists them)."""
-    from rewardkit.report.html import page
-    from rewardkit.report.sections import SECTIONS
-
     parts = [html for build in SECTIONS if (html := build(out)) is not None]
     return page("rewardkit run report", str(out.run_dir), parts)
 
 
 def write_report(run_dir: str | Path) -> Path:
     """Read RUN_DIR's outputs and write RUN_DIR/report.html atomically; returns its path."""
-    from rewardkit.data.io import write_text_atomic
-
     out = read_run(run_dir)
     dest = Path(run_dir) / REPORT
     write_text_atomic(dest, render(out))

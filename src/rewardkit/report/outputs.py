@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from rewardkit.curation.magpie import FIG3
 
 STAGES = ("fixtures", "data", "curate", "decontaminate", "train", "evaluate")
@@ -82,8 +84,6 @@ def curate_dir(run_dir: Path, recipe: dict[str, Any]) -> Path:
 
 def read_run(run_dir: str | Path) -> RunOutputs:
     """Every stage output the report uses; what is missing stays None."""
-    import yaml
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run directory")

@@ -28,6 +28,7 @@ from rewardkit.serving.limits import ApiError, parse_json, parse_reward_request,
 from rewardkit.serving.metrics import Metrics
 from rewardkit.serving.middleware import Guard, access_log
 from rewardkit.serving.runtime import Runtime
+from rewardkit.errors import check_port_free
 
 log = logging.getLogger("rewardkit.serving")
 
@@ -121,7 +122,6 @@ def serve(config: ServeConfig) -> None:
     A busy port or a missing model fails here, in a second, before anything listens."""
     import uvicorn
 
-    from rewardkit.errors import check_port_free
     from rewardkit.models.loading import resolve
 
     check_port_free(config.host, config.port)

@@ -11,7 +11,7 @@ from collections.abc import MutableMapping
 
 from pydantic import Field, model_validator
 
-from rewardkit.options import ScoringOptions
+from rewardkit.options import DEFAULT_MODEL, ScoringOptions
 from rewardkit.recipe import with_default
 
 API_KEY_ENV = "REWARDKIT_API_KEY"
@@ -22,7 +22,7 @@ class ServeConfig(ScoringOptions):
     """`rewardkit serve`: the model, where it listens, how it batches and what it refuses (dtype, seed,
     max_length and batch_tokens are the shared scoring options; batch_tokens also caps one dynamic batch)."""
 
-    model: str = "smollm2"
+    model: str = DEFAULT_MODEL
     """Alias (smollm2, minilm), HF dir/id or .gguf file."""
     host: str = "127.0.0.1"
     """Interface to bind. Loopback by default: reaching the server from elsewhere is an explicit choice."""

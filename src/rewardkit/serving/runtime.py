@@ -15,6 +15,8 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
+from jinja2 import TemplateError
+
 from rewardkit.data.pairs import Message
 from rewardkit.data.batching import plan_min_padding
 from rewardkit.models.tokenization import Encoded, encode_conversation, encode_text
@@ -80,8 +82,6 @@ class Runtime:
         return await self._scores([e.ids for e in encoded])
 
     async def _encode(self, fn) -> list[Encoded]:
-        from jinja2 import TemplateError
-
         try:
             return await asyncio.get_running_loop().run_in_executor(self._tokenize, fn)
         except ValueError as e:  # e.g. a max_length that leaves no room beside the special tokens

@@ -14,9 +14,9 @@ def train_from_config(cfg, out_dir, **kw):
     return _train(cfg, out_dir, **kw)
 
 
-def train(recipe: TrainRecipe):
-    """Run a standalone training recipe (`rewardkit train`)."""
+def train_recipe(recipe: TrainRecipe):
+    """Run a standalone training recipe (`rewardkit train`): returns the saved model directory."""
     return train_from_config(recipe, recipe.out_dir, resume=recipe.resume)
 
 
-__all__ = ["TrainConfig", "TrainRecipe", "train", "train_from_config"]
+__all__ = ["TrainConfig", "TrainRecipe", "train_from_config", "train_recipe"]

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rewardkit.options import HoldOutOptions, ReadOptions
+from rewardkit.options import DEFAULT_MODEL, HoldOutOptions, ReadOptions
 from rewardkit.probing.options import ProbeFit
 from rewardkit.recipe import StrictModel
 
@@ -32,7 +32,7 @@ class LoraOptions(StrictModel):
 
 
 class TrainConfig(ReadOptions, HoldOutOptions):
-    model: str = "smollm2"
+    model: str = DEFAULT_MODEL
     """Backbone: an alias ("smollm2", "minilm"), an HF id, a local dir or a .gguf file
     (rewardkit.models.loading.load_reward_model); a fresh one-score head is put on it, drawn from `seed`."""
     data: list[str] = []

@@ -15,9 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from rewardkit.errors import UserError
 from rewardkit.training import plan as P
 from rewardkit.training.config import TrainConfig
+from rewardkit.data.io import write_text_atomic
+from rewardkit.data.split import sample_pairs
+from rewardkit.training.sharding import ENGINE_ENV, bf16_weights_on
 
 
 def read_launch(opts: P.DryRunOptions) -> dict[str, Any]:
@@ -194,7 +199,6 @@ def _mean_pair_tokens(cfg: TrainConfig, pairs, sharing: bool) -> float | None:
     tokenizer cannot be loaded here."""
     from transformers import AutoTokenizer
 
-    from rewardkit.data.split import sample_pairs
     from rewardkit.models.loading import resolve
     from rewardkit.training.data import encode_pairs
 
@@ -213,7 +217,6 @@ def make_plan(cfg: TrainConfig, opts: P.DryRunOptions) -> dict[str, Any]:
     (slower) model build."""
     from rewardkit.models.loading import unwrap_peft
     from rewardkit.training.forward import supports_prompt_sharing
-    from rewardkit.training.sharding import ENGINE_ENV, bf16_weights_on
 
     launch = read_launch(opts)
     world, sharding = launch["processes"], launch["sharding"]
@@ -294,10 +297,6 @@ def plan_rows(plan: dict[str, Any]) -> list[tuple[str, str]]:
 
 def dry_run(cfg: TrainConfig, opts: P.DryRunOptions, out_dir: Path, console) -> Path:
     """Plan, print the table, write out_dir/plan.json; no weights, no training."""
-    from rich.table import Table
-
-    from rewardkit.data.io import write_text_atomic
-
     plan = make_plan(cfg, opts)
     table = Table(title="rewardkit dry run (no weights loaded, nothing trained)", show_header=False)
     for label, value in plan_rows(plan):

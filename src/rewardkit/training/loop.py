@@ -1,4 +1,4 @@
-"""`rewardkit train RECIPE.yaml [key=value ...]`: one training loop on accelerate, setup -> train -> cleanup.
+"""`rewardkit train RECIPE.yaml [key=value ...]`: one training loop on accelerate, setup -> run_steps -> cleanup.
 
     rewardkit train recipes/cpu-smollm2.yaml
     ACCELERATE_USE_CPU=true OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 -m rewardkit.cli train R.yaml
@@ -13,6 +13,7 @@ probe_model/ with `export_probe_model` (the LP head on the frozen backbone, befo
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ import torch
 
 from rewardkit.data.io import write_json_atomic
 from rewardkit.data.pairs import PreferencePair
+from rewardkit.evaluation.heldout import heldout_report, print_heldout, ranked_right, versus_probe
 from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.config import TrainConfig
 from rewardkit.training.data import epoch_batches, micro_batches
@@ -36,11 +38,40 @@ def train_from_config(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = F
     hold the pairs in memory).
     """
     run = setup(cfg, Path(out_dir), resume=resume, train_pairs=train_pairs, val_pairs=val_pairs)
-    train(run)
+    probe_baseline(run, resume)
+    run_steps(run)
     return cleanup(run)
 
 
-def train(run: Run) -> None:
+PROBE_MARGINS = "probe_margins.json"
+"""The probe head's per-pair held-out margins at step 0: a resumed run does not refit the probe, and
+the final report compares the model with it."""
+
+
+def probe_baseline(run: Run, resume: bool) -> None:
+    """The frozen-probe baseline (run.probe_margins), measured like every validation; a resumed run reads
+    the one its first start saved."""
+    path = run.out_dir / PROBE_MARGINS
+    if run.probe_fitted and run.val_set.items:
+        metrics, run.probe_margins = validate(run)
+        run.log.eval(step=0, best=False, pairs_seen=0, probe=True, **metrics)
+        if run.main:
+            write_json_atomic(path, {"ids": [p.id for p in run.val_set.pairs], "margins": run.probe_margins})
+    elif resume:
+        run.probe_margins = _saved_probe_margins(path, run.val_set)
+    elif run.main:  # a fresh run with no probe into a used out_dir: no earlier run's baseline survives
+        path.unlink(missing_ok=True)
+
+
+def _saved_probe_margins(path: Path, val_set) -> list[float] | None:
+    """The step-0 probe margins of the run being resumed, if it had a probe and the same held-out pairs."""
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    return saved["margins"] if saved["ids"] == [p.id for p in val_set.pairs] else None
+
+
+def run_steps(run: Run) -> None:
     """Optimizer steps until the step budget or early stopping; validates and checkpoints on schedule."""
     cfg, state = run.cfg, run.state
     batches, batches_epoch = [], None
@@ -58,12 +89,6 @@ def train(run: Run) -> None:
             ckpt.save_checkpoint(run.accelerator, run.ckpt_root, f"step-{state.step}")
             if run.main:
                 ckpt.prune(run.ckpt_root, cfg.keep_checkpoints)
-
-
-def ranked_right(rc: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
-    """Per pair: 1 if r_chosen > r_rejected, ½ for a tie, 0 wrong. The held-out report's and the probe's
-    rule: a constant model (a zero head, an input the model cannot tell apart) reads 50%, not 0%."""
-    return (rc > rr).float() + 0.5 * (rc == rr).float()
 
 
 def train_step(run: Run, batch: list[int]) -> None:
@@ -151,8 +176,6 @@ def validate_and_keep_best(run: Run) -> None:
 
 def cleanup(run: Run) -> Path:
     """Restore the best checkpoint, export the model, write summary.json and the held-out report."""
-    from rewardkit.evaluation.heldout import heldout_report, print_heldout, versus_probe
-
     state, acc = run.state, run.accelerator
     trained_steps, pairs_seen, tokens_seen = state.step, state.pairs_seen, state.tokens_seen
     best = ckpt.best_checkpoint(run.ckpt_root)

@@ -7,7 +7,6 @@ frozen or wrapped; the scheduler needs the step count; resuming needs the prepar
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -18,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from rewardkit.data.io import write_json_atomic, write_text_atomic
+from rewardkit.data.io import write_text_atomic
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.recipe import dump_recipe
 from rewardkit.training import checkpoint as ckpt
@@ -29,6 +28,10 @@ from rewardkit.models.loading import unwrap_peft
 from rewardkit.training.forward import PairScorer, check_prompt_sharing, collate_shared, supports_prompt_sharing
 from rewardkit.losses import LOSSES
 from rewardkit.training.runlog import RunLog
+from rewardkit.data.sources import read_pairs
+from rewardkit.data.sources.base import fresh_quarantine
+from rewardkit.training.plan import check_deepspeed_accumulation
+from rewardkit.training.sharding import bf16_weights_on, check_sharded_features, fill_deepspeed_batch, make_accelerator
 
 
 @dataclass
@@ -54,6 +57,8 @@ class Run:
     stop: bool = False
     best_margins: list[float] | None = None
     """Each held-out pair's r_c − r_r at the best validation so far (for the per-source report)."""
+    probe_fitted: bool = False
+    """The LP head was fitted in this setup (head_init: probe, not resumed): its baseline is still to measure."""
     probe_margins: list[float] | None = None
     """The same for the frozen-backbone probe head (head_init: probe), before fine-tuning."""
 
@@ -75,8 +80,6 @@ class Run:
 
 
 def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pairs) -> Run:
-    from rewardkit.training.sharding import check_sharded_features, fill_deepspeed_batch, make_accelerator
-
     # The accumulation depends on the process count, known once the Accelerator exists (a bare
     # PartialState() ignores ACCELERATE_USE_CPU and would see one process under torchrun on CPU).
     accelerator = make_accelerator()
@@ -118,33 +121,9 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
               distributed_type=str(accelerator.distributed_type), trainable_parameters=_count_trainable(model))
     if probe_info is not None:
         log.event("probe_head", step=0, **probe_info)
-    run = Run(cfg, out_dir, accelerator, scorer, tokenizer, optimizer, scheduler, state, train_set, val_set, log,
-              total_steps, _pair_losses(cfg, accelerator, scorer, tokenizer, sharing), train_set.lengths())
-    if probe_info is not None and val_set.items:  # the frozen-probe baseline, measured like every validation
-        from rewardkit.training.loop import validate
-
-        metrics, run.probe_margins = validate(run)
-        log.eval(step=0, best=False, pairs_seen=0, probe=True, **metrics)
-        if run.main:
-            write_json_atomic(out_dir / PROBE_MARGINS, {"ids": [p.id for p in val_set.pairs], "margins": run.probe_margins})
-    elif resume:
-        run.probe_margins = _saved_probe_margins(out_dir / PROBE_MARGINS, val_set)
-    elif run.main:  # a fresh run with no probe into a used out_dir: no earlier run's baseline survives
-        (out_dir / PROBE_MARGINS).unlink(missing_ok=True)
-    return run
-
-
-PROBE_MARGINS = "probe_margins.json"
-"""The probe head's per-pair held-out margins at step 0: a resumed run does not refit the probe, and
-the final report compares the model with it."""
-
-
-def _saved_probe_margins(path: Path, val_set) -> list[float] | None:
-    """The step-0 probe margins of the run being resumed, if it had a probe and the same held-out pairs."""
-    if not path.exists():
-        return None
-    saved = json.loads(path.read_text())
-    return saved["margins"] if saved["ids"] == [p.id for p in val_set.pairs] else None
+    return Run(cfg, out_dir, accelerator, scorer, tokenizer, optimizer, scheduler, state, train_set, val_set, log,
+               total_steps, _pair_losses(cfg, accelerator, scorer, tokenizer, sharing), train_set.lengths(),
+               probe_fitted=probe_info is not None)
 
 
 def _compile_blocks(model) -> None:
@@ -269,7 +248,6 @@ def _prepare_data(cfg: TrainConfig, tokenizer, train_pairs, val_pairs, quarantin
     if train_pairs is None:
         if not cfg.data:
             raise ValueError("train: no training data (set `data` to one or more spec strings)")
-        from rewardkit.data.sources.base import fresh_quarantine
 
         fresh_quarantine(quarantine)  # every run (resumed ones too) re-reads all its data
         train_pairs = _read_all(cfg, cfg.data, quarantine, reads)
@@ -290,8 +268,6 @@ def split_and_sample(cfg: TrainConfig, train_pairs: list[PreferencePair], val_pa
 
 
 def _read_all(cfg: TrainConfig, specs: list[str], quarantine: Path, reads: list[dict]) -> list[PreferencePair]:
-    from rewardkit.data.sources import read_pairs
-
     out = []
     for spec in specs:
         pairs, report = read_pairs(spec, on_bad_row=cfg.on_bad_row, quarantine=quarantine)
@@ -310,16 +286,12 @@ def _checkpoint_activations(model) -> None:
 
 
 def _bf16_weights(cfg: TrainConfig, accelerator) -> bool:
-    from rewardkit.training.sharding import bf16_weights_on
-
     return bf16_weights_on(cfg.bf16, cfg.bf16_weights, accelerator.distributed_type.name)
 
 
 def _check_deepspeed_accumulation(accelerator, accum: int) -> None:
     """DeepSpeed scales the loss and steps by its own gradient_accumulation_steps, fixed in its config
     before rewardkit derives `accum`: a mismatch would silently change the global batch."""
-    from rewardkit.training.plan import check_deepspeed_accumulation  # shared with the dry run
-
     plugin = getattr(accelerator.state, "deepspeed_plugin", None)
     if plugin is not None:
         check_deepspeed_accumulation(plugin.deepspeed_config.get("gradient_accumulation_steps"), accum)

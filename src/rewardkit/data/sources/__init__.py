@@ -21,6 +21,7 @@ from pydantic import AfterValidator
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.data.sources.base import OnBadRow, ReadContext, Reader, ReadReport, Source, Spec, parse_spec
 from rewardkit.data.sources.runner import counted, map_rows
+from rewardkit.options import DEFAULT_ON_BAD_ROW
 
 # reader name -> module under rewardkit.data.sources defining READER (or "module:ATTR" when one module holds
 # several readers). Imported on first use only.
@@ -79,7 +80,7 @@ DataSpec = Annotated[str, AfterValidator(checked_spec)]
 
 
 def iter_pairs(
-    spec: str | Spec, *, on_bad_row: OnBadRow = "error", quarantine: str | Path | None = None,
+    spec: str | Spec, *, on_bad_row: OnBadRow = DEFAULT_ON_BAD_ROW, quarantine: str | Path | None = None,
     ctx: ReadContext | None = None,
 ) -> Iterator[PreferencePair]:
     """Stream the pairs of one spec. Pass a ReadContext to get its report when the stream ends."""
@@ -89,7 +90,7 @@ def iter_pairs(
 
 
 def read_pairs(
-    spec: str | Spec, *, on_bad_row: OnBadRow = "error", quarantine: str | Path | None = None
+    spec: str | Spec, *, on_bad_row: OnBadRow = DEFAULT_ON_BAD_ROW, quarantine: str | Path | None = None
 ) -> tuple[list[PreferencePair], ReadReport]:
     """All pairs of one spec, with the report of what was read, produced, skipped and dropped."""
     ctx = ReadContext(str(spec), on_bad_row, quarantine)

@@ -16,14 +16,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qsl
 
 from rewardkit.data.io import BadRow, DataError, ensure_parent
 from rewardkit.data.pairs import PreferencePair, RefPrompt
 from rewardkit.data.sources.options import SourceOptions, parse_options
 from rewardkit.data.sources.rows import Dropped, Row
-from rewardkit.options import OnBadRow
+from rewardkit.options import DEFAULT_ON_BAD_ROW, OnBadRow
 
 __all__ = ["BadRow", "Dropped", "OnBadRow", "ReadContext", "ReadReport", "Reader", "RefPrompt", "Row", "Source",
            "Spec", "fresh_quarantine", "parse_spec"]
@@ -88,9 +88,9 @@ class ReadContext:
     appended there as JSONL: location, field, reason, what happened ("skipped"/"dropped") and the raw row.
     """
 
-    def __init__(self, spec: str, on_bad_row: OnBadRow = "error", quarantine: str | Path | None = None):
-        if on_bad_row not in ("error", "skip"):
-            raise ValueError(f"on_bad_row must be 'error' or 'skip', not {on_bad_row!r}")
+    def __init__(self, spec: str, on_bad_row: OnBadRow = DEFAULT_ON_BAD_ROW, quarantine: str | Path | None = None):
+        if on_bad_row not in get_args(OnBadRow):
+            raise ValueError(f"on_bad_row must be one of {get_args(OnBadRow)}, not {on_bad_row!r}")
         self.report = ReadReport(spec)
         self.on_bad_row = on_bad_row
         self.quarantine = Path(quarantine) if quarantine else None

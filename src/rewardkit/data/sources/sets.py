@@ -20,6 +20,7 @@ from rewardkit.data.sources.base import OnBadRow, ReadContext, ReadReport, Sourc
 from rewardkit.data.sources.files import source_rows
 from rewardkit.data.sources.rows import Dropped, Row
 from rewardkit.data.sources.runner import checked_pair, counted, each_row
+from rewardkit.options import DEFAULT_ON_BAD_ROW
 
 # reader name -> "module:function" under rewardkit.data.sources yielding CandidateSets for (source, ctx).
 _SET_READERS = {
@@ -32,7 +33,7 @@ _SET_READERS = {
 }
 
 
-def read_sets(spec: str | Spec, *, on_bad_row: OnBadRow = "error",
+def read_sets(spec: str | Spec, *, on_bad_row: OnBadRow = DEFAULT_ON_BAD_ROW,
               quarantine: str | Path | None = None) -> tuple[list[CandidateSet], ReadReport]:
     """All candidate sets of one spec and the read report (its `pairs` field counts sets here)."""
     src = open_source(spec)
