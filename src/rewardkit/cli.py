@@ -57,7 +57,7 @@ def run(recipe: PipelineRecipe) -> None:
 
 @config_command(data_app, "stats", StatsCommand, arguments={"stats": "SPEC"}, required=["stats"])
 def data_stats(cfg: StatsCommand) -> None:
-    """The report's Table 1 (pairs, turns, prompt and response tokens) for any inputs."""
+    """The paper's Table 1 (pairs, turns, prompt and response tokens) for any inputs."""
     print_table(stage_table(cfg, cfg.quarantine_dir), console)
 
 
@@ -117,7 +117,7 @@ def probe(cfg: ProbeCommand) -> None:
 
 @config_command(app, "decontaminate", DecontaminateCommand, required=["data"])
 def decontaminate(cfg: DecontaminateCommand) -> None:
-    """Remove pairs sharing a word n-gram with benchmark prompts; print the report's Table 4."""
+    """Remove pairs sharing a word n-gram with benchmark prompts; print the paper's Table 4."""
     from rewardkit.decontamination.run import decontaminate as run_decontaminate
 
     run_decontaminate(cfg, cfg.out, console)

@@ -62,7 +62,7 @@ class _DuplicateKey(Exception):
 
 class UniqueKeyLoader(yaml.SafeLoader):
     """yaml's SafeLoader, except that a key given twice in one mapping is an error: plain YAML keeps the
-    last value silently (issue 15: a recipe with `lr:` twice trained with the second)."""
+    last value silently (a recipe with `lr:` twice would train with the second)."""
 
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}

@@ -1,6 +1,6 @@
 """The typed curation recipe (`rewardkit curate RECIPE.yaml`, the pipeline's `curate:` section).
 
-Read top to bottom it is the report's section 3.2: the sources that come as they are, the ones that get
+Read top to bottom it is the paper's section 3.2: the sources that come as they are, the ones that get
 steps (WildGuardMix: adversarial only, then RM agreement), the Magpie selection, then steps over the
 whole mix (decontamination) and the seeded shuffle. See recipes/skywork-80k.yaml.
 """
@@ -28,7 +28,7 @@ class RMAgreementConfig(ScoringOptions):
     `model` and `train`."""
     train: TrainConfig | None = None
     """Train the scoring model first, on every source of this recipe that has no rm_agreement step
-    (after their own steps and the Magpie selection): the report's "reward model trained on the other
+    (after their own steps and the Magpie selection): the paper's "reward model trained on the other
     datasets". Its `data` is filled in by curation."""
     max_length: int | None = with_default(ScoringOptions, "max_length", 1024)
 

@@ -139,7 +139,7 @@ class MagpieSelect:
 
 def _check_groups_seen(fractions: dict[str, float], other: str, ranked: dict[str, list], pairs) -> None:
     """A fraction key that names no category in the pool is a typo, not a choice: "Coding and Debugging"
-    for "Coding & Debugging" would silently move that category into `other` (issue 15)."""
+    for "Coding & Debugging" would silently move that category into `other`."""
     unmatched = [g for g in fractions if g != other and not ranked[g]]
     if unmatched and pairs:
         seen = sorted({str(p.meta.get("task_category")) for p in pairs if p.meta.get("task_category")})

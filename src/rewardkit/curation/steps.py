@@ -1,6 +1,6 @@
 """Composable curation steps and the one runner that counts what each step keeps and drops.
 
-Three kinds of step (STYLE.md convention 5, after datatrove):
+Three kinds of step (after datatrove's one runner, many small steps):
 
 - a **Filter**: any object with ``keep(pair) -> bool | (bool, reason)``; it streams;
 - a **Select**: a whole-pool decision (ranking, batched model scoring): ``decide(pairs) ->

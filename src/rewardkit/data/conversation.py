@@ -7,7 +7,7 @@ A conversation is a list of {"role", "content"} messages such that
      user turn the response answers);
   4. every turn's content is a string with some non-blank text.
 This is what the chat templates the project scores with (SmolLM2's ChatML, Llama's) assume, and what
-the report's pairs are: a multi-turn prompt plus one final response (report section 3.1).
+the paper's pairs are: a multi-turn prompt plus one final response (paper section 3.1).
 
 `why_invalid` (and its parts: `why_malformed`, the shape; `why_out_of_order`, the roles) is pure and returns the first broken rule (None when valid); `check_conversation` raises
 it as an `InvalidConversation`, whose `index` says which conversation of a batch it was.

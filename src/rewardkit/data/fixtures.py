@@ -5,8 +5,8 @@
 Writes HelpSteer2 (train.jsonl.gz), OffsetBias (train.jsonl), WildGuardMix (train/wildguard_train.parquet),
 magpie-ultra and the three Magpie DPO sets (data/train-00000-of-00001.parquet), column for column as in
 docs/schemas.md, so the readers run the same code on them as on the hub files. "small" is a few
-hundred rows per source (seconds); "full" is the report's "Preference 378K" (section 3.1) over the seven
-sources. Lengths follow the report's Table 1 token averages (via textgen.TOKENS_PER_WORD); texts are
+hundred rows per source (seconds); "full" is the paper's "Preference 378K" (section 3.1) over the seven
+sources. Lengths follow the paper's Table 1 token averages (via textgen.TOKENS_PER_WORD); texts are
 random words, so nothing here says anything about quality, only about shapes, sizes and speed.
 """
 
@@ -37,13 +37,13 @@ ROWS = {
     "full": {"helpsteer2": 20_324, "offsetbias": 8_504, "wildguardmix": 86_759, "magpie_ultra": 50_000,
              "magpie_pro_llama31": 98_000, "magpie_pro": 98_000, "magpie_air": 98_000},
 }
-# Table 1 of the report: (avg prompt tokens, avg response tokens).
+# Table 1 of the paper: (avg prompt tokens, avg response tokens).
 TABLE1_TOKENS = {"helpsteer2": (21.3, 690.0), "offsetbias": (69.1, 222.1), "wildguardmix": (164.3, 349.9),
                  "magpie_ultra": (76.7, 670.0), "magpie_pro": (34.2, 621.5), "magpie_pro_llama31": (118.8, 584.3),
                  "magpie_air": (66.6, 240.0)}
 CATEGORIES = ["Information seeking", "Reasoning", "Planning", "Editing", "Coding & Debugging", "Math",
               "Role playing", "Data analysis", "Creative writing", "Advice seeking", "Brainstorming", "Others"]
-# Skewed toward Math and code, as the report's category-wise selection (section 3.2.1) presumes.
+# Skewed toward Math and code, as the paper's category-wise selection (section 3.2.1) presumes.
 CATEGORY_P = [0.20, 0.07, 0.05, 0.04, 0.12, 0.26, 0.03, 0.05, 0.06, 0.07, 0.04, 0.01]
 ULTRA_CATEGORIES = [c for c in CATEGORIES if c != "Role playing"]  # argilla's list has no Role playing
 DIFFICULTY = ["very easy", "easy", "medium", "hard", "very hard"]
@@ -151,7 +151,7 @@ def _helpsteer2(dest: Path, n_rows: int, rng: np.random.Generator) -> Path:
     user = _texts(gen, int(n_user.sum()), 30).to_pylist()
     assistant = _responses(gen, int((n_user - 1).sum()), 150).to_pylist()
     responses = _responses(gen, 2 * n_prompts, TABLE1_TOKENS["helpsteer2"][1]).to_pylist()
-    # P(helpfulness tie) = sum p^2 ~ 0.26, near the report's 7,221 of ~10K pairs kept.
+    # P(helpfulness tie) = sum p^2 ~ 0.26, near the paper's 7,221 of ~10K pairs kept.
     scores = rng.choice(5, size=(2 * n_prompts, 5), p=[0.05, 0.10, 0.25, 0.35, 0.25])
     u = a = 0
     with atomic_path(dest) as tmp, gzip.open(tmp, "wt", encoding="utf-8", compresslevel=1) as f:
@@ -325,6 +325,6 @@ class FixturesStage(StrictModel):
     """Recipe section `fixtures:` - write the fixture sources to out_dir/fixtures/."""
 
     scale: Scale = "small"
-    """small: a few hundred rows per source (seconds); full: the report's ~378K pairs (~30 s, ~2.4 GB)."""
+    """small: a few hundred rows per source (seconds); full: the paper's ~378K pairs (~30 s, ~2.4 GB)."""
     seed: int = 0
     """Seed of the text and label generators; equal seeds give identical files."""

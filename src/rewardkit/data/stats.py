@@ -1,11 +1,11 @@
-"""The report's Table 1 for any inputs: pairs, average turns, average prompt and response tokens.
+"""The paper's Table 1 for any inputs: pairs, average turns, average prompt and response tokens.
 
     rewardkit data stats SPEC... [--tokenizer NAME] [--on-bad-row skip]
 
-Definitions (report section 3.1, Table 1): "Avg. # Turns" counts the messages of the whole conversation
+Definitions (paper section 3.1, Table 1): "Avg. # Turns" counts the messages of the whole conversation
 including the response (2 for a single-turn pair); prompt tokens are the tokens of all prompt messages'
 contents (no chat template, no special tokens); response tokens are the mean of the chosen and the
-rejected response's tokens. The Total row weights every dataset by its pairs, as the report's does.
+rejected response's tokens. The Total row weights every dataset by its pairs, as the paper's does.
 The tokenizer is named in the table title; the default is the shipped SmolLM2 tokenizer, read from the
 GGUF file alone (no model weights) and cached as an HF tokenizer directory.
 """
@@ -67,7 +67,7 @@ def pair_stats(pairs: Iterable[PreferencePair], tok) -> dict[str, Any]:
 
 
 def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Pair-weighted means over datasets (the report's Total row)."""
+    """Pair-weighted means over datasets (the paper's Total row)."""
     n = sum(r["pairs"] for r in rows)
     out = {"dataset": "Total", "pairs": n}
     for k in ("avg_turns", "avg_prompt_tokens", "avg_response_tokens"):
@@ -91,7 +91,7 @@ def dataset_table(specs: Iterable[str], tok, on_bad_row: OnBadRow = DEFAULT_ON_B
 
 
 def short_label(spec: str) -> str:
-    """'hh_rlhf:../shared/data/hh-rlhf-test/harmless-base' -> 'hh_rlhf: harmless-base' (the full spec
+    """'hh_rlhf:data/hh-rlhf-test/harmless-base' -> 'hh_rlhf: harmless-base' (the full spec
     is in the read report printed under the table)."""
     s = parse_spec(spec)
     where = Path(s.location).name.split(".")[0] if s.location else "(hub)"

@@ -148,8 +148,8 @@ class _SourceCounts:
 
 
 class Table4:
-    """The report's Table 4 per source and in total: benchmark prompts with an n-gram match and
-    contaminated training prompts (distinct prompts, as the report counts), plus contaminated pairs.
+    """The paper's Table 4 per source and in total: benchmark prompts with an n-gram match and
+    contaminated training prompts (distinct prompts, as the paper counts), plus contaminated pairs.
     A prompt is the pair's whole prompt (all turns); the gist counts training rows, i.e. our pairs."""
 
     def __init__(self, index: NgramIndex):

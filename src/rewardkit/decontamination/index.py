@@ -1,6 +1,6 @@
-"""The RewardBench maintainers' n-gram rule, exactly, as a fast index (report section 4.3).
+"""The RewardBench maintainers' n-gram rule, exactly, as a fast index (paper section 4.3).
 
-The maintainers' script (gist natolambert/1aed306000c13e0e8c5bc17c1a5dd300, cited by the report for
+The maintainers' script (gist natolambert/1aed306000c13e0e8c5bc17c1a5dd300, cited by the paper for
 Table 4) fits ``CountVectorizer(ngram_range=(7, 13))`` with every other argument at its default over
 the benchmark prompts plus the training prompts, and flags training row j when
 ``(X_bench @ X_train.T)[:, j] > 0``: the two texts share at least one word n-gram with 7 <= n <= 13.

@@ -4,7 +4,7 @@ The I/O edge of decontamination: read benchmark prompts and training pairs from 
 one decontamination step (`filter.DecontaminationStep`) over the pairs, and write, each atomically,
   DIR/clean.jsonl     the pairs kept (rewardkit's pair format; read back with ``pairs:DIR/clean.jsonl``)
   DIR/removed.jsonl   one line per removed pair: pair id, source, matched n-grams, benchmark ids, subsets
-  DIR/table4.json     the report's Table 4 per source and in total, plus matches per benchmark subset.
+  DIR/table4.json     the paper's Table 4 per source and in total, plus matches per benchmark subset.
 As a curation step (`open_step`), the same removed.jsonl and table4.json go to the step's folder and the
 kept pairs flow on to the curated mix.
 """
@@ -47,7 +47,7 @@ def load_references(specs: Iterable[str], on_bad_row: OnBadRow = DEFAULT_ON_BAD_
         else:
             refs = [RefPrompt(id=p.source_id or p.id, subset=str(p.meta.get("subset") or p.source),
                               text=p.first_user_turn) for p in iter_pairs(spec, ctx=ctx)]
-        if not refs:  # an empty reference set would pass every pair as clean (issue 15)
+        if not refs:  # an empty reference set would pass every pair as clean
             raise UserError(f"benchmark {text}: 0 prompts read ({ctx.report.summary()}); a reference set must "
                             "have prompts, else every pair passes as clean")
         name, k = spec.reader, 2

@@ -1,4 +1,4 @@
-"""Per-example scores are checked before any number is computed from them (issue 15, item 2).
+"""Per-example scores are checked before any number is computed from them.
 
     from rewardkit.evaluation.checks import check_examples, check_set_examples
     notes = check_examples(examples, "runs/eval/results.json")   # raises UserError; notes are printed
@@ -14,8 +14,8 @@ Reported, not refused: datasets with no RewardBench subsets at all (accuracy onl
 RewardBench subsets a section is missing (sections are computed from the subsets present).
 
 `check_max_length` refuses a scoring max_length that cannot hold the chat template around an empty prompt
-and reply: such a budget scores a few response tokens with no prompt at all (issue 15: `score
---max-length 3` gave chosen and rejected identical scores whenever their first words matched).
+and reply: such a budget scores a few response tokens with no prompt at all (`score
+--max-length 3` would give chosen and rejected identical scores whenever their first words match).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ rewardbench/utils.py:calculate_scores_per_section):
   [2, 2, 2, 2, 1] of those and Prior Sets (the mean of the prior subsets present).
 
 Missing sections: the official calculate_scores_per_section returns 0 for a section with none of its
-subsets present, and its mean then counts that 0 -- a silent, wrong number (STYLE.md, anti-patterns). Here
+subsets present, and its mean then counts that 0 -- a silent, wrong number. Here
 such a section is None, and the overall is None unless all four sections are present. Two explicitly
 named partial numbers are reported beside it so nothing is hidden: `overall_present_sections` (the mean of
 the sections present) and `overall_official_zero_fill` (what the official code would print, missing
@@ -142,6 +142,6 @@ def summarize(examples: list[Mapping], *, n_boot: int = N_BOOT, seed: int = 0) -
 
 
 def table2_row(sections: Mapping[str, float | None], avg: float | None) -> dict[str, float | None]:
-    """The report's Table 2 columns (Avg, Chat, Chat Hard, Safety, Reasoning), in percent."""
+    """The paper's Table 2 columns (Avg, Chat, Chat Hard, Safety, Reasoning), in percent."""
     pct = lambda v: None if v is None else 100 * v  # noqa: E731
     return {"Avg": pct(avg), **{s: pct(sections[s]) for s in SECTIONS}}

@@ -1,9 +1,9 @@
 """`rewardkit evaluate`: score benchmarks with a reward model and write every number (I/O edge).
 
-    rewardkit evaluate --model smollm2 --data rewardbench:../shared/data/rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl --out runs/eval
+    rewardkit evaluate --model smollm2 --data rewardbench:reward_bench_filtered.jsonl --out runs/eval
     rewardkit evaluate --model smollm2 --data rewardbench2:data/rewardbench2-mini.jsonl \
-        --data rmbench:../shared/data/rm-bench/code_filtered.json \
-        --best-of-n helpsteer2:../shared/data/hf-samples-500/nvidia_HelpSteer_sample.jsonl --out runs/eval
+        --data rmbench:rm-bench/code_filtered.json \
+        --best-of-n helpsteer2:HelpSteer.jsonl --out runs/eval
     rewardkit evaluate --scores runs/eval/results.json        # recompute every number, no model
     rewardkit evaluate --scores A/results.json --scores B/results.json   # side by side, paired intervals
 

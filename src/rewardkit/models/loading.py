@@ -4,7 +4,7 @@
     model, tokenizer = load_reward_model("smollm2", seed=0)      # or "minilm", an HF id, a dir, a .gguf
 
 Per-architecture needs live in `ARCHITECTURES`, keyed by `config.model_type` (never by name substrings,
-STYLE.md #7). Tokenization rules (chat template, one BOS, truncation) are in `rewardkit.models.tokenization`.
+which drift as models are added). Tokenization rules (chat template, one BOS, truncation) are in `rewardkit.models.tokenization`.
 """
 
 from __future__ import annotations

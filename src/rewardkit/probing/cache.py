@@ -1,6 +1,6 @@
 """`rewardkit features --model M --data SPEC... --out DIR`: the feature cache (I/O edge).
 
-    rewardkit features --model smollm2 --data helpsteer2:../shared/data/hf-samples-500/nvidia_HelpSteer_sample.jsonl --out runs/features/helpsteer
+    rewardkit features --model smollm2 --data helpsteer2:HelpSteer.jsonl --out runs/features/helpsteer
 
 DIR holds, for N pairs: last.npy and mean.npy [N, 2, H] float32 (axis 1: chosen, rejected; see
 rewardkit.probing.features), layerK.npy when asked, tokens.npy [N, 2], pairs.jsonl (id, source, spec,

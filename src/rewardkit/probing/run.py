@@ -1,6 +1,6 @@
 """`rewardkit probe --features DIR... --out DIR`: fit a linear reward head on cached features (I/O edge).
 
-    rewardkit features --data helpsteer2:../shared/data/hf-samples-500/nvidia_HelpSteer_sample.jsonl --out runs/features/helpsteer
+    rewardkit features --data helpsteer2:HelpSteer.jsonl --out runs/features/helpsteer
     rewardkit probe --features runs/features/helpsteer --val-split prompt --out runs/probe-helpsteer   # seconds
 
 Holds out `val_fraction` of the pairs (seeded; `--val-split prompt` holds out whole prompts), fits with early stopping on them, prints held-out

@@ -1,7 +1,7 @@
 """Reward-model training: typed config, data batching, one accelerate loop, checkpoints.
 
     from rewardkit.training import TrainConfig, train_from_config
-    model_dir = train_from_config(TrainConfig(data=["hh_rlhf:../shared/data/hh-rlhf-test"]), "runs/train")
+    model_dir = train_from_config(TrainConfig(data=["hh_rlhf:hh-rlhf-test"]), "runs/train")
 """
 
 from rewardkit.training.config import TrainConfig, TrainRecipe

@@ -1,6 +1,6 @@
-"""The typed training recipe: every setting of a run, one docstring each (STYLE.md #2, #9).
+"""The typed training recipe: every setting of a run, one docstring each, from which `--help` comes.
 
-Defaults follow the Skywork-Reward report's section 4.1 where they carry over (AdamW with weight decay
+Defaults follow the Skywork-Reward paper's section 4.1 where they carry over (AdamW with weight decay
 1e-3, cosine schedule, Bradley-Terry loss); the full-scale values (global batch 128, 2 epochs, lr 2e-6
 for 8B / 1e-6 for 27B) are in recipes/skywork-*.yaml.
 """
@@ -128,7 +128,7 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     """Train low-rank adapters instead of all weights (merged into the saved model)."""
 
     head_init: Literal["random", "probe"] = "random"
-    """The score head before fine-tuning. "random": a fresh head drawn from `seed` (the report's setup);
+    """The score head before fine-tuning. "random": a fresh head drawn from `seed` (the paper's setup);
     "probe": LP-FT — fit the head on the frozen backbone's last-token features of the training pairs
     (one inference pass; the loss and loss_params above; early stopping on the validation pairs), then
     fine-tune from it (rewardkit.training.head). Needs a decoder with a `score` head."""

@@ -176,7 +176,7 @@ def _count_trainable(model) -> int:
 
 def _setup_optimizer(cfg: TrainConfig, model, total_steps: int, bf16_weights: bool = False):
     """AdamW, then the scheduler (it needs the step count). No weight decay on biases and norms (1-D
-    tensors), as in HF Trainer; the report's 1e-3 applies to the matrices. The score head's groups get
+    tensors), as in HF Trainer; the paper's 1e-3 applies to the matrices. The score head's groups get
     lr x head_lr_multiplier (LP-FT: a fitted head needs few and small updates, a fresh one large ones)."""
     from transformers import get_scheduler
 

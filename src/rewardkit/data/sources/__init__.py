@@ -1,7 +1,7 @@
 """One small reader per public dataset, all behind one spec string: ``READER:PATH_OR_HUB_ID[?opts]``.
 
     from rewardkit.data.sources import read_pairs
-    pairs, report = read_pairs("helpsteer2:../shared/data/hf-samples-500/nvidia_HelpSteer_sample.jsonl")
+    pairs, report = read_pairs("helpsteer2:HelpSteer.jsonl")
 
 The parts: `rows` (Row: a row with its file, line and typed fields; Dropped), `options` (each reader's
 typed `?key=value` options), `files` (a source's rows from files or the hub), `runner` (the one row loop:

@@ -2,7 +2,7 @@
 
 Rows that share a prompt are grouped (the card: consecutive rows share a prompt, two per prompt); each
 pair of responses with different helpfulness gives one pair, the more helpful chosen. Equal helpfulness
-is dropped and counted: the report keeps "only pairs where the helpfulness score for the chosen response
+is dropped and counted: the paper keeps "only pairs where the helpfulness score for the chosen response
 is higher" (section 3.1, footnote 2). Multi-turn prompts are decoded from the ``<extra_id_1>`` markers.
 """
 

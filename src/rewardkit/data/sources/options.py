@@ -2,8 +2,8 @@
 
 Every reader accepts the `SourceOptions` fields; a reader with options of its own subclasses it. Nothing
 unknown passes: an unknown key or an empty or malformed value is an error that names the option and
-lists the valid ones (a key given twice is refused by `parse_spec`) (issue 15: `?max_pair_per_prompt=1` used to read all 976 XSTest
-pairs instead of 244, silently).
+lists the valid ones (a key given twice is refused by `parse_spec`): a misspelt `?max_pair_per_prompt=1` would
+otherwise read every XSTest pair instead of one per prompt, silently.
 """
 
 from __future__ import annotations
