@@ -6,7 +6,7 @@ WildGuardMix RM-agreement filter, whose cost is reward-model scoring (see BENCHM
 curation. Decontamination runs against the shared RewardBench rows and XSTest prompts (local files).
 Each run is a fresh process (its peak RSS is its own); the table shows the median of the runs per step
 and checks that each Magpie category group kept exactly floor(fraction x pool) pairs.
-Budget (issue 5): <= 60 s and <= 4 GB peak memory.
+Budget: <= 60 s and <= 4 GB peak memory.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 flock /tmp/rk-heavy.lock python benchmarks/training.py --profile [--set key=value ...]   (benchmarks/training_profile.py)
 
 rewardkit's trainer vs TRL's RewardTrainer on the same machine, model, pairs, global batch and steps, and
-rewardkit's speed settings (issue 13) side by side: the old default (prompt sharing, bf16 autocast over fp32
+rewardkit's speed settings side by side: the old default (prompt sharing, bf16 autocast over fp32
 weights, for-loop AdamW), each setting on top of it, and the new default. SmolLM2-135M-Instruct, a seeded
 sample of the shared HH-RLHF test pairs at their real lengths (pairs whose conversations fit TRL's
 max_length 1024, since TRL drops longer ones), BT loss, AdamW, cosine. Each run is its own subprocess, so
@@ -36,9 +36,9 @@ from training_pairs import MAX_LENGTH, sample_pairs
 from rewardkit.options import DEFAULT_MODEL
 
 OLD_DEFAULT = {"prompt_sharing": True, "bf16_weights": False, "optimizer_impl": "for_loop"}
-"""rewardkit's defaults before issue 13: prompt sharing, bf16 autocast over fp32 weights, for-loop AdamW."""
+"""rewardkit's defaults before the speed settings: prompt sharing, bf16 autocast over fp32 weights, for-loop AdamW."""
 NEW_DEFAULT = {"prompt_sharing": True, "optimizer_impl": "fused", "bf16_weights": True}
-"""The defaults after issue 13 (TrainConfig), written out so the row stays what it says if they move."""
+"""The defaults since the speed settings (TrainConfig), written out so the row stays what it says if they move."""
 RUNS = {  # name -> worker settings; rewardkit rows: TrainConfig settings over the benchmark's batch
     "TRL RewardTrainer (defaults: grad ckpt)": {"trainer": "trl"},
     "rewardkit, old default (sharing, autocast, for-loop AdamW)": {"trainer": "rewardkit", "cfg": OLD_DEFAULT},

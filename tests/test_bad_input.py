@@ -1,4 +1,4 @@
-"""The bad-input suite (issue 15, item 5): a catalogue of bad inputs per command, each run through the
+"""The bad-input suite: a catalogue of bad inputs per command, each run through the
 real entry point (`rewardkit.cli.main`) and held to the rule "rewardkit never guesses":
 
 - the exit status is non-zero;

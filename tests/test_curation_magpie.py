@@ -102,7 +102,7 @@ def test_bad_rows_are_named():
 
 
 def test_a_fraction_group_that_matches_no_category_is_refused_listing_the_categories_seen():
-    # issue 15: "Coding and Debugging" for "Coding & Debugging" silently kept 10% (Other) instead of 30%
+    # "Coding and Debugging" for "Coding & Debugging" silently kept 10% (Other) instead of 30%
     pool = [mp(f"c{i}", MAGPIE_ULTRA, i / 10, 0, "Coding & Debugging") for i in range(4)] + [
         mp("m", MAGPIE_ULTRA, 0.5, 0, "Math"), mp("n", MAGPIE_ULTRA, 0.5, 0, None)]
     typo = MagpieSelect(fractions={"Math": 0.3, "Coding and Debugging": 0.3, "Other": 0.1})

@@ -1,5 +1,5 @@
 """Decontamination on the shared real data: exactly CountVectorizer's answer, every XSTest-built pair
-with a matchable prompt caught, and the CLI / pipeline outputs (issue 6, "Done when")."""
+with a matchable prompt caught, and the CLI / pipeline outputs."""
 
 from __future__ import annotations
 

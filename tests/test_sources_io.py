@@ -57,7 +57,7 @@ def test_options_arrive_typed_and_change_the_read(shared_data):
     assert open_source(f"wildguardmix:x?adversarial=false").options.adversarial is False
     capped, _ = read_pairs(f"xstest:{xstest}?max_pairs_per_prompt=1")
     everything, _ = read_pairs(f"xstest:{xstest}")
-    assert (len(capped), len(everything)) == (244, 976)  # issue 15: the typo used to give 976
+    assert (len(capped), len(everything)) == (244, 976)  # the typo used to give 976
 
 
 def test_reader_names_take_hyphens_for_underscores():

@@ -1,4 +1,4 @@
-"""The training speed settings (issue 13): what each promises, on tiny models, checked by hand or against
+"""The training speed settings: what each promises, on tiny models, checked by hand or against
 the path it replaces. Run also under ONEDNN_MAX_CPU_ISA=AVX2: nothing here may depend on AMX.
 
 - bf16_weights: fp32 master weights keep AdamW updates that bf16 weights alone round away; they survive a
