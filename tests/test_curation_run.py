@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rewardkit.curation.config import CurateConfig
+from rewardkit.curation.counts import CurationCounts
 from rewardkit.curation.magpie import MAGPIE_SOURCES, kept_count
 from rewardkit.curation.mix import DUPLICATE, Dedupe, shuffled
 from rewardkit.curation.steps import RunReport, run_steps
@@ -105,6 +106,7 @@ def test_curate_end_to_end_on_small_fixtures(fixtures, tiny_model_dir, tmp_path)
     counts = json.loads((out / "counts.json").read_text())
     mixed = list(read_pair_file(res["pairs"]))
     assert len(mixed) == counts["total"] == res["n_pairs"] == len(list(read_pair_file(res["jsonl"])))
+    assert CurationCounts.read(out / "counts.json").model_dump(mode="json") == counts  # the typed contract, whole
 
     # the Magpie groups kept exactly floor(fraction x pool), recomputed from the raw reads
     pool = [p for r in ("magpie_ultra", "magpie_pro_llama31", "magpie_pro", "magpie_air")

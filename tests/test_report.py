@@ -26,6 +26,11 @@ EXAMPLES = [{"id": str(i), "subset": s, "dataset": "rb", "score_chosen": c, "sco
 STEPS = [{"label": "WildGuardMix", "step": "adversarial_only", "seen": 109, "kept": 67,
           "dropped": {"not adversarial": 42}},
          {"label": "mix", "step": "dedupe", "seen": 1168, "kept": 1161, "dropped": {"duplicate": 7}}]
+COUNTS = {"total": 1161, "per_source": {"allenai/wildguardmix": 67, "b": 1094}, "reads": {"WildGuardMix": [
+    {"spec": "wildguardmix:x", "rows_read": 400, "pairs": 109, "skipped": {}, "dropped": {"prompt-only": 291}}]},
+    "steps": STEPS, "duplicates": [{"dropped_from": "a", "kept_from": "b", "n": 7}], "drops_written": 49,
+    "magpie": None, "rm_filter_model": None, "rm_filter_truncated_pairs": 0}
+"""A curate/counts.json as rewardkit.curation.counts.CurationCounts types it."""
 T1 = [{"dataset": "hh_rlhf: harmless-base", "pairs": 2299, "avg_turns": 5.0, "avg_prompt_tokens": 102.7,
        "avg_response_tokens": 44.8, "report": {"rows_read": 2312, "pairs": 2299, "skipped": {"chosen: empty text": 4},
                                               "dropped": {}}},
@@ -50,9 +55,7 @@ def write_run(run, stages=("fixtures", "data", "curate", "decontaminate", "train
     if "data" in stages:
         put("data/table1.json", T1)
     if "curate" in stages:
-        put("curate/counts.json", {"total": 1161, "reads": {"WildGuardMix": [
-            {"spec": "wildguardmix:x", "rows_read": 400, "pairs": 109, "skipped": {}, "dropped": {"prompt-only": 291}}]},
-            "steps": STEPS, "duplicates": [{"dropped_from": "a", "kept_from": "b", "n": 7}]})
+        put("curate/counts.json", COUNTS)
         put("curate/table1.json", T1[1:])
         (run / "curate" / "fig3_magpie_scores.png").write_bytes(_png())
     if "decontaminate" in stages:
@@ -109,6 +112,17 @@ def test_a_log_cut_short_by_a_kill_still_reports_and_a_broken_file_is_named(tmp_
     (run / "evaluate").mkdir()
     (run / "evaluate" / "results.json").write_text("{not json")
     with pytest.raises(ValueError, match="results.json: invalid JSON"):
+        read_run(run)
+
+
+def test_a_stage_output_is_read_through_its_stages_model(tmp_path):
+    """counts.json comes back as the CurationCounts curate wrote it with; one that breaks the contract
+    is an error naming the file and the field, not a KeyError deep in a section."""
+    run = write_run(tmp_path / "run", stages=("curate",))
+    counts = read_run(run).counts
+    assert (counts.total, counts.steps[1].kept, counts.reads["WildGuardMix"][0].dropped) == (1161, 1161, {"prompt-only": 291})
+    (run / "curate" / "counts.json").write_text(json.dumps({**COUNTS, "steps": [{**STEPS[0], "kept": "many"}]}))
+    with pytest.raises(ValueError, match=r"counts.json: steps.0.kept: Input should be a valid integer"):
         read_run(run)
 
 

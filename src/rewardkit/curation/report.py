@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rewardkit.curation.config import ReportConfig
+from rewardkit.curation.counts import CurationCounts
 from rewardkit.curation.magpie import FIG3, MagpieSelect
 from rewardkit.data.io import atomic_path, write_json_atomic, write_text_atomic
 from rewardkit.data.pairs import PreferencePair
@@ -100,20 +101,21 @@ def plot_fig3(select: MagpieSelect, dest: Path, bins: int = 60) -> None:
     plt.close(fig)
 
 
-def write_mixture_report(mixed: list[PreferencePair], counts: dict, select: MagpieSelect | None, cfg: ReportConfig,
+def write_mixture_report(mixed: list[PreferencePair], counts: CurationCounts, select: MagpieSelect | None, cfg: ReportConfig,
                  out: Path, console: Console) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     t1 = table1(mixed, cfg.tokenizer, cfg.token_sample)
     write_json_atomic(out / "table1.json", t1)
     paths["table1"] = out / "table1.json"
-    md = [f"# Curation report\n\n{counts['total']:,} pairs after curation.\n",
+    steps = [s.model_dump() for s in counts.steps]
+    md = [f"# Curation report\n\n{counts.total:,} pairs after curation.\n",
           "## Table 1: the mixture per source\n",
           f"Averages over a seeded sample of up to {cfg.token_sample:,} pairs per source; pair counts exact.\n\n"
           if cfg.token_sample else "", markdown_table(t1),
-          "## Steps: kept and dropped per step and reason\n", markdown_table(counts["steps"])]
+          "## Steps: kept and dropped per step and reason\n", markdown_table(steps)]
 
     print_table(t1, console)
-    _print(console, "Curation steps", counts["steps"])
+    _print(console, "Curation steps", steps)
     if select is not None:
         cats = category_rows(select)
         groups = [s.as_dict() for s in select.groups.values()]

@@ -21,6 +21,7 @@ from typing import Any
 from rich.console import Console
 
 from rewardkit.curation.config import CurateConfig, RMAgreementConfig, SourceConfig, StepConfig
+from rewardkit.curation.counts import CurationCounts
 from rewardkit.curation.magpie import MagpieSelect
 from rewardkit.curation.mix import Dedupe, shuffled, write_mix
 from rewardkit.curation.refusal import AdversarialOnly
@@ -149,22 +150,22 @@ def _no_cyclic_gc():
 
 
 def _counts(run: Curation, mixed: list[PreferencePair], dedupe: Dedupe, drops: DropLog | None,
-            select: MagpieSelect | None) -> dict[str, Any]:
+            select: MagpieSelect | None) -> CurationCounts:
     """counts.json: every number of the run, each traceable to its read report, step or drop log."""
-    return {
-        "total": len(mixed),
-        "per_source": dict(Counter(p.source for p in mixed).most_common()),
-        "reads": {label: [r.as_dict() for r in reports] for label, reports in run.reads.items()},
-        "steps": run.report.as_dict(),
-        "duplicates": [{"dropped_from": a, "kept_from": b, "n": n} for (a, b), n in dedupe.overlap.most_common()],
-        "drops_written": drops.written if drops else None,
-        "magpie": None if select is None else {
+    return CurationCounts(
+        total=len(mixed),
+        per_source=dict(Counter(p.source for p in mixed).most_common()),
+        reads={label: [r.as_dict() for r in reports] for label, reports in run.reads.items()},
+        steps=run.report.as_dict(),
+        duplicates=[{"dropped_from": a, "kept_from": b, "n": n} for (a, b), n in dedupe.overlap.most_common()],
+        drops_written=drops.written if drops else None,
+        magpie=None if select is None else {
             "groups": {g: s.as_dict() for g, s in select.groups.items()},
             "categories": {c: dict(v) for c, v in sorted(select.categories.items())},
         },
-        "rm_filter_model": run.rm_model,
-        "rm_filter_truncated_pairs": sum(s.truncated for s in run.scorers),  # cut to max_length, still scored
-    }
+        rm_filter_model=run.rm_model,
+        rm_filter_truncated_pairs=sum(s.truncated for s in run.scorers),  # cut to max_length, still scored
+    )
 
 
 def curate(cfg: CurateConfig, out_dir: str | Path | None = None, console: Console | None = None) -> dict[str, Any]:
@@ -205,7 +206,7 @@ def curate(cfg: CurateConfig, out_dir: str | Path | None = None, console: Consol
         run.timings["write pairs"] = time.perf_counter() - t
 
     counts = _counts(run, mixed, dedupe, drops, select)
-    write_json_atomic(out / "counts.json", counts)
+    write_json_atomic(out / "counts.json", counts.model_dump(mode="json"))
     results = {"pairs": paths["parquet"], "jsonl": paths["jsonl"], "counts": out / "counts.json",
                "recipe": out / "recipe.yaml", "n_pairs": len(mixed)}
     if cfg.write_drops:

@@ -11,11 +11,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
+from rewardkit.curation.counts import CurationCounts
 from rewardkit.curation.magpie import FIG3
+from rewardkit.errors import validation_message
+
+M = TypeVar("M", bound=BaseModel)
 
 STAGES = ("fixtures", "data", "curate", "decontaminate", "train", "evaluate")
 """The pipeline's stages, in run order."""
@@ -29,7 +34,7 @@ class RunOutputs:
     recipe: dict[str, Any] = field(default_factory=dict)
     """The resolved recipe.yaml (empty when missing)."""
     data_table1: list[dict] | None = None
-    counts: dict | None = None
+    counts: CurationCounts | None = None
     """curate/counts.json: reads per source, kept and dropped per step and reason."""
     curate_table1: list[dict] | None = None
     fig3_png: bytes | None = None
@@ -57,6 +62,18 @@ def _json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def _typed(path: Path, model: type[M]) -> M | None:
+    """A stage output read through the model its stage writes it with; a file that breaks the
+    contract is one error naming the file and the field."""
+    raw = _json(path)
+    if raw is None:
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        raise ValueError(f"{path}: {validation_message(e)}") from None
 
 
 def _jsonl(path: Path) -> list[dict] | None:
@@ -95,7 +112,7 @@ def read_run(run_dir: str | Path) -> RunOutputs:
         run_dir=run_dir,
         recipe=recipe,
         data_table1=_json(run_dir / "data" / "table1.json"),
-        counts=_json(cur / "counts.json"),
+        counts=_typed(cur / "counts.json", CurationCounts),
         curate_table1=_json(cur / "table1.json"),
         fig3_png=fig3.read_bytes() if fig3.is_file() else None,
         table4=_json(run_dir / "decontaminate" / "table4.json"),

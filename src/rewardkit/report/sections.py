@@ -50,16 +50,16 @@ def curation_section(out: RunOutputs) -> str | None:
     c = out.counts
     if c is None:
         return None
-    reads = [{"source": label, **r} for label, rs in c.get("reads", {}).items() for r in rs]
-    steps = [{**s, "dropped_total": sum(s.get("dropped", {}).values())} for s in c.get("steps", [])]
-    body = (f"<p>{fmt(c.get('total'))} pairs after curation.</p>"
+    reads = [{"source": label, **r.model_dump()} for label, rs in c.reads.items() for r in rs]
+    steps = [{**s.model_dump(), "dropped_total": sum(s.dropped.values())} for s in c.steps]
+    body = (f"<p>{fmt(c.total)} pairs after curation.</p>"
             + table(reads, [("source", "Source"), ("spec", "spec"), ("rows_read", "rows read"), ("pairs", "pairs"),
                             ("skipped", "skipped"), ("dropped", "dropped by rule")], "Reads per source")
             + table(steps, [("label", "Label"), ("step", "Step"), ("seen", "seen"), ("kept", "kept"),
                             ("dropped_total", "dropped"), ("dropped", "dropped per reason")],
                     "Kept and dropped per step and reason"))
-    if c.get("duplicates"):
-        body += table(c["duplicates"], [("dropped_from", "dropped from"), ("kept_from", "kept from"), ("n", "pairs")],
+    if c.duplicates:
+        body += table([d.model_dump() for d in c.duplicates], [("dropped_from", "dropped from"), ("kept_from", "kept from"), ("n", "pairs")],
                       "Exact duplicates across sources")
     return section("curation", "Curation: counts per step and reason", body)
 

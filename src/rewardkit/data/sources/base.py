@@ -24,6 +24,7 @@ from rewardkit.data.pairs import PreferencePair, RefPrompt
 from rewardkit.data.sources.options import SourceOptions, parse_options
 from rewardkit.data.sources.rows import Dropped, Row
 from rewardkit.options import DEFAULT_ON_BAD_ROW, OnBadRow
+from rewardkit.recipe import StrictModel
 
 __all__ = ["BadRow", "Dropped", "OnBadRow", "ReadContext", "ReadReport", "Reader", "RefPrompt", "Row", "Source",
            "Spec", "fresh_quarantine", "parse_spec"]
@@ -55,6 +56,16 @@ def parse_spec(text: str) -> Spec:
     return Spec(reader.strip(), location.strip(), options)
 
 
+class ReadCounts(StrictModel):
+    """A ReadReport as written into stage outputs (counts.json, results.json, the training log)."""
+
+    spec: str
+    rows_read: int
+    pairs: int
+    skipped: dict[str, int]
+    dropped: dict[str, int]
+
+
 @dataclass
 class ReadReport:
     """Counts for one spec: nothing read is unaccounted for."""
@@ -68,6 +79,7 @@ class ReadReport:
     """Rows a dataset's own rules leave out (HelpSteer2 ties, HH-RLHF's empty replies), by reason."""
 
     def as_dict(self) -> dict[str, Any]:
+        """The counts as a ReadCounts validates them."""
         return {"spec": self.spec, "rows_read": self.rows_read, "pairs": self.pairs,
                 "skipped": dict(self.skipped), "dropped": dict(self.dropped)}
 
