@@ -544,6 +544,7 @@ def test_lp_ft_learns_a_learnable_preference_with_an_interval_above_chance(tiny,
     per source and "all") is the accuracy and Wilson interval of its own per-pair margins, counted by hand."""
     from rewardkit.evaluation.heldout import wilson
     from rewardkit.training import train_from_config
+    from rewardkit.training.summary import TrainSummary
 
     val = toy_pairs(64, seed=41)
     for i, p in enumerate(val):  # two sources, so the per-source split of the report is checked too
@@ -551,6 +552,8 @@ def test_lp_ft_learns_a_learnable_preference_with_an_interval_above_chance(tiny,
     cfg = _lpft_cfg(tiny, epochs=2, eval_every=6, train_top_k_layers=1, head_lr_multiplier=1.0)
     train_from_config(cfg, tmp_path / "run", train_pairs=toy_pairs(48, seed=40), val_pairs=val)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    typed = TrainSummary.read(tmp_path / "run" / "summary.json")  # the stage's contract, read back whole
+    assert typed.model_dump(mode="json", exclude_unset=True) == summary and typed.heldout["all"]["model"].pairs == 64
     report, margins = summary["heldout"], summary["heldout_margins"]
     assert margins["ids"] == [p.id for p in val] and len(margins["model"]) == len(margins["probe"]) == 64
     columns = {"model": margins["model"], "probe": margins["probe"],
@@ -629,3 +632,18 @@ def test_wilson_interval_by_hand():
     lo, hi = wilson(80, 100)
     assert lo == pytest.approx(0.71115, abs=1e-4) and hi == pytest.approx(0.86660, abs=1e-4)
     assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_a_summary_without_held_out_pairs_writes_no_held_out_fields(tmp_path):
+    """summary.json (training.summary.TrainSummary): a run without validation pairs writes the ten run
+    fields, best_val_accuracy null, and none of the held-out ones; read back, it is the same model."""
+    from rewardkit.training.summary import TrainSummary
+
+    s = TrainSummary(model="m", steps=3, best_step=-1, best_val_accuracy=None, pairs_seen=24, tokens_seen=100,
+                     train_seconds_this_process=1.5, world_size=1, train_pairs={"pairs": 8, "kept": 8},
+                     val_pairs={"pairs": 0, "kept": 0})
+    s.write(tmp_path / "summary.json")
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert list(written) == ["model", "steps", "best_step", "best_val_accuracy", "pairs_seen", "tokens_seen",
+                             "train_seconds_this_process", "world_size", "train_pairs", "val_pairs"]
+    assert written["best_val_accuracy"] is None and TrainSummary.read(tmp_path / "summary.json") == s

@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rewardkit.data.split import prompt_key
+from rewardkit.recipe import StrictModel
 
 Z95 = 1.959963984540054
 
@@ -40,6 +41,23 @@ def ranked_right(chosen, rejected):
 def flags(margins: list[float]) -> list[float]:
     """`ranked_right` of each margin r_chosen − r_rejected."""
     return [float(ranked_right(m, 0.0)) for m in margins]
+
+
+class AccuracyCell(StrictModel):
+    """One accuracy with its Wilson 95% interval (`accuracy_with_interval`)."""
+
+    accuracy: float | None
+    ci95: list[float]
+    pairs: int
+
+
+class ProbeDifference(StrictModel):
+    """Model − probe held-out accuracy with a paired interval over prompts (`versus_probe`)."""
+
+    diff: float | None
+    ci95: list[float] | None
+    """None when the source has one held-out prompt (resampling one unit has no spread)."""
+    prompts: int
 
 
 def accuracy_with_interval(f: list[float]) -> dict:

@@ -27,6 +27,7 @@ from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.config import TrainConfig
 from rewardkit.training.data import epoch_batches, micro_batches
 from rewardkit.training.setup import Run, export_model, setup
+from rewardkit.training.summary import HELDOUT_FIELDS, HeldoutMargins, TrainSummary
 
 
 def train_from_config(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
@@ -183,25 +184,27 @@ def cleanup(run: Run) -> Path:
         acc.load_state(str(best))  # restores the TrainState of the best step too
         run.log.event("restored_best", step=trained_steps, best_step=state.best_step)
     model_dir = export_model(acc, run.scorer, run.tokenizer, run.out_dir / "model")
-    summary = {
-        "model": str(model_dir), "steps": trained_steps, "best_step": state.best_step,
-        "best_val_accuracy": state.best_accuracy if state.best_step >= 0 else None,
-        "pairs_seen": pairs_seen, "tokens_seen": tokens_seen,
-        "train_seconds_this_process": time.perf_counter() - run.t_start, "world_size": run.world,
-        "train_pairs": run.train_set.counts.as_dict(), "val_pairs": run.val_set.counts.as_dict(),
-    }
+    summary = TrainSummary(
+        model=str(model_dir), steps=trained_steps, best_step=state.best_step,
+        best_val_accuracy=state.best_accuracy if state.best_step >= 0 else None,
+        pairs_seen=pairs_seen, tokens_seen=tokens_seen,
+        train_seconds_this_process=time.perf_counter() - run.t_start, world_size=run.world,
+        train_pairs=run.train_set.counts.as_dict(), val_pairs=run.val_set.counts.as_dict(),
+    )
     if run.val_set.items:
         margins = run.best_margins if run.best_margins is not None else validate(run)[1]  # resumed: recompute
-        summary["heldout"] = heldout_report(run.val_set, margins, run.probe_margins)
-        if run.probe_margins is not None:
-            summary["heldout_vs_probe"] = versus_probe(run.val_set, margins, run.probe_margins)
-        summary["heldout_margins"] = {"ids": [p.id for p in run.val_set.pairs], "model": margins,
-                                      "probe": run.probe_margins}  # per pair, for paired comparisons
+        report = heldout_report(run.val_set, margins, run.probe_margins)
+        summary.heldout = report
+        vs_probe = None if run.probe_margins is None else versus_probe(run.val_set, margins, run.probe_margins)
+        if vs_probe is not None:
+            summary.heldout_vs_probe = vs_probe
+        summary.heldout_margins = HeldoutMargins(ids=[p.id for p in run.val_set.pairs], model=margins,
+                                                 probe=run.probe_margins)  # per pair, for paired comparisons
         if run.main:
-            print_heldout(summary["heldout"], run.out_dir, summary.get("heldout_vs_probe"))
+            print_heldout(report, run.out_dir, vs_probe)
     if run.main:
-        write_json_atomic(run.out_dir / "summary.json", summary)
-    run.log.event("done", **{k: v for k, v in summary.items() if not k.startswith("heldout")})
+        summary.write(run.out_dir / "summary.json")
+    run.log.event("done", **summary.model_dump(exclude=HELDOUT_FIELDS))
     run.log.close()
     acc.wait_for_everyone()
     acc.end_training()
