@@ -33,11 +33,11 @@ class PipelineRecipe(StrictModel):
     data: DataStage | None = None
     """Print Table 1 for the listed inputs."""
     curate: CurateConfig | None = None
-    """Curate the training mixture (report 3.2): sources, Magpie selection, WildGuard filters, mix."""
+    """Curate the training mixture (paper 3.2): sources, Magpie selection, WildGuard filters, mix."""
     decontaminate: DecontaminateStage | None = None
     """Remove pairs sharing a word 7-gram with benchmark prompts (the curated pairs when curate ran)."""
     train: TrainConfig | None = None
-    """Train a reward model (report 3.3, 4.1); `data` empty: the decontaminated, else the curated pairs."""
+    """Train a reward model (paper 3.3, 4.1); `data` empty: the decontaminated, else the curated pairs."""
     evaluate: EvaluateConfig | None = None
     """Score benchmarks (RewardBench sections and Table 2, RewardBench 2, RM-Bench, best-of-N) and pair
     datasets; model default: the trained one, else smollm2."""

@@ -1,1 +1,1 @@
-"""Curation: composable steps that select and filter pairs (report section 3.2)."""
+"""Curation: composable steps that select and filter pairs (paper section 3.2)."""

@@ -69,7 +69,7 @@ class SourceConfig(StrictModel):
 
 
 class MagpieConfig(StrictModel):
-    """Report 3.2.1: one pool of the four Magpie sets, ranked per task-category group."""
+    """Paper 3.2.1: one pool of the four Magpie sets, ranked per task-category group."""
 
     specs: list[str] = [f"{r}:" for r in ("magpie_ultra", "magpie_pro_llama31", "magpie_pro", "magpie_air")]
     """The Magpie spec strings; their pairs carry meta score_chosen, score_rejected, task_category."""

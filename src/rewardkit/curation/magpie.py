@@ -1,4 +1,4 @@
-"""Magpie selection (report section 3.2.1): rank the combined Magpie pool per task-category group.
+"""Magpie selection (paper section 3.2.1): rank the combined Magpie pool per task-category group.
 
 The rules, each configurable and each stated here once:
 

@@ -1,4 +1,4 @@
-"""Curation steps for refusal pairs (WildGuardMix, report section 3.2.2). The pairing rule itself lives
+"""Curation steps for refusal pairs (WildGuardMix, paper section 3.2.2). The pairing rule itself lives
 with the readers, in `rewardkit.data.sources.refusal`."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from rewardkit.data.pairs import PreferencePair
 
 
 class AdversarialOnly:
-    """Keep pairs whose prompt is adversarial (report 3.2.2, first stage: the RM already favoured the
+    """Keep pairs whose prompt is adversarial (paper 3.2.2, first stage: the RM already favoured the
     preferred response on non-adversarial WildGuardMix pairs, so those add little)."""
 
     name = "adversarial_only"

@@ -1,4 +1,4 @@
-"""The RM-agreement filter (report 3.2.2, second stage): keep only pairs a reward model already orders
+"""The RM-agreement filter (paper 3.2.2, second stage): keep only pairs a reward model already orders
 correctly, i.e. chosen scored strictly higher than rejected. Ties are dropped and counted apart.
 
 Generic over pairs and scorers: any object with ``score_pairs(pairs) -> list[(chosen, rejected)]``

@@ -1,4 +1,4 @@
-"""`rewardkit curate RECIPE.yaml [k=v ...]`: run a curation recipe (report section 3.2) end to end.
+"""`rewardkit curate RECIPE.yaml [k=v ...]`: run a curation recipe (paper section 3.2) end to end.
 
 Order of work (the recipe's order is the mix order; the work order differs only where the chain needs
 it): sources without an rm_agreement step -> the Magpie selection -> (train the RM-filter model on those,
@@ -90,7 +90,7 @@ class Curation:
         return self.scorers[-1]
 
     def train_rm(self, c: RMAgreementConfig, others: list[PreferencePair]) -> str:
-        """Report 3.2.2: "an early version of our reward model, trained on the other datasets"."""
+        """Paper 3.2.2: "an early version of our reward model, trained on the other datasets"."""
         t = time.perf_counter()
         run_dir = self.out_dir / "rm_filter_model"
         data = run_dir / "train_pairs.jsonl"

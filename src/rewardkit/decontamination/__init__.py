@@ -1,4 +1,4 @@
-"""Decontamination against benchmark prompts: the RewardBench maintainers' n-gram rule (report 4.3).
+"""Decontamination against benchmark prompts: the RewardBench maintainers' n-gram rule (paper 4.3).
 
     from rewardkit.decontamination import build_index, Decontaminate
     index = build_index(ref_prompts, n=7)           # RefPrompt(id, subset, text) of the benchmark

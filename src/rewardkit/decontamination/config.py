@@ -14,7 +14,7 @@ DEFAULT_BENCHMARK = "rewardbench:"  # allenai/reward-bench, split filtered, from
 
 
 class DecontaminateConfig(StrictModel):
-    """Drop pairs whose checked texts share a word n-gram with benchmark prompts (report 4.3)."""
+    """Drop pairs whose checked texts share a word n-gram with benchmark prompts (paper 4.3)."""
 
     benchmark: list[str] = [DEFAULT_BENCHMARK]
     """Benchmark specs whose prompts are the references: RewardBench (filtered, from the hub) by default;

@@ -54,25 +54,25 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     response (rewardkit.models.tokenization); "drop" leaves the pair out. Both are counted in the log."""
 
     epochs: int = Field(2, ge=1)
-    """Passes over the training pairs (report: 2)."""
+    """Passes over the training pairs (paper: 2)."""
     max_steps: int | None = Field(None, ge=1)
     """Stop after this many optimizer steps (caps `epochs`); also fixes the schedule's length."""
     global_batch_size: int = Field(128, ge=1)
-    """Pairs per optimizer step over all processes (report: 128) = micro_batch_size x gradient
+    """Pairs per optimizer step over all processes (paper: 128) = micro_batch_size x gradient
     accumulation x processes; the accumulation is derived and must come out whole."""
     micro_batch_size: int = Field(8, ge=1)
     """Pairs per forward pass per process (each pair is two sequences, or one packed sequence with
     prompt sharing)."""
     lr: float = Field(2e-6, gt=0)
-    """Peak learning rate (report: 2e-6 for 8B, 1e-6 for 27B)."""
+    """Peak learning rate (paper: 2e-6 for 8B, 1e-6 for 27B)."""
     weight_decay: float = Field(1e-3, ge=0)
-    """AdamW weight decay on matrices (not biases or norms) (report: 1e-3)."""
+    """AdamW weight decay on matrices (not biases or norms) (paper: 1e-3)."""
     adam_betas: tuple[float, float] = (0.9, 0.999)
     """AdamW betas."""
     adam_eps: float = 1e-8
     """AdamW epsilon."""
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
-    """Learning-rate decay after warmup (report: cosine), down to 0 at the last step."""
+    """Learning-rate decay after warmup (paper: cosine), down to 0 at the last step."""
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
     """Share of the steps with linear warmup from 0."""
     max_grad_norm: float | None = Field(1.0, gt=0)

@@ -3,7 +3,7 @@
 The pairing rule belongs to the readers that use it (wildguardmix, xstest); curation's WildGuard steps
 import it from here.
 
-Report section 3.2.2: "For harmful prompts, we designate refusal responses as preferred and compliance
+Paper section 3.2.2: "For harmful prompts, we designate refusal responses as preferred and compliance
 responses as rejected. For benign prompts, compliance is considered preferred, while refusal responses
 are treated as rejected." Rows are grouped by prompt text; every (preferred, dispreferred) combination
 is a candidate pair, at most `max_pairs_per_prompt` of them kept per prompt, in row order.

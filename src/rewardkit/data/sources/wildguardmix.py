@@ -2,7 +2,7 @@
 
 `to_refusal_row` validates the label strings (docs/schemas.md §3: "harmful"/"unharmful",
 "refusal"/"compliance"); prompt-only rows (response None, 48,783 of 86,759) are dropped by rule and
-counted. Pairs follow report section 3.2.2 via `refusal.make_refusal_pairs`; option
+counted. Pairs follow paper section 3.2.2 via `refusal.make_refusal_pairs`; option
 `?max_pairs_per_prompt=N` caps the combinations per prompt, `?adversarial=true|false` keeps one kind.
 """
 

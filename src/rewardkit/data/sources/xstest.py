@@ -5,7 +5,7 @@ LOCATION is the xstest folder (xstest_prompts.csv + model_completions/*.csv) or 
 label safe -> prompt_harmful False, unsafe -> True; in a lone completions csv (no label column) the
 label comes from `type`: XSTest's unsafe prompts are exactly its `contrast_*` types. final_label
 1_full_compliance -> refusal False, 2_full_refusal -> refusal True, 3_partial_refusal is dropped by
-rule (neither side of the preference). Pairs: the WildGuardMix rule (report section 3.2.2), which makes
+rule (neither side of the preference). Pairs: the WildGuardMix rule (paper section 3.2.2), which makes
 them contaminated w.r.t. RewardBench's xstest-should-* subsets by construction.
 """
 
