@@ -16,6 +16,7 @@ from rewardkit.cli import app
 from rewardkit.data.io import BadRow
 from rewardkit.data.sources.sets import read_sets
 from rewardkit.evaluation import bestofn, rewardbench2, rmbench
+from rewardkit.evaluation.results import EvaluationResults
 from rewardkit.models.scoring import RewardModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,11 @@ def _evaluate(model, out, helpsteer, *extra):
             *extra]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
-    return json.loads((out / "results.json").read_text()), res.output
+    results = json.loads((out / "results.json").read_text())
+    typed = EvaluationResults.model_validate(results)  # the stage's contract, read back whole
+    assert typed.as_json() == results and typed.subsets is None  # sets only: no pair summary
+    assert typed.rmbench["examples"] == results["rmbench"]["examples"]
+    return results, res.output
 
 
 def test_every_set_is_scored_as_its_conversations_and_summarized_officially(setup):

@@ -71,7 +71,9 @@ def write_run(run, stages=("fixtures", "data", "curate", "decontaminate", "train
                  "margin": 0.05 * s, "best": s == 6} for s in (3, 6)]
         put("train/train_log.jsonl", "".join(json.dumps(r) + "\n" for r in log))
     if "evaluate" in stages:
-        put("evaluate/results.json", {"model": "tiny", "examples": EXAMPLES, **summarize(EXAMPLES)})
+        put("evaluate/results.json", {"model": "tiny", "settings": {}, "truncated_pairs": {"rewardbench:x": 0},
+                                      "truncated_conversations": {}, "read": {"rewardbench:x": "4 rows read"},
+                                      "processes": 1, "examples": EXAMPLES, **summarize(EXAMPLES)})
     return run
 
 
@@ -115,14 +117,20 @@ def test_a_log_cut_short_by_a_kill_still_reports_and_a_broken_file_is_named(tmp_
         read_run(run)
 
 
-def test_a_stage_output_is_read_through_its_stages_model(tmp_path):
-    """counts.json comes back as the CurationCounts curate wrote it with; one that breaks the contract
-    is an error naming the file and the field, not a KeyError deep in a section."""
+def test_stage_outputs_are_read_through_their_stages_models(tmp_path):
+    """counts.json and results.json come back as the models their stages wrote them with; one that breaks
+    the contract is an error naming the file and the field, not a KeyError deep in a section."""
     run = write_run(tmp_path / "run", stages=("curate",))
     counts = read_run(run).counts
     assert (counts.total, counts.steps[1].kept, counts.reads["WildGuardMix"][0].dropped) == (1161, 1161, {"prompt-only": 291})
     (run / "curate" / "counts.json").write_text(json.dumps({**COUNTS, "steps": [{**STEPS[0], "kept": "many"}]}))
     with pytest.raises(ValueError, match=r"counts.json: steps.0.kept: Input should be a valid integer"):
+        read_run(run)
+    run = write_run(tmp_path / "run2", stages=("evaluate",))
+    results = read_run(run).results  # results.json likewise, through rewardkit.evaluation.results
+    assert (results.model, len(results.examples), results.datasets["rb"].n) == ("tiny", len(EXAMPLES), len(EXAMPLES))
+    (run / "evaluate" / "results.json").write_text(json.dumps({"model": "tiny", "examples": EXAMPLES}))
+    with pytest.raises(ValueError, match=r"results.json: settings: Field required"):
         read_run(run)
 
 

@@ -31,6 +31,7 @@ from rewardkit.errors import check_output_dir, check_output_file
 from rewardkit.evaluation import sets
 from rewardkit.evaluation.bootstrap import N_BOOT
 from rewardkit.evaluation.checks import check_examples, check_max_length, check_set_examples
+from rewardkit.evaluation.results import EvaluationResults
 from rewardkit.evaluation.rewardbench import summarize
 from rewardkit.evaluation.tables import PRINTERS, print_comparison, print_summary
 from rewardkit.options import DEFAULT_MODEL, ReadOptions, ScoringOptions
@@ -94,12 +95,12 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
         cut = f"{truncated[spec]} truncated" if section is None else f"{truncated_convs[spec]} conversations truncated"
         say(f"{spec}: {len(scored)} {'pairs' if section is None else 'sets'} scored, {cut}")
     notes = _checked(examples, set_examples, f"scores of {model}")  # e.g. NaN from a broken model
-    results = {
-        "model": str(model), "settings": cfg.model_dump(mode="json"),
-        "truncated_pairs": truncated, "truncated_conversations": truncated_convs, "read": read_reports,
-        "processes": 1 if acc is None else acc.num_processes,
-        "examples": examples, **summarize_all(examples, set_examples),
-    }
+    results = EvaluationResults(
+        model=str(model), settings=cfg.model_dump(mode="json"),
+        truncated_pairs=truncated, truncated_conversations=truncated_convs, read=read_reports,
+        processes=1 if acc is None else acc.num_processes,
+        examples=examples, **summarize_all(examples, set_examples),
+    ).as_json()
     if main:  # every rank holds all scores; one writes
         write_json_atomic(out_dir / "results.json", results)
         print_all(results, console)

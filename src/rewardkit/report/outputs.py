@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from rewardkit.curation.counts import CurationCounts
 from rewardkit.curation.magpie import FIG3
 from rewardkit.errors import validation_message
+from rewardkit.evaluation.results import EvaluationResults
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -40,7 +41,7 @@ class RunOutputs:
     fig3_png: bytes | None = None
     table4: dict | None = None
     train_log: list[dict] | None = None
-    results: dict | None = None
+    results: EvaluationResults | None = None
     """evaluate/results.json: settings, every example's two scores, the RewardBench summary."""
 
     def ran(self) -> dict[str, bool]:
@@ -117,5 +118,5 @@ def read_run(run_dir: str | Path) -> RunOutputs:
         fig3_png=fig3.read_bytes() if fig3.is_file() else None,
         table4=_json(run_dir / "decontaminate" / "table4.json"),
         train_log=_jsonl(run_dir / "train" / "train_log.jsonl"),
-        results=_json(run_dir / "evaluate" / "results.json"),
+        results=_typed(run_dir / "evaluate" / "results.json", EvaluationResults),
     )

@@ -111,26 +111,26 @@ def rewardbench_section(out: RunOutputs) -> str | None:
     if r is None:
         return None
     pct = lambda v: None if v is None else round(100 * v, 1)  # noqa: E731
-    body = f'<p class="note">model: {escape(fmt(r.get("model")))}</p>'
-    if r.get("table2"):
-        row = {k: None if v is None else round(v, 1) for k, v in r["table2"].items()}
+    body = f'<p class="note">model: {escape(fmt(r.model))}</p>'
+    if r.table2:
+        row = {k: None if v is None else round(v, 1) for k, v in r.table2.items()}
         body += table([row], [(k, k) for k in row], "RewardBench (the report's Table 2 columns, %)")
-        if r.get("overall") is None:
+        if r.overall is None:
             body += (f'<p class="note">Avg needs all four sections (missing ones: —). Mean of the sections '
-                     f"present: {fmt(pct(r.get('overall_present_sections')))}; the official scorer, counting "
-                     f"missing sections as 0: {fmt(pct(r.get('overall_official_zero_fill')))}.</p>")
-    subsets = [{"subset": k, **v, "accuracy": pct(v.get("accuracy"))} for k, v in r.get("subsets", {}).items()]
+                     f"present: {fmt(pct(r.overall_present_sections))}; the official scorer, counting "
+                     f"missing sections as 0: {fmt(pct(r.overall_official_zero_fill))}.</p>")
+    subsets = [{"subset": k, **v.model_dump(), "accuracy": pct(v.accuracy)} for k, v in (r.subsets or {}).items()]
     body += table(subsets, [("subset", "Subset"), ("n", "n"), ("correct", "correct"), ("accuracy", "accuracy %")],
                   "Per subset")
-    datasets = [{"dataset": k, "n": v["n"], "accuracy": pct(v["accuracy"]),
-                 "ci": f"{fmt(pct(v['ci95'][0]))}–{fmt(pct(v['ci95'][1]))}"} for k, v in r.get("datasets", {}).items()]
+    datasets = [{"dataset": k, "n": v.n, "accuracy": pct(v.accuracy),
+                 "ci": f"{fmt(pct(v.ci95[0]))}–{fmt(pct(v.ci95[1]))}"} for k, v in (r.datasets or {}).items()]
     body += table(datasets, [("dataset", "Dataset"), ("n", "n"), ("accuracy", "accuracy %"), ("ci", "95% CI")],
                   "Per dataset (bootstrap 95% interval)")
     return section("rewardbench", "RewardBench", body)
 
 
 def scores_section(out: RunOutputs) -> str | None:
-    examples = (out.results or {}).get("examples")
+    examples = out.results.examples if out.results else None
     if not examples:
         return None
     return section("scores", "Chosen vs rejected scores per subset",
