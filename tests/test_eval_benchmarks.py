@@ -178,12 +178,12 @@ def test_benchmarks_under_torchrun_equal_the_single_process_run(setup, tmp_path)
     one = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "one")])
     assert one.exit_code == 0, one.output
     single = json.loads((tmp_path / "one" / "results.json").read_text())
-    for section in ("rewardbench2", "rmbench"):
+    for section, keys in (("rewardbench2", ("scores",)), ("rmbench", ("score_chosen", "score_rejected"))):
+        assert two[section]["examples"]  # each key of each example is compared, none skipped when absent
         for a, b in zip(two[section]["examples"], single[section]["examples"], strict=True):
             assert a["id"] == b["id"]
-            for key in ("scores", "score_chosen", "score_rejected"):
-                if key in a:
-                    assert a[key] == pytest.approx(b[key], abs=1e-5)
+            for key in keys:
+                assert a[key] == pytest.approx(b[key], abs=1e-5)
 
 
 def test_magpie_sets_carry_the_five_armorm_ratings(tmp_path):
