@@ -75,6 +75,20 @@ def test_every_default_model_is_the_one_constant():
     assert DEFAULT_TOKENIZER == DEFAULT_MODEL
 
 
+def test_every_dtype_and_decontamination_fields_default_is_the_one_constant():
+    from rewardkit.decontamination.config import DecontaminateConfig
+    from rewardkit.decontamination.filter import DEFAULT_FIELDS, Decontaminate, pair_texts
+    from rewardkit.models.loading import load_reward_model
+    from rewardkit.options import DEFAULT_DTYPE, ModelOptions
+    from rewardkit.probing.cache import FeaturesConfig
+
+    dtypes = {field_default(ModelOptions, "dtype"), field_default(FeaturesConfig, "dtype"),
+              default(load_reward_model, "dtype")}
+    assert dtypes == {DEFAULT_DTYPE} == {"bfloat16"}
+    fields = {field_default(DecontaminateConfig, "fields"), default(pair_texts, "fields"), default(Decontaminate, "fields")}
+    assert fields == {DEFAULT_FIELDS} == {"first_user"}
+
+
 def test_every_token_budget_bad_row_policy_and_resample_count_is_the_one_constant():
     from rewardkit.data.sources import iter_pairs, read_pairs
     from rewardkit.data.sources.base import ReadContext
@@ -100,6 +114,11 @@ def test_every_token_budget_bad_row_policy_and_resample_count_is_the_one_constan
     assert resamples == {bootstrap.N_BOOT}
 
 
+LITERALS = {("on_bad_row", "error"), ("n_boot", 1000), ("dtype", "bfloat16"), ("fields", "first_user")}
+"""(parameter or field, default) pairs whose default has a constant: DEFAULT_ON_BAD_ROW, N_BOOT, DEFAULT_DTYPE,
+decontamination.filter.DEFAULT_FIELDS."""
+
+
 def literal_defaults() -> list[str]:
     """Where src/ writes the default model, the token budget, the bad-row policy or the resample count
     as a literal instead of importing its constant (docstrings, which only mention them, aside)."""
@@ -113,11 +132,10 @@ def literal_defaults() -> list[str]:
                 named = [*node.posonlyargs, *node.args][-len(node.defaults):] if node.defaults else []
                 pairs = [*zip(named, node.defaults), *zip(node.kwonlyargs, node.kw_defaults)]
                 found += [f"{rel}:{d.lineno}: {a.arg}={d.value!r}" for a, d in pairs
-                          if isinstance(d, ast.Constant) and (a.arg, d.value) in {("on_bad_row", "error"),
-                                                                                   ("n_boot", 1000)}]
-            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "on_bad_row"
-                    and isinstance(node.value, ast.Constant)):
-                found.append(f"{rel}:{node.lineno}: on_bad_row = {node.value.value!r}")
+                          if isinstance(d, ast.Constant) and (a.arg, d.value) in LITERALS]
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(node.value, ast.Constant) and (node.target.id, node.value.value) in LITERALS):
+                found.append(f"{rel}:{node.lineno}: {node.target.id} = {node.value.value!r}")
     return sorted(found)
 
 

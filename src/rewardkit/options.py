@@ -22,6 +22,10 @@ DEFAULT_MODEL = "smollm2"
 (rewardkit.models.loading.ALIASES)."""
 ValSplit = Literal["pair", "prompt"]
 """How a hold-out is drawn: single pairs, or whole prompts (HoldOutOptions; rewardkit.data.split)."""
+ScoringDtype = Literal["bfloat16", "float32"]
+"""Weights dtype for scoring and feature passes."""
+DEFAULT_DTYPE: ScoringDtype = "bfloat16"
+"""Every dtype that loads a model for scoring or features defaults to this (ModelOptions.dtype says why)."""
 DEFAULT_BATCH_TOKENS = 8192
 """Padded tokens per forward pass: 8 x 1024 keeps SmolLM2's activations small on CPU and fills a GPU."""
 
@@ -35,7 +39,7 @@ class ReadOptions(StrictModel):
 class ModelOptions(StrictModel):
     """How a reward model is loaded for scoring (`rewardkit serve` takes these; its requests say the rest)."""
 
-    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    dtype: ScoringDtype = DEFAULT_DTYPE
     """Weights dtype for scoring (bf16 and fp32 rewards ordered every checked pair alike:
     docs/machine-notes.md, "Speed")."""
     seed: int | None = 0

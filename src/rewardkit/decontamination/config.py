@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from rewardkit.decontamination.filter import Fields
+from rewardkit.decontamination.filter import DEFAULT_FIELDS, Fields
 from rewardkit.decontamination.index import DEFAULT_N
 from rewardkit.options import ReadOptions
 from rewardkit.recipe import StrictModel
@@ -21,7 +21,7 @@ class DecontaminateConfig(StrictModel):
     any pair dataset (its first user turns) or prompt dataset (XSTest)."""
     n: int = Field(DEFAULT_N, ge=1)
     """Word n-gram length; 7 is the RewardBench maintainers' rule (their ngram_range (7, 13))."""
-    fields: Fields = "first_user"
+    fields: Fields = DEFAULT_FIELDS
     """Which texts of a pair are checked: first_user (the maintainers' `prompt` column), all_user (every
     user turn), or all (every prompt turn and both responses)."""
 

@@ -18,9 +18,11 @@ from rewardkit.data.pairs import PreferencePair
 
 Fields = Literal["first_user", "all_user", "all"]
 FIELDS: tuple[str, ...] = get_args(Fields)
+DEFAULT_FIELDS: Fields = "first_user"
+"""The maintainers' rule checks the benchmark's `prompt` column: a pair's first user turn."""
 
 
-def pair_texts(pair: PreferencePair, fields: Fields = "first_user") -> list[tuple[str, str]]:
+def pair_texts(pair: PreferencePair, fields: Fields = DEFAULT_FIELDS) -> list[tuple[str, str]]:
     """(label, text) of what is checked. first_user: the first user turn (the maintainers' `prompt`
     column); all_user: every user turn; all: every prompt turn of any role, plus both responses."""
     if fields == "first_user":
@@ -77,7 +79,7 @@ class Decontaminate:
     benchmark. `check` does the same for a batch, which is much faster per pair (one numpy tokenizing
     pass and one vectorized lookup per batch); `scan` streams any iterator through it in chunks."""
 
-    def __init__(self, index: NgramIndex, fields: Fields = "first_user"):
+    def __init__(self, index: NgramIndex, fields: Fields = DEFAULT_FIELDS):
         if fields not in FIELDS:
             raise ValueError(f"fields must be one of {FIELDS}, got {fields!r}")
         self.index, self.fields = index, fields

@@ -21,7 +21,7 @@ import torch
 
 from rewardkit import quiet
 from rewardkit.errors import UserError
-from rewardkit.options import DEFAULT_MODEL
+from rewardkit.options import DEFAULT_DTYPE, DEFAULT_MODEL
 from rewardkit.models.gguf_cache import hf_copy_of_gguf
 
 Readout = Literal["last", "pooled"]
@@ -143,7 +143,7 @@ def check_dtype(dtype: str | torch.dtype) -> torch.dtype:
 def load_reward_model(
     name_or_path: str | Path = DEFAULT_MODEL,
     *,
-    dtype: str | torch.dtype = "bfloat16",
+    dtype: str | torch.dtype = DEFAULT_DTYPE,
     attn_implementation: str | None = None,
     seed: int | None = None,
     device: str | torch.device | None = None,

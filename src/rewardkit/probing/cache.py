@@ -18,14 +18,13 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from rewardkit.data.io import atomic_dir
 from rewardkit.data.pairs import content_id
-from rewardkit.options import DEFAULT_BATCH_TOKENS, DEFAULT_MODEL, ReadOptions
+from rewardkit.options import DEFAULT_BATCH_TOKENS, DEFAULT_DTYPE, DEFAULT_MODEL, ReadOptions, ScoringDtype
 from rewardkit.data.sources import read_pairs
 from rewardkit.data.sources.base import fresh_quarantine
 from rewardkit.data.split import sample_pairs
@@ -42,7 +41,7 @@ class FeaturesConfig(ReadOptions):
     """Pair datasets as spec strings; pairs keep their order, spec after spec."""
     max_length: int = Field(1024, ge=8)
     """Token budget of each conversation; longer pairs are cut in the prompt (rewardkit.models.tokenization)."""
-    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    dtype: ScoringDtype = DEFAULT_DTYPE
     """Weights dtype of the inference pass (bf16: ~3x faster here; pair orderings agree with fp32)."""
     batch_tokens: int = Field(DEFAULT_BATCH_TOKENS, ge=1)
     """Padded tokens per forward pass."""
