@@ -89,6 +89,14 @@ def test_every_dtype_and_decontamination_fields_default_is_the_one_constant():
     assert fields == {DEFAULT_FIELDS} == {"first_user"}
 
 
+def test_the_long_conversation_policy_is_the_one_constant():
+    from rewardkit.models.tokenization import encode_pair
+    from rewardkit.options import DEFAULT_ON_LONG
+    from rewardkit.training import TrainConfig
+
+    assert default(encode_pair, "on_long") == field_default(TrainConfig, "on_long") == DEFAULT_ON_LONG == "truncate"
+
+
 def test_every_token_budget_bad_row_policy_and_resample_count_is_the_one_constant():
     from rewardkit.data.sources import iter_pairs, read_pairs
     from rewardkit.data.sources.base import ReadContext
@@ -114,9 +122,10 @@ def test_every_token_budget_bad_row_policy_and_resample_count_is_the_one_constan
     assert resamples == {bootstrap.N_BOOT}
 
 
-LITERALS = {("on_bad_row", "error"), ("n_boot", 1000), ("dtype", "bfloat16"), ("fields", "first_user")}
+LITERALS = {("on_bad_row", "error"), ("n_boot", 1000), ("dtype", "bfloat16"), ("fields", "first_user"),
+            ("on_long", "truncate")}
 """(parameter or field, default) pairs whose default has a constant: DEFAULT_ON_BAD_ROW, N_BOOT, DEFAULT_DTYPE,
-decontamination.filter.DEFAULT_FIELDS."""
+decontamination.filter.DEFAULT_FIELDS, DEFAULT_ON_LONG."""
 
 
 def literal_defaults() -> list[str]:

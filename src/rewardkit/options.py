@@ -20,6 +20,10 @@ DEFAULT_ON_BAD_ROW: OnBadRow = "error"
 DEFAULT_MODEL = "smollm2"
 """The backbone every command loads when none is named: the shipped SmolLM2-135M-Instruct GGUF
 (rewardkit.models.loading.ALIASES)."""
+OnLong = Literal["truncate", "drop"]
+"""A conversation longer than its token budget: cut from the prompt's left, or leave the pair out
+(rewardkit.models.tokenization.encode_pair)."""
+DEFAULT_ON_LONG: OnLong = "truncate"
 ValSplit = Literal["pair", "prompt"]
 """How a hold-out is drawn: single pairs, or whole prompts (HoldOutOptions; rewardkit.data.split)."""
 ScoringDtype = Literal["bfloat16", "float32"]

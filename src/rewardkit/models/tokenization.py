@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import get_args
 
 from rewardkit.data.pairs import Message, PreferencePair
+from rewardkit.options import DEFAULT_ON_LONG, OnLong
 
 
 @dataclass(frozen=True)
@@ -172,14 +173,14 @@ def encode_text(tokenizer, text: str, *, max_length: int | None = None) -> Encod
 
 
 def encode_pair(
-    tokenizer, pair: PreferencePair, *, max_length: int | None, on_long: Literal["truncate", "drop"] = "truncate"
+    tokenizer, pair: PreferencePair, *, max_length: int | None, on_long: OnLong = DEFAULT_ON_LONG
 ) -> EncodedPair | None:
     """Both conversations of a pair, cut identically in the prompt so the pair stays comparable.
 
     Returns None only when on_long="drop" and either conversation exceeds max_length.
     """
-    if on_long not in ("truncate", "drop"):
-        raise ValueError(f"on_long must be 'truncate' or 'drop', got {on_long!r}")
+    if on_long not in get_args(OnLong):
+        raise ValueError(f"on_long must be one of {get_args(OnLong)}, got {on_long!r}")
     c = _conversation(tokenizer, pair.chosen_conversation())
     r = _conversation(tokenizer, pair.rejected_conversation())
     too_long = max_length is not None and max(len(c), len(r)) > max_length

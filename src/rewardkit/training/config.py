@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rewardkit.options import DEFAULT_MODEL, HoldOutOptions, ReadOptions
+from rewardkit.options import DEFAULT_MODEL, DEFAULT_ON_LONG, HoldOutOptions, OnLong, ReadOptions
 from rewardkit.probing.options import ProbeFit
 from rewardkit.recipe import StrictModel
 
@@ -49,7 +49,7 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     forward pass over all of them."""
     max_length: int = Field(1024, ge=8)
     """Token budget of each conversation (prompt + response) after the chat template."""
-    on_long: Literal["truncate", "drop"] = "truncate"
+    on_long: OnLong = DEFAULT_ON_LONG
     """Conversations longer than max_length: "truncate" cuts the prompt from the left and keeps the
     response (rewardkit.models.tokenization); "drop" leaves the pair out. Both are counted in the log."""
 
