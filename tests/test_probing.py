@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rewardkit.data.io import write_pairs
+from rewardkit.errors import UserError
 from rewardkit.probing.probe import ProbeOptions, fit_probe, pair_accuracy
 from tiny_models import toy_pairs  # `tiny` (the saved ChatML Llama) comes from conftest.py
 
@@ -50,12 +51,17 @@ def test_cache_is_reused_when_current_and_rebuilt_when_data_or_settings_change(t
     first = build_features(features_cfg(tiny, data), out, log=said.append)
     assert first.array("last").shape == (40, 2, 32) and len(first.pairs) == 40
     key, first_last = first.manifest["key"], np.array(first.array("last"))
-    np.save(out / "marker.npy", np.zeros(1))  # a file only the first build has
+    (out / "notes.txt").write_text("mine")  # a user's file in the cache: reusing keeps it
     again = build_features(features_cfg(tiny, data), out, log=said.append)
-    assert again.manifest["key"] == key and (out / "marker.npy").exists() and "reused" in said[-1]
+    assert again.manifest["key"] == key and (out / "notes.txt").exists() and "reused" in said[-1]
+    with pytest.raises(UserError, match="holds notes.txt, which rewardkit did not write"):  # a rebuild would remove it
+        build_features(features_cfg(tiny, data, max_length=24), out, log=said.append)
+    assert (out / "notes.txt").read_text() == "mine" and np.array_equal(np.load(out / "last.npy"), first_last)
+    (out / "notes.txt").unlink()
 
+    build_features(features_cfg(tiny, data, layers=[1]), out, log=said.append)  # layer1.npy: only this build has it
     shorter = build_features(features_cfg(tiny, data, max_length=24), out, log=said.append)  # truncation
-    assert shorter.manifest["key"] != key and not (out / "marker.npy").exists() and "rebuilding" in said[-2]
+    assert shorter.manifest["key"] != key and not (out / "layer1.npy").exists() and "rebuilding" in said[-2]
     write_pairs(data, toy_pairs(40, seed=6))  # same file name, other pairs
     other = build_features(features_cfg(tiny, data), out, log=said.append)
     assert other.manifest["key"] not in (key, shorter.manifest["key"])

@@ -30,7 +30,7 @@ from rewardkit.training.plan import DryRunOptions
 from rewardkit.typed_cli import config_command, recipe_command
 from rewardkit.data.io import write_pairs
 from rewardkit.data.sources import iter_pairs
-from rewardkit.data.sources.base import ReadContext, fresh_quarantine
+from rewardkit.data.sources.base import ReadContext, fresh_quarantine, parse_spec
 from rewardkit.data.stats import print_table
 from rewardkit.errors import check_output_file, report_error
 from rewardkit.models.tokenizers import stage_table
@@ -64,7 +64,7 @@ def data_stats(cfg: StatsCommand) -> None:
 @config_command(data_app, "convert", ConvertCommand, arguments={"spec": "SPEC"})
 def data_convert(cfg: ConvertCommand) -> None:
     """Read any source into PreferencePairs and write them atomically."""
-    check_output_file(cfg.out)
+    check_output_file(cfg.out, [parse_spec(cfg.spec).location])
     quarantine = cfg.quarantine or cfg.out.with_name(cfg.out.name + ".quarantine.jsonl")
     ctx = ReadContext(cfg.spec, cfg.on_bad_row, fresh_quarantine(quarantine))
     # Streamed: a bad row in error mode aborts the write, and atomic_path leaves no output file.

@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Iterable, TextIO
 
 from pydantic import ValidationError
 
@@ -40,10 +40,10 @@ def validation_message(e, *, as_options: bool = False) -> str:
     parts = []
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"])
-        where = ("--" + loc.replace("_", "-") if as_options else loc) if loc else "settings"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        where = ("--" + loc.replace("_", "-") if as_options else loc) if loc else ""
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and _short(err.get("input")) else ""
-        parts.append(f"{where}: {msg}{got}")
+        parts.append(f"{where}: {msg}{got}" if where else msg)  # a whole-model check names its keys itself
     return "; ".join(parts)
 
 
@@ -75,23 +75,80 @@ def report_error(e: Exception, stream: TextIO | None = None) -> int:
     return BUG_STATUS
 
 
-def check_output_file(path: str | Path) -> Path:
+def check_output_file(path: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
     """Refuse an output file location before any work is done, so the atomic write at the end cannot
-    fail after an hour of scoring: not a directory, and its folder creatable and writable."""
+    fail after an hour of scoring: not a directory, not one of the command's `inputs` (it would replace
+    them), and its folder creatable and writable."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: is a directory; give a file path for the output")
+    for source in inputs:
+        if path.is_file() and Path(source).is_file() and os.path.samefile(path, source):
+            raise UserError(f"{path}: is this command's input ({source}); give another output path (rewardkit "
+                            "never overwrites or removes files it did not write)")
     _check_creatable(path.parent, path)
     return path
 
 
+OWNED_MARKER = ".rewardkit-output"
+"""The file rewardkit writes into every output directory it creates or takes over. A command writes,
+replaces or removes files only in a directory that is new, empty or holds it: never a user's files."""
+
+
+def is_owned_dir(path: str | Path) -> bool:
+    """True for a directory rewardkit may write into and clear: absent, empty, or holding OWNED_MARKER."""
+    path = Path(path)
+    if not path.exists():
+        return True
+    return path.is_dir() and ((path / OWNED_MARKER).is_file() or not any(path.iterdir()))
+
+
 def check_output_dir(path: str | Path) -> Path:
-    """Refuse an output directory that exists as a file or cannot be created/written."""
+    """Refuse an output directory that exists as a file, cannot be created/written, or holds files
+    rewardkit did not write (is_owned_dir): checked before any work, so nothing of the user's is touched."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UserError(f"{path}: is a file; give a directory for the outputs")
+    if not is_owned_dir(path):
+        raise UserError(f"{path}: not empty and not written by rewardkit (no {OWNED_MARKER} in it); give a new "
+                        "or empty directory (rewardkit never overwrites or removes files it did not write)")
     _check_creatable(path, path)
     return path
+
+
+def own_output_dir(path: str | Path) -> Path:
+    """check_output_dir, then create `path` and mark it as rewardkit's (OWNED_MARKER)."""
+    path = check_output_dir(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        mark_owned(path)
+    except OSError as e:
+        raise UserError(f"{path}: cannot write there ({e.strerror or e})") from None
+    return path
+
+
+def mark_owned(path: str | Path, files: list[str] | None = None) -> None:
+    """Write OWNED_MARKER into a directory rewardkit created; `files` (the names it wrote there) makes a
+    directory replaced as a whole (data.io.atomic_dir) refuse to go while it holds anything else."""
+    marker = Path(path) / OWNED_MARKER
+    if files is not None or not marker.is_file():
+        text = "written by rewardkit: it may replace or remove the files here\n"
+        marker.write_text(text + "".join(f"{name}\n" for name in files or []), encoding="utf-8")
+
+
+def check_replaceable_dir(path: str | Path) -> None:
+    """Refuse to remove a directory that holds a file rewardkit did not write: not owned (check_output_dir),
+    or a name its OWNED_MARKER does not list (when it lists any)."""
+    path = check_output_dir(path)
+    marker = path / OWNED_MARKER
+    if not marker.is_file():
+        return
+    written = set(marker.read_text(encoding="utf-8").splitlines()[1:])
+    foreign = sorted(p.name for p in path.iterdir() if p.name != OWNED_MARKER and p.name not in written)
+    if written and foreign:
+        raise UserError(f"{path}: holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, which "
+                        "rewardkit did not write; move it away first (rewardkit never overwrites or removes files "
+                        "it did not write)")
 
 
 def _check_creatable(folder: Path, target: Path) -> None:

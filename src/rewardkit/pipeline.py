@@ -18,6 +18,7 @@ from rewardkit.evaluation.run import EvaluateConfig
 from rewardkit.data.fixtures import FixturesStage
 from rewardkit.data.stats import DataStage, print_table
 from rewardkit.data.io import write_json_atomic, write_text_atomic
+from rewardkit.errors import own_output_dir
 from rewardkit.recipe import StrictModel, dump_recipe, load_recipe
 from rewardkit.training.config import TrainConfig
 from rewardkit.models.tokenizers import stage_table
@@ -50,8 +51,7 @@ def run(recipe_path: str | Path, overrides: list[str] | None = None, console: Co
 def run_recipe(recipe: PipelineRecipe, console: Console | None = None) -> dict:
     """Every stage the recipe has, in order; returns each stage's outputs under its name."""
     console = console or Console()
-    out = Path(recipe.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = own_output_dir(recipe.out_dir)
     write_text_atomic(out / "recipe.yaml", dump_recipe(recipe))
     results: dict = {}
 

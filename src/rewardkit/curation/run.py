@@ -29,6 +29,7 @@ from rewardkit.curation.rm_filter import RMAgreement
 from rewardkit.curation.steps import DropLog, RunReport, Step, run_steps
 from rewardkit.data.io import write_json_atomic, write_pairs, write_text_atomic
 from rewardkit.data.pairs import PreferencePair
+from rewardkit.errors import own_output_dir
 from rewardkit.recipe import dump_recipe
 from rewardkit.data.sources import iter_pairs
 from rewardkit.data.sources.base import ReadContext, fresh_quarantine
@@ -171,8 +172,7 @@ def _counts(run: Curation, mixed: list[PreferencePair], dedupe: Dedupe, drops: D
 def curate(cfg: CurateConfig, out_dir: str | Path | None = None, console: Console | None = None) -> dict[str, Any]:
     """Run a curation recipe; returns the output paths and the counts (results["curate"] in the pipeline)."""
     console = console or Console()
-    out = Path(out_dir or cfg.out_dir or "runs/curate")
-    out.mkdir(parents=True, exist_ok=True)
+    out = own_output_dir(out_dir or cfg.out_dir or "runs/curate")
     write_text_atomic(out / "recipe.yaml", dump_recipe(cfg))
     started = time.perf_counter()
     with ExitStack() as stack:

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from rewardkit.data.io import atomic_path
 from rewardkit.data.textgen import TextGen
+from rewardkit.errors import own_output_dir
 
 Scale = Literal["small", "full"]
 TOKENS_PER_WORD = 2.2
@@ -67,7 +68,7 @@ def write_fixtures(out_dir: str | Path, *, scale: Scale = "small", seed: int = 0
         raise ValueError(f"scale must be one of {sorted(ROWS)}, not {scale!r}")
     if seed < 0:  # numpy's SeedSequence says only "expected non-negative integer"
         raise ValueError(f"fixtures seed must be >= 0, got {seed}")
-    out = Path(out_dir)
+    out = own_output_dir(out_dir)
     rows = ROWS[scale]
     # One independent stream per source: a source's files do not change when another's size does.
     rngs = dict(zip(rows, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(rows)))))

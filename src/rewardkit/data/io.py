@@ -187,17 +187,31 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(dest: str | Path, *, marker: str) -> Iterator[Path]:
+def atomic_dir(dest: str | Path, *, marker: str, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside `dest`; rename it onto `dest` only if the block finishes.
 
-    For caches: when another process renamed its own complete copy first (dest/marker exists), ours is
-    discarded. A killed write leaves only a `.tmp-*` directory.
+    The new directory holds errors.OWNED_MARKER. For caches: when another process renamed its own
+    complete copy first (dest/marker exists), ours is discarded. With `replace`, an existing `dest` is
+    swapped out and removed, and only if rewardkit wrote it (errors.check_output_dir: refused before the
+    block runs otherwise). A killed write leaves only a `.tmp-*` directory.
     """
+    from rewardkit.errors import check_replaceable_dir, mark_owned
+
     dest = Path(dest)
+    if replace:
+        check_replaceable_dir(dest)
     ensure_parent(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}.", dir=dest.parent))
     try:
         yield tmp
+        mark_owned(tmp, sorted(p.name for p in tmp.iterdir()))
+        if replace and dest.exists():
+            check_replaceable_dir(dest)  # again: a file may have been put there while we wrote
+            old = Path(tempfile.mkdtemp(prefix=f".tmp-old-{dest.name}.", dir=dest.parent))
+            os.rename(dest, old / "d")  # swap: dest is never missing a complete copy for long
+            os.rename(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+            return
         try:
             os.rename(tmp, dest)
         except OSError:

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rewardkit.data.io import atomic_path, write_json_atomic
-from rewardkit.errors import UserError, check_output_dir
+from rewardkit.errors import UserError, own_output_dir
 from rewardkit.data.sources import get_reader, iter_pairs
 from rewardkit.data.sources.base import ReadContext, RefPrompt, fresh_quarantine, parse_spec
 from rewardkit.decontamination.config import DecontaminateConfig, DecontaminateStage
@@ -95,7 +95,7 @@ def decontaminate(cfg: DecontaminateStage, out_dir: str | Path, console: Console
         raise ValueError("decontaminate: no --data specs given")
     if not cfg.benchmark:
         raise ValueError("decontaminate: no --benchmark specs given")
-    out = check_output_dir(out_dir)
+    out = own_output_dir(out_dir)
     data_reports: list[dict[str, Any]] = []
     quarantine = fresh_quarantine(out / "quarantine.jsonl")  # skipped input rows (on_bad_row="skip")
     clean_path = out / "clean.jsonl"

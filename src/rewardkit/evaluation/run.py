@@ -27,7 +27,7 @@ from rich.console import Console
 
 from rewardkit.data.io import write_json_atomic, write_jsonl_atomic
 from rewardkit.data.sources.base import ReadReport, fresh_quarantine, parse_spec
-from rewardkit.errors import check_output_dir, check_output_file
+from rewardkit.errors import check_output_dir, check_output_file, own_output_dir
 from rewardkit.evaluation import sets
 from rewardkit.evaluation.bootstrap import N_BOOT
 from rewardkit.evaluation.checks import check_examples, check_max_length, check_set_examples
@@ -80,6 +80,8 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
     say = (lambda msg: console.print(msg, highlight=False)) if main else (lambda msg: None)
     examples, truncated, truncated_convs, read_reports = [], {}, {}, {}
     set_examples: dict[str, list] = {}
+    if main:
+        own_output_dir(out_dir)
     jobs = [(spec, sets.section_of(parse_spec(spec).reader)) for spec in cfg.data]
     jobs += [(spec, "best_of_n") for spec in cfg.best_of_n]
     for i, (spec, section) in enumerate(jobs):
@@ -188,6 +190,7 @@ def recompute(results_path: str | Path, console: Console | None = None, out_dir:
     print_all({"examples": stored["examples"], **summary}, console)
     print_notes(stored["notes"], console)
     if out is not None:
+        own_output_dir(out)
         write_json_atomic(out / "results.json", {**stored["raw"], **summary})
         console.print(f"wrote {out / 'results.json'}", highlight=False)
     return summary
@@ -242,7 +245,7 @@ def score_file(cfg: ScoreConfig, console: Console | None = None) -> int:
     from rewardkit.models.scoring import RewardModel
 
     console = console or Console()
-    out = check_output_file(cfg.out)
+    out = check_output_file(cfg.out, [parse_spec(cfg.data).location])
     pairs, report = read_pairs(cfg.data, on_bad_row=cfg.on_bad_row,
                                quarantine=fresh_quarantine(out.with_name(out.name + ".quarantine.jsonl")))
     rm = RewardModel.load(cfg.model, dtype=cfg.dtype, seed=cfg.seed)

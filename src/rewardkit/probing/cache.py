@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pydantic import Field
 
 from rewardkit.data.io import atomic_dir
 from rewardkit.data.pairs import content_id
+from rewardkit.errors import OWNED_MARKER, UserError, check_output_dir, check_replaceable_dir, mark_owned
 from rewardkit.options import DEFAULT_BATCH_TOKENS, DEFAULT_DTYPE, DEFAULT_MODEL, ReadOptions, ScoringDtype
 from rewardkit.data.sources import read_pairs
 from rewardkit.data.sources.base import fresh_quarantine
@@ -82,6 +82,22 @@ def cache_key(fingerprint: str, rows: list[list[int]], cfg: FeaturesConfig) -> s
     return h.hexdigest()
 
 
+def check_layers(layers: list[int], num_layers: int, model: str) -> None:
+    """`layers` index hidden_states: 0 (the embeddings) to num_layers (the last decoder layer)."""
+    bad = [k for k in layers if not 0 <= k <= num_layers]
+    if bad:
+        raise UserError(f"--layers {' '.join(map(str, bad))}: {model} has {num_layers} decoder layers; "
+                        f"give layers 0 to {num_layers}")
+
+
+def _is_cache(dir: Path) -> bool:
+    """A feature cache rewardkit wrote: its manifest names this format."""
+    try:
+        return json.loads((dir / MANIFEST).read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def load_cache(dir: str | Path) -> FeatureSet:
     dir = Path(dir)
     if not (dir / MANIFEST).is_file():
@@ -107,17 +123,22 @@ def build_features(cfg: FeaturesConfig, out: str | Path, *, log=print) -> Featur
     from rewardkit.probing.features import EXPORTABLE_POOLING, pair_rows, pooled_features
 
     out = Path(out)
+    if not _is_cache(out):  # a cache of ours is reused or rebuilt; anything else must be new or empty
+        check_output_dir(out)
     specs_pairs = _read(cfg, out.with_name(out.name + ".quarantine.jsonl"))
     model, tok = load_reward_model(cfg.model, dtype=cfg.dtype, seed=0)
+    check_layers(cfg.layers, model.config.num_hidden_layers, cfg.model)
     encoded = [encode_pair(tok, p, max_length=cfg.max_length) for _, p in specs_pairs]
     rows = pair_rows(encoded)
     key = cache_key(model_fingerprint(model), rows, cfg)
     if (out / MANIFEST).is_file() and json.loads((out / MANIFEST).read_text()).get("key") == key:
         log(f"features: {out} is current ({len(encoded)} pairs), reused")
         return load_cache(out)
-    if out.exists():
+    if out.exists() and any(out.iterdir()):
         log(f"features: {out} was built from another model, data or settings: rebuilding")
-        shutil.rmtree(out)
+        if _is_cache(out) and not (out / OWNED_MARKER).is_file():  # written before OWNED_MARKER existed
+            mark_owned(out, [p.name for p in out.iterdir() if p.suffix == ".npy" or p.name in (MANIFEST, "pairs.jsonl")])
+        check_replaceable_dir(out)  # before the pass, not after it
     t0 = time.perf_counter()
     feats = pooled_features(model, rows, tok.pad_token_id, batch_tokens=cfg.batch_tokens, layers=cfg.layers,
                             progress=True)
@@ -130,7 +151,7 @@ def build_features(cfg: FeaturesConfig, out: str | Path, *, log=print) -> Featur
     records = [{"id": p.id, "prompt_id": content_id(p.prompt, "", ""), "source": p.source, "source_id": p.source_id, "spec": spec,
                 "subset": p.meta.get("subset"), "chosen_chars": len(p.chosen), "rejected_chars": len(p.rejected), "truncated": e.truncated}
                for (spec, p), e in zip(specs_pairs, encoded)]
-    with atomic_dir(out, marker=MANIFEST) as tmp:
+    with atomic_dir(out, marker=MANIFEST, replace=True) as tmp:
         for name, arr in feats.items():
             np.save(tmp / f"{name}.npy", arr.reshape(len(encoded), 2, -1))
         np.save(tmp / "tokens.npy", np.asarray([len(r) for r in rows], dtype=np.int64).reshape(-1, 2))

@@ -10,7 +10,6 @@ reads; probes on other poolings (mean, earlier layers) are experiment-only and a
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import torch
@@ -47,14 +46,14 @@ def export_probe_model(model_name: str, probe: Probe, dest: str | Path, *, pooli
 
 
 def save_model_dir(model, tokenizer, dest: str | Path, state_dict: dict | None = None) -> Path:
-    """Save an HF model directory (safetensors + tokenizer) atomically: written beside `dest`, then renamed
-    over it, so a killed save leaves no complete-looking model and no stale file of an earlier one."""
+    """Save an HF model directory (safetensors + tokenizer) atomically: written beside `dest`, then swapped
+    in (data.io.atomic_dir), so a killed save leaves no complete-looking model and no stale file of an
+    earlier one; a `dest` rewardkit did not write is refused, never replaced."""
+    from rewardkit.data.io import atomic_dir
+
     dest = Path(dest)
-    tmp = dest.with_name(f".tmp-{dest.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with quiet.libraries():  # transformers 5 draws a "Writing model shards" bar
+    with atomic_dir(dest, marker="config.json", replace=True) as tmp, quiet.libraries():
+        # quiet: transformers 5 draws a "Writing model shards" bar
         model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
     return dest

@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.table import Table
 
-from rewardkit.errors import UserError
+from rewardkit.errors import UserError, check_output_dir, own_output_dir
 from rewardkit.training import plan as P
 from rewardkit.training.config import TrainConfig
 from rewardkit.data.io import write_text_atomic
@@ -297,13 +297,13 @@ def plan_rows(plan: dict[str, Any]) -> list[tuple[str, str]]:
 
 def dry_run(cfg: TrainConfig, opts: P.DryRunOptions, out_dir: Path, console) -> Path:
     """Plan, print the table, write out_dir/plan.json; no weights, no training."""
+    check_output_dir(out_dir)
     plan = make_plan(cfg, opts)
     table = Table(title="rewardkit dry run (no weights loaded, nothing trained)", show_header=False)
     for label, value in plan_rows(plan):
         table.add_row(label, value)
     console.print(table)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "plan.json"
+    path = own_output_dir(out_dir) / "plan.json"
     write_text_atomic(path, json.dumps(plan, indent=2) + "\n")
     if plan["memory_gib_per_gpu"]["total_as_recipe"] > opts.gpu_memory_gib:
         console.print(f"warning: the estimate exceeds {opts.gpu_memory_gib:g} GiB per GPU", highlight=False)

@@ -148,6 +148,9 @@ def fresh_quarantine(path: str | Path | None) -> Path | None:
     """Start a run's quarantine file empty, so its rows always agree with the run's counts."""
     if path is None:
         return None
+    if not _is_quarantine(Path(path)):
+        raise DataError(f"{path}: exists and is not a quarantine file rewardkit wrote; move it away "
+                        "(rewardkit never overwrites or removes files it did not write)")
     try:
         Path(path).unlink(missing_ok=True)
     except OSError as e:  # a file where a directory should be, no permission
@@ -207,3 +210,22 @@ class Source:
         """A pair from this source: hub id, split and the row number as id, unless `fields` say otherwise."""
         defaults = {"source": self.reader.hub_id, "source_split": self.split, "source_id": str(row.line)}
         return PreferencePair(**{**defaults, **fields})
+
+
+def _is_quarantine(path: Path) -> bool:
+    """Absent, empty, or its first line a quarantine record ({"spec": ...}: ReadContext writes them)."""
+    try:
+        with path.open("rb") as f:
+            first = f.readline(1 << 20)
+    except FileNotFoundError:
+        return True
+    except IsADirectoryError:
+        return False
+    except OSError:
+        return True  # unreadable: the unlink reports it
+    if not first.strip():
+        return True
+    try:
+        return isinstance(record := json.loads(first), dict) and "spec" in record
+    except ValueError:
+        return False
