@@ -15,7 +15,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -37,6 +37,11 @@ def _example(i, subset="alpacaeval-easy", sc=1.0, sr=0.0):
 
 def _jsonl(rows) -> str:
     return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+MINE = {"pairs.jsonl": _jsonl([PAIR, LONG]), "notes.txt": "a user's own file\n",
+        "s.jsonl.quarantine.jsonl": "where `score --out mine/s.jsonl` would put its quarantine\n"}
+"""The files of a folder rewardkit did not write, given as an output directory or file below."""
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +70,17 @@ def ws(tmp_path_factory) -> Path:
         "curate_fraction.yaml": ("out_dir: out-magpie\nreport: {figures: false}\nmagpie:\n"
                                  "  specs: ['magpie_ultra:fx/magpie_ultra']\n"
                                  "  fractions: {Math: 0.3, Coding and Debugging: 0.3, Other: 0.1}\n"),
+        "train_mine.yaml": "model: model\ndata: ['generic:mine/pairs.jsonl']\nout_dir: mine\n",
+        "curate_mine.yaml": "out_dir: mine\nsources:\n  - {name: A, spec: 'generic:mine/pairs.jsonl'}\n",
+        "run_mine.yaml": "out_dir: mine\ndata: {stats: ['generic:mine/pairs.jsonl']}\n",
+        "train_nan.yaml": "model: model\ndata: ['generic:pairs.jsonl']\nloss: focal\nloss_params: {gamma: .nan}\n",
+        "train_inf.yaml": "model: model\ndata: ['generic:pairs.jsonl']\nlr: .inf\n",
+        "train_eps.yaml": "model: model\ndata: ['generic:pairs.jsonl']\nadam_eps: -1\n",
+        "train_betas.yaml": "model: model\ndata: ['generic:pairs.jsonl']\nadam_betas: [0.9, 1.5]\n",
+        "train_resume.yaml": "model: model\ndata: ['generic:pairs.jsonl']\nout_dir: oldrun\nresume: true\nlr: 2.0e-5\n",
+        "train_resume_none.yaml": "model: model\ndata: ['generic:pairs.jsonl']\nout_dir: a_dir\nresume: true\n",
         "scores_nan.json": json.dumps({"examples": [_example(0), _example(1, sc=float("nan"))]}),
+        "scores_good.json": json.dumps({"examples": [_example(0), _example(1, sc=-1.0)]}),
         "scores_dup.json": json.dumps({"examples": [_example(0), _example(0, sc=-1.0)]}),
         "scores_subset.json": json.dumps({"examples": [_example(0), _example(1, subset="alpaca-eval-easy")]}),
         "scores_str.json": json.dumps({"examples": [_example(0, sc="0.5")]}),
@@ -75,6 +90,15 @@ def ws(tmp_path_factory) -> Path:
     for name, text in files.items():
         (ws / name).write_text(text, encoding="utf-8")
     (ws / "a_dir").mkdir()
+    from rewardkit.recipe import dump_recipe
+    from rewardkit.training import TrainRecipe
+
+    (ws / "oldrun").mkdir()  # a run's saved recipe: lr 1e-5 (a resume reads it before anything else)
+    (ws / "oldrun" / "recipe.yaml").write_text(dump_recipe(TrainRecipe(model="model", data=["generic:pairs.jsonl"],
+                                                                       out_dir="oldrun", lr=1e-5)))
+    for name, text in MINE.items():  # a user's folder: no case may change it (test_bad_input_fails_with_one_clear_line)
+        (ws / "mine" / name).parent.mkdir(exist_ok=True)
+        (ws / "mine" / name).write_text(text, encoding="utf-8")
     (ws / "badrun" / "evaluate").mkdir(parents=True)
     (ws / "badrun" / "evaluate" / "results.json").write_text("{not json", encoding="utf-8")
     (ws / "latin1.jsonl").write_bytes(_jsonl([PAIR]).encode() + '{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n'.encode("latin-1"))
@@ -95,6 +119,8 @@ class Case:
     """Outputs (relative to the workspace) that must not exist afterwards."""
     usage: bool = False
     """A click usage error (its own box, exit 2) rather than a `rewardkit: error:` line."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment variables the case sets."""
 
 
 M = ["--model", "model"]
@@ -106,6 +132,29 @@ CATALOGUE = [
     Case("run/out-dir-under-a-file", ["run", "run_blocked.yaml"], ["blocker/run", "not a directory"], ["blocker/run"]),
     Case("run/missing-recipe", ["run", "nope.yaml"], ["nope.yaml", "does not exist"], [], usage=True),
     Case("run/bad-override", ["run", "unknown.yaml", "out_dir"], ["override", "out_dir", "key=value"], ["out-run"]),
+    # an output directory or file that holds a user's files (here its input too): refused before any work
+    Case("run/out-dir-not-ours", ["run", "run_mine.yaml"], ["mine", "not written by rewardkit"], []),
+    Case("data-convert/out-is-the-input", ["data", "convert", "generic:mine/pairs.jsonl", "--out", "mine/pairs.jsonl"],
+         ["mine/pairs.jsonl", "is this command's input"], []),
+    Case("data-fixtures/out-not-ours", ["data", "fixtures", "--out", "mine"], ["mine", "not written by rewardkit"], []),
+    Case("decontaminate/out-not-ours", ["decontaminate", "--data", "generic:mine/pairs.jsonl", "--benchmark",
+         f"xstest:{XSTEST}", "--out", "mine"], ["mine", "not written by rewardkit"], []),
+    Case("curate/out-dir-not-ours", ["curate", "curate_mine.yaml"], ["mine", "not written by rewardkit"], []),
+    Case("train/out-dir-not-ours", ["train", "train_mine.yaml"], ["mine", "not written by rewardkit"], []),
+    Case("train/dry-run-out-dir-not-ours", ["train", "train_mine.yaml", "--dry-run"], ["mine", "not written by rewardkit"],
+         []),
+    Case("features/out-not-ours", ["features", *M, "--data", "generic:mine/pairs.jsonl", "--out", "mine"],
+         ["mine", "not written by rewardkit"], []),
+    Case("probe/out-not-ours", ["probe", "--features", "nocache", "--out", "mine"], ["mine", "not written by rewardkit"],
+         []),
+    Case("evaluate/out-not-ours", ["evaluate", *M, "--data", "generic:mine/pairs.jsonl", "--out", "mine"],
+         ["mine", "not written by rewardkit"], []),
+    Case("evaluate/recompute-out-not-ours", ["evaluate", "--scores", "scores_good.json", "--out", "mine"],
+         ["mine", "not written by rewardkit"], []),
+    Case("score/out-is-the-input", ["score", *M, "--data", "generic:mine/pairs.jsonl", "--out", "mine/pairs.jsonl"],
+         ["mine/pairs.jsonl", "is this command's input"], []),
+    Case("score/quarantine-not-ours", ["score", *M, "--data", "generic:pairs.jsonl", "--out", "mine/s.jsonl"],
+         ["mine/s.jsonl.quarantine.jsonl", "not a quarantine file"], []),
     # data stats
     Case("data-stats/unknown-tokenizer", ["data", "stats", "--tokenizer", "nosuchtok", "generic:pairs.jsonl"],
          ["tokenizer 'nosuchtok'", "not an alias"], []),
@@ -165,8 +214,33 @@ CATALOGUE = [
     Case("train/negative-lr", ["train", "train_neg.yaml"], ["train_neg.yaml", "lr", "greater than 0"], ["runs"]),
     Case("train/missing-model-dir", ["train", "train_nomodel.yaml"], ["no/such/model/dir", "no such model directory"],
          ["out-train/model.safetensors", "out-train/config.json"]),
+    # non-finite and out-of-domain settings: refused at validation, by key
+    Case("train/nan-loss-param", ["train", "train_nan.yaml"], ["train_nan.yaml", "loss_params.gamma", "finite"], ["runs"]),
+    Case("train/inf-lr", ["train", "train_inf.yaml"], ["train_inf.yaml", "lr", "finite"], ["runs"]),
+    Case("train/nan-override", ["train", "train_neg.yaml", "lr=.nan"], ["lr", "finite"], ["runs"]),
+    Case("train/negative-adam-eps", ["train", "train_eps.yaml"], ["adam_eps", "greater than 0", "-1"], ["runs"]),
+    Case("train/adam-beta-one-or-more", ["train", "train_betas.yaml"], ["adam_betas.1", "less than 1"], ["runs"]),
+    # a resume whose recipe alters the run, or of a folder that is no run
+    Case("train/resume-with-another-lr", ["train", "train_resume.yaml"], ["oldrun", "lr: 1e-05 -> 2e-05", "alters the run"],
+         ["oldrun/model"]),
+    Case("train/resume-with-another-model", ["train", "train_resume.yaml", "lr=1.0e-5", "model=a_dir"],
+         ["model: 'model' -> 'a_dir'"], ["oldrun/model"]),
+    Case("train/resume-not-a-run", ["train", "train_resume_none.yaml"], ["a_dir", "not a training run directory"],
+         ["a_dir/model"]),
     Case("features/missing-data", ["features", "--data", "pairs:nope.jsonl", "--out", "out-feat"], ["nope.jsonl"],
          ["out-feat"]),
+    Case("features/layer-beyond-the-model", ["features", *M, "--data", "generic:pairs.jsonl", "--out", "out-feat",
+         "--layers", "99"], ["--layers 99", "2 decoder layers"], ["out-feat"]),
+    Case("features/negative-layer", ["features", *M, "--data", "generic:pairs.jsonl", "--out", "out-feat",
+         "--layers", "-1"], ["--layers -1"], ["out-feat"]),
+    Case("features/nan-option", ["features", *M, "--data", "generic:pairs.jsonl?max_pairs_per_prompt=nan", "--out",
+         "out-feat"], ["max_pairs_per_prompt"], ["out-feat"]),
+    Case("probe/unknown-loss", ["probe", "--features", "nocache", "--out", "out-probe", "--loss", "nope"],
+         ["loss 'nope'", "bradley_terry"], ["out-probe"]),
+    Case("probe/val-fraction-zero", ["probe", "--features", "nocache", "--out", "out-probe", "--val-fraction", "0"],
+         ["--val-fraction", "greater than 0"], ["out-probe"]),
+    Case("probe/nan-lr", ["probe", "--features", "nocache", "--out", "out-probe", "--lr", "nan"],
+         ["--lr", "finite"], ["out-probe"]),
     Case("probe/no-cache", ["probe", "--features", "nocache", "--out", "out-probe"], ["nocache", "no feature cache"],
          ["out-probe"]),
     # evaluate
@@ -209,6 +283,12 @@ CATALOGUE = [
     # serve (nothing may start listening: every case fails before uvicorn runs)
     Case("serve/port-out-of-range", ["serve", *M, "--port", "99999"], ["--port", "65535"], []),
     Case("serve/missing-model-dir", ["serve", "--model", "/no/such/model"], ["/no/such/model", "no such model directory"], []),
+    Case("serve/empty-api-key", ["serve", *M, "--api-key", ""], ["--api-key", "empty"], []),
+    Case("serve/non-ascii-api-key", ["serve", *M, "--api-key", "clé"], ["--api-key", "printable ascii"], []),
+    Case("serve/empty-api-key-in-env", ["serve", *M], ["REWARDKIT_API_KEY", "empty"], [],
+         env={"REWARDKIT_API_KEY": ""}),
+    Case("serve/max-length-below-the-template", ["serve", *M, "--max-length", "3"], ["--max-length 3", "takes 5 tokens"], []),
+    Case("serve/nan-wait", ["serve", *M, "--max-wait-ms", "nan"], ["--max-wait-ms", "finite"], []),
     Case("serve/bad-dtype", ["serve", *M, "--dtype", "float7"], ["--dtype", "'float7'", "bfloat16"], []),
     # report (nothing is written when a stage output cannot be read)
     Case("report/missing-run-dir", ["report", "no_such_run"], ["no_such_run", "no such run directory"],
@@ -269,6 +349,8 @@ def test_the_catalogue_covers_every_command():
 @pytest.mark.parametrize("case", _params())
 def test_bad_input_fails_with_one_clear_line(case: Case, ws, offline, capsys, monkeypatch):
     monkeypatch.chdir(ws)
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, value)
     status, out, err = run_main(case.args, capsys, monkeypatch)
     text = out + err
     assert status != 0, f"exit 0 for bad input; output:\n{text[-2000:]}"
@@ -285,6 +367,8 @@ def test_bad_input_fails_with_one_clear_line(case: Case, ws, offline, capsys, mo
         assert word.lower() in message.lower(), f"{word!r} not in {message!r}"
     for rel in case.absent:
         assert not (ws / rel).exists(), f"{rel} was left behind"
+    mine = {str(p.relative_to(ws / "mine")): p.read_text(encoding="utf-8") for p in (ws / "mine").rglob("*") if p.is_file()}
+    assert mine == MINE, "a file rewardkit did not write was changed, added or removed"
     assert not list(ws.rglob(".tmp-*")), "a temporary file was left behind"
 
 

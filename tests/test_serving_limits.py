@@ -67,6 +67,36 @@ def test_api_key_comes_from_the_environment_when_not_given(scorer):
     assert ServeConfig(api_key="flag").resolved_api_key({API_KEY_ENV: "env"}) == "flag"
 
 
+@pytest.mark.parametrize("given, env, refused", [
+    ("", {}, "--api-key: the API key is empty"),
+    (None, {API_KEY_ENV: ""}, f"{API_KEY_ENV}: the API key is empty"),
+    ("clé", {}, "--api-key: the API key must be printable ASCII without spaces"),
+    (None, {API_KEY_ENV: "two words"}, f"{API_KEY_ENV}: the API key must be printable ASCII"),
+    (None, {API_KEY_ENV: "tab\t"}, f"{API_KEY_ENV}: the API key must be printable ASCII"),
+])
+def test_a_key_no_request_could_send_is_refused_at_start(scorer, given, env, refused):
+    from rewardkit.errors import UserError
+
+    with pytest.raises(UserError, match=refused):
+        create_app(ServeConfig(api_key=given), scorer, environ=env)
+
+
+def test_the_server_says_whether_auth_is_on():
+    assert ServeConfig().auth_line({}).startswith(f"API key: none (no --api-key, no {API_KEY_ENV}): every route is open")
+    assert ServeConfig().auth_line({API_KEY_ENV: "k"}) == (
+        f"API key: required on every route but /health and /ready (from {API_KEY_ENV})")
+    assert ServeConfig(api_key="k").auth_line({API_KEY_ENV: "x"}).endswith("(from --api-key)")
+
+
+def test_a_request_max_length_below_the_chat_template_is_refused(scorer):
+    client = client_for(scorer)
+    res = client.post("/score", json={"conversations": [CONV], "max_length": 3})
+    # the tiny template takes 5 tokens around an empty prompt and reply (tests/test_bad_input.py)
+    assert res.status_code == 422 and res.json()["detail"].startswith("'max_length' 3 leaves no response token")
+    assert "takes 5 tokens" in res.json()["detail"]
+    assert client.post("/score", json={"conversations": [CONV], "max_length": 6}).status_code == 200
+
+
 def test_body_size_limit_by_header_and_while_streaming(scorer):
     client = client_for(scorer, max_body_bytes=1000)
     res = client.post("/score", content=b"x" * 1001, headers={"content-type": "application/json"})
@@ -98,7 +128,7 @@ BAD = [
     (b'{"conversations": [[{"role": "user", "content": "x"}, {"role": "assistant", "content": "a"}]], "max_length": 0}',
      422, "'max_length' must be a positive"),
     (b'{"conversations": [[{"role": "user", "content": "x"}, {"role": "assistant", "content": "a"}]], "max_length": 1}',
-     422, "max_length=1 leaves no response token"),
+     422, "'max_length' 1 leaves no response token"),
 ]
 
 

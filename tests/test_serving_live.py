@@ -92,7 +92,8 @@ def test_sigterm_answers_the_request_in_flight_then_exits(tmp_path):
     # max_wait 2 s: the request sits in the batcher's window when SIGTERM arrives
     cmd = [sys.executable, "-m", "rewardkit.cli", "serve", "--model", str(model_dir), "--dtype", "float32",
            "--port", str(port), "--max-wait-ms", "2000", "--no-access-log"]
-    proc = subprocess.Popen(cmd, env={**os.environ, "REWARDKIT_API_KEY": ""}, stderr=subprocess.PIPE, text=True)
+    env = {k: v for k, v in os.environ.items() if k != "REWARDKIT_API_KEY"}  # open: no key
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, proc)

@@ -12,6 +12,7 @@ comes from. Everything goes through ``logsigmoid`` so no loss overflows for larg
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -125,3 +126,18 @@ LOSSES: dict[str, LossFn] = {
     "tempered_log": tempered_log,
     "temperature_bt": temperature_bt,
 }
+
+
+def loss_parameters(name: str) -> list[str]:
+    """The keyword parameters of LOSSES[name] (what loss_params may set)."""
+    return [p for p in inspect.signature(LOSSES[name]).parameters if p not in ("r_chosen", "r_rejected")]
+
+
+def check_loss(name: str, params: dict[str, float]) -> None:
+    """Refuse a loss name not in LOSSES and a parameter it does not take (a recipe's `loss` and `loss_params`)."""
+    if name not in LOSSES:
+        raise ValueError(f"loss {name!r} is not one of {', '.join(sorted(LOSSES))}")
+    accepted = loss_parameters(name)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(f"loss_params {unknown} not accepted by {name} (accepts: {accepted or 'none'})")

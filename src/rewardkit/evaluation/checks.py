@@ -132,9 +132,23 @@ def check_max_length(tokenizer, max_length: int | None, name: str = "--max-lengt
     `name` is the option or recipe key the value came from."""
     if max_length is None:
         return
+    problem = max_length_problem(max_length, template_tokens(tokenizer), name)
+    if problem:
+        raise UserError(problem)
+
+
+def template_tokens(tokenizer) -> int:
+    """Tokens the chat template takes around an empty prompt and reply (system prompt, role headers, end-of-turn)."""
+    from rewardkit.models.tokenization import encode_conversation
+
     empty = [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]
-    scaffold = len(encode_conversation(tokenizer, empty).ids)
-    if max_length <= scaffold:
-        raise UserError(f"{name} {max_length} leaves no response token with its prompt: the chat template alone "
-                        f"takes {scaffold} tokens around an empty prompt and reply (system prompt, role headers, "
-                        f"end-of-turn); give more than {scaffold}")
+    return len(encode_conversation(tokenizer, empty).ids)
+
+
+def max_length_problem(max_length: int, scaffold: int, name: str) -> str | None:
+    """Why `max_length` cannot hold a conversation whose template takes `scaffold` tokens, or None."""
+    if max_length > scaffold:
+        return None
+    return (f"{name} {max_length} leaves no response token with its prompt: the chat template alone takes "
+            f"{scaffold} tokens around an empty prompt and reply (system prompt, role headers, end-of-turn); "
+            f"give more than {scaffold}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rewardkit.recipe import StrictModel
 
@@ -33,3 +33,10 @@ class ProbeOptions(ProbeFit):
     """A name in rewardkit.losses.LOSSES."""
     loss_params: dict[str, float] = {}
     """Keyword parameters of the loss."""
+
+    @model_validator(mode="after")
+    def _check_loss(self) -> ProbeOptions:
+        from rewardkit.losses import check_loss
+
+        check_loss(self.loss, self.loss_params)
+        return self

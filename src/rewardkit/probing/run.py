@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from rewardkit.errors import UserError, check_output_dir, own_output_dir
 from rewardkit.options import HoldOutOptions
 from rewardkit.probing.options import ProbeOptions
 from rewardkit.data.io import write_json_atomic
@@ -32,7 +33,7 @@ class ProbeRecipe(ProbeOptions, HoldOutOptions):
     """Feature caches (rewardkit features) built from the same model; their pairs are pooled."""
     pooling: Pooling = "last"
     """Which features: `last` (the token the score head reads: exportable), `mean`, or both concatenated."""
-    val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     """Share of the pairs held out (seeded by `seed`, drawn as `val_split` says, as training draws it) for
     early stopping and the reported accuracy."""
     export: bool = True
@@ -55,6 +56,7 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
 
     if not cfg.features:
         raise ValueError("probe: no feature caches given (--features DIR)")
+    check_output_dir(out)
     caches = [load_cache(d) for d in cfg.features]
     models = {json.dumps(fs.manifest["config"]["model"]) for fs in caches}
     if len(models) > 1:
@@ -64,6 +66,9 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
     keys = range(len(x)) if cfg.val_split == "pair" else [r["prompt_id"] for r in records]
     val = np.array(held_out(keys, cfg.val_fraction, cfg.seed), dtype=int)
     train, n_val = np.setdiff1d(np.arange(len(x)), val), len(val)
+    if not n_val or not len(train):
+        raise UserError(f"--val-fraction {cfg.val_fraction:g} holds out {n_val} of {len(x)} pairs: the probe needs "
+                        "held-out and training pairs both; change it or add pairs")
     probe, history = fit_probe(x[train, 0], x[train, 1], cfg, val=(x[val, 0], x[val, 1]) if n_val else None)
     margins = probe.scores(x[val, 0]) - probe.scores(x[val, 1])
     longer = [records[i]["chosen_chars"] - records[i]["rejected_chars"] for i in val]
@@ -80,6 +85,7 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
     result = {"config": json.loads(cfg.model_dump_json()), "train_pairs": len(train), "val_pairs": n_val,
               "best_epoch": history.best_epoch, "heldout": report, "weight": probe.weight.tolist()}
 
+    own_output_dir(out)
     write_json_atomic(out / "probe.json", result)
     if cfg.export and cfg.pooling == "last":
         model = caches[0].manifest["config"]["model"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from contextlib import asynccontextmanager
 
@@ -124,8 +125,15 @@ def serve(config: ServeConfig) -> None:
 
     from rewardkit.models.loading import resolve
 
+    auth = config.auth_line(os.environ)  # refuses an unusable key
     check_port_free(config.host, config.port)
     resolve(config.model)  # an alias or .gguf is prepared once here; the background load reuses it
+    if config.max_length is not None:  # the tokenizer alone, in a second: the model loads after the port opens
+        from rewardkit.evaluation.checks import check_max_length
+        from rewardkit.models.tokenizers import load_tokenizer
+
+        check_max_length(load_tokenizer(config.model), config.max_length)
+    print(f"rewardkit serve: {auth}", file=sys.stderr, flush=True)
 
     if config.access_log:
         access_log.setLevel(logging.INFO)

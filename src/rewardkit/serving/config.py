@@ -11,6 +11,7 @@ from collections.abc import MutableMapping
 
 from pydantic import Field, model_validator
 
+from rewardkit.errors import UserError
 from rewardkit.options import DEFAULT_MODEL, ScoringOptions
 from rewardkit.recipe import with_default
 
@@ -56,8 +57,9 @@ class ServeConfig(ScoringOptions):
     request_timeout_s: float = Field(60.0, gt=0)
     """Seconds a request may wait for its scores; then it is answered 504 and dropped from the queue."""
     api_key: str | None = None
-    """Require this key (Authorization: Bearer KEY or X-API-Key: KEY) on every route but /health and /ready.
-    Default: the REWARDKIT_API_KEY environment variable; no key at all leaves the server open."""
+    """Require this key (Authorization: Bearer KEY or X-API-Key: KEY) on every route but /health and /ready;
+    printable ASCII without spaces (a header carries it). Default: the REWARDKIT_API_KEY environment variable;
+    no key at all leaves the server open. An empty key, given or set, is refused: it looks like auth and is none."""
     access_log: bool = True
     """One JSON line per request on stderr (method, path, status, milliseconds, client)."""
     kernel_cache_capacity: int = Field(64, ge=1)
@@ -74,8 +76,29 @@ class ServeConfig(ScoringOptions):
         return self
 
     def resolved_api_key(self, environ) -> str | None:
-        """The key in force: --api-key, else the environment variable, else None (open)."""
-        return self.api_key if self.api_key is not None else (environ.get(API_KEY_ENV) or None)
+        """The key in force: --api-key, else the environment variable, else None (open); a key that no
+        request could send (empty, non-ASCII, spaces) is refused here, before the server starts."""
+        if self.api_key is not None:
+            return check_api_key_value(self.api_key, "--api-key")
+        if API_KEY_ENV in environ:
+            return check_api_key_value(environ[API_KEY_ENV], API_KEY_ENV)
+        return None
+
+    def auth_line(self, environ) -> str:
+        """What the server says at start about its API key."""
+        source = "--api-key" if self.api_key is not None else API_KEY_ENV
+        if self.resolved_api_key(environ) is None:
+            return f"API key: none (no --api-key, no {API_KEY_ENV}): every route is open to whoever reaches {self.host}"
+        return f"API key: required on every route but /health and /ready (from {source})"
+
+
+def check_api_key_value(key: str, where: str) -> str:
+    """`key` if a client can send it in a header: non-empty printable ASCII without whitespace."""
+    if not key:
+        raise UserError(f"{where}: the API key is empty; give a key, or unset it to serve without one")
+    if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+        raise UserError(f"{where}: the API key must be printable ASCII without spaces (an HTTP header carries it)")
+    return key
 
 
 KERNEL_CACHE_VARS = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")

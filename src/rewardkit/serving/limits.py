@@ -30,6 +30,8 @@ class Limits:
     max_body_bytes: int
     max_length: int | None
     """The server's cap on tokens per conversation; a request may ask for fewer, never more."""
+    template_tokens: int = 0
+    """Tokens the chat template takes around an empty conversation: a max_length must exceed it."""
 
 
 def check_api_key(headers: dict[str, str], key: str | None) -> None:
@@ -86,6 +88,10 @@ def _max_length(value: Any, limits: Limits) -> int | None:
         return limits.max_length
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ApiError(422, f"'max_length' must be a positive integer, got {value!r}")
+    from rewardkit.evaluation.checks import max_length_problem
+
+    if problem := max_length_problem(value, limits.template_tokens, "'max_length'"):
+        raise ApiError(422, problem)
     return value if limits.max_length is None else min(value, limits.max_length)
 
 

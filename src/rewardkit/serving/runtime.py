@@ -41,17 +41,21 @@ class Runtime:
 
     def load(self) -> None:
         """Load the model (unless one was given) and start the worker."""
+        from rewardkit.evaluation.checks import check_max_length, template_tokens
+
         c = self.config
         try:
             if self.scorer is None:
                 from rewardkit.models.scoring import RewardModel
 
                 self.scorer = RewardModel.load(c.model, dtype=c.dtype, seed=c.seed)
+            check_max_length(self.scorer.tokenizer, c.max_length)  # `serve` checked it before listening too
         except Exception as e:  # /ready reports it; the process stays up to say why
             self.load_error = f"{type(e).__name__}: {e}"
             raise
         self.limits = Limits(c.max_conversations, c.max_message_chars, c.max_body_bytes,
-                             c.max_length if c.max_length is not None else self.scorer.max_positions)
+                             c.max_length if c.max_length is not None else self.scorer.max_positions,
+                             template_tokens(self.scorer.tokenizer))
         plan = partial(plan_min_padding, overhead_tokens=c.batch_overhead_tokens)
         score_ids = partial(self.scorer.score_ids, batch_tokens=c.batch_tokens, pad_to_multiple=c.pad_to_multiple,
                             progress=False, plan=plan)

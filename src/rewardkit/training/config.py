@@ -7,9 +7,8 @@ for 8B / 1e-6 for 27B) are in recipes/skywork-*.yaml.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -67,9 +66,9 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     """Peak learning rate (paper: 2e-6 for 8B, 1e-6 for 27B)."""
     weight_decay: float = Field(1e-3, ge=0)
     """AdamW weight decay on matrices (not biases or norms) (paper: 1e-3)."""
-    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
     """AdamW betas."""
-    adam_eps: float = 1e-8
+    adam_eps: float = Field(1e-8, gt=0)
     """AdamW epsilon."""
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     """Learning-rate decay after warmup (paper: cosine), down to 0 at the last step."""
@@ -165,14 +164,10 @@ class TrainConfig(ReadOptions, HoldOutOptions):
 
     @model_validator(mode="after")
     def _check_loss(self) -> TrainConfig:
-        from rewardkit.losses import LOSSES
+        from rewardkit.losses import check_loss, loss_parameters
 
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss {self.loss!r} is not one of {', '.join(sorted(LOSSES))}")
-        accepted = [p for p in inspect.signature(LOSSES[self.loss]).parameters if p not in ("r_chosen", "r_rejected")]
-        unknown = sorted(set(self.loss_params) - set(accepted))
-        if unknown:
-            raise ValueError(f"loss_params {unknown} not accepted by {self.loss} (accepts: {accepted or 'none'})")
+        check_loss(self.loss, self.loss_params)
+        accepted = loss_parameters(self.loss)
         if self.margin_field is not None and ("margin" not in accepted or "margin" in self.loss_params):
             raise ValueError(f"margin_field needs a loss with a `margin` parameter not also set in loss_params "
                              f"({self.loss} accepts: {accepted or 'none'})")

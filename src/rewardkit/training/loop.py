@@ -23,6 +23,7 @@ import torch
 from rewardkit.data.io import write_json_atomic
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.evaluation.heldout import heldout_report, print_heldout, ranked_right, versus_probe
+from rewardkit.errors import UserError
 from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.config import TrainConfig
 from rewardkit.training.data import epoch_batches, micro_batches
@@ -92,6 +93,17 @@ def run_steps(run: Run) -> None:
                 ckpt.prune(run.ckpt_root, cfg.keep_checkpoints)
 
 
+def check_finite(run: Run, step: int, **values: float | None) -> None:
+    """Stop the run before an optimizer step would apply a NaN or inf (the loss, or the gradient norm
+    when it is measured): the weights would be garbage from then on, and no model is exported."""
+    bad = {k: v for k, v in values.items() if v is not None and not math.isfinite(v)}
+    if bad:
+        what = ", ".join(f"the {k.replace('_', ' ')} is {v}" for k, v in bad.items())
+        run.log.event("non_finite", step=step, **{k: str(v) for k, v in bad.items()})
+        raise UserError(f"{run.out_dir}: step {step}: {what}: training stopped before applying it, no model exported "
+                        "(lower lr, check loss_params and the data's margins)")
+
+
 def train_step(run: Run, batch: list[int]) -> None:
     """One optimizer step on a global batch: this process's micro-batches, accumulated.
 
@@ -107,10 +119,12 @@ def train_step(run: Run, batch: list[int]) -> None:
             acc.backward(losses.mean())
         sums += torch.stack([losses.detach().sum(), ranked_right(rc, rr).sum(), (rc - rr).detach().sum()])
     grad_norm = acc.clip_grad_norm_(run.scorer.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
+    loss_sum, correct, margin_sum = acc.reduce(sums, reduction="sum").tolist()
+    check_finite(run, state.step + 1, loss=loss_sum / cfg.global_batch_size,
+                 grad_norm=None if grad_norm is None else float(grad_norm))
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
-    loss_sum, correct, margin_sum = acc.reduce(sums, reduction="sum").tolist()
     tokens = sum(run.lengths[i] for i in batch)  # the whole global batch's real tokens, on every rank
     state.step, state.batch_in_epoch = state.step + 1, state.batch_in_epoch + 1
     state.pairs_seen += len(batch)

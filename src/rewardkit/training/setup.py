@@ -19,6 +19,7 @@ import torch
 
 from rewardkit.data.io import write_text_atomic
 from rewardkit.data.pairs import PreferencePair
+from rewardkit.errors import check_output_dir, own_output_dir
 from rewardkit.recipe import dump_recipe
 from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.config import TrainConfig
@@ -27,6 +28,7 @@ from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs
 from rewardkit.models.loading import unwrap_peft
 from rewardkit.training.forward import PairScorer, check_prompt_sharing, collate_shared, supports_prompt_sharing
 from rewardkit.losses import LOSSES
+from rewardkit.training.resume import RECIPE, check_resume
 from rewardkit.training.runlog import RunLog
 from rewardkit.data.sources import read_pairs
 from rewardkit.data.sources.base import fresh_quarantine
@@ -82,7 +84,13 @@ class Run:
 def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pairs) -> Run:
     # The accumulation depends on the process count, known once the Accelerator exists (a bare
     # PartialState() ignores ACCELERATE_USE_CPU and would see one process under torchrun on CPU).
+    if resume:  # before anything loads: the run must be this recipe's (training.resume)
+        check_resume(cfg, out_dir)
+    else:
+        check_output_dir(out_dir)
     accelerator = make_accelerator()
+    if not resume and accelerator.is_main_process:
+        own_output_dir(out_dir)
     check_sharded_features(cfg, accelerator)
     accum = cfg.accumulation_steps(accelerator.num_processes)
     accelerator.gradient_accumulation_steps = accum
@@ -112,7 +120,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     _resume_or_clear(accelerator, out_dir / "checkpoints", resume)
     log = RunLog(out_dir, enabled=accelerator.is_main_process, resume_step=state.step if resume else None)
     if accelerator.is_main_process:
-        write_text_atomic(out_dir / "recipe.yaml", dump_recipe(cfg))
+        write_text_atomic(out_dir / RECIPE, dump_recipe(cfg))
     log.event("resume" if resume else "start", step=state.step, world_size=accelerator.num_processes,
               accumulation=accum, micro_batch_size=cfg.micro_batch_size, global_batch_size=cfg.global_batch_size,
               total_steps=total_steps, steps_per_epoch=steps_per_epoch, reads=reads,

@@ -19,7 +19,7 @@ Text = Annotated[str, Field(min_length=1)]
 class SourceOptions(BaseModel):
     """The options every reader takes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     split: Text | None = None
     """The split to read (a file named after it in a folder, or the hub split); default: the reader's."""
