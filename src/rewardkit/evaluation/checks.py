@@ -10,6 +10,9 @@ Refused, naming the file, the example index and id:
 - an id given twice within one dataset (it would be counted twice);
 - a subset name RewardBench does not know inside a dataset that has RewardBench subsets (a misspelt
   subset silently leaves its section).
+- in the set benchmarks (RewardBench 2, RM-Bench, best-of-N), a set its section's rule cannot score: a
+  subset or domain the benchmark does not have (it would enter the mean as one more), a score list of
+  the wrong length or empty, `num_correct` beyond the scores, fewer responses than the rule compares.
 Reported, not refused: datasets with no RewardBench subsets at all (accuracy only, by design) and the
 RewardBench subsets a section is missing (sections are computed from the subsets present).
 
@@ -23,6 +26,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from rewardkit.data.sources.rewardbench2 import set_problem
+from rewardkit.data.sources.rmbench import DOMAINS as RMBENCH_DOMAINS
+from rewardkit.data.sources.rmbench import STYLES
 from rewardkit.errors import UserError
 from rewardkit.evaluation.rewardbench import EXAMPLE_COUNTS, PRIOR_SUBSETS, SUBSET_MAPPING
 from rewardkit.models.tokenization import encode_conversation
@@ -120,11 +126,33 @@ def check_set_examples(section: str, examples: object, where: str) -> None:
                 raise UserError(f"{at} {key!r} holds a non-number")
             if kind is list and not all(math.isfinite(v) for v in value):
                 raise UserError(f"{at} {key!r} holds {value}: scores must be finite")
+        if problem := _set_problem(section, e):
+            raise UserError(f"{where}: {section}.examples[{i}] (id {e.get('id')!r}): {problem}")
         key = (e[group_key], e.get("id"))
         if key in seen:
             raise UserError(f"{where}: {section}.examples[{i}]: id {e.get('id')!r} given twice "
                             f"(first at {section}.examples[{seen[key]}])")
         seen[key] = i
+
+
+def _set_problem(section: str, e: Mapping) -> str | None:
+    """What makes one stored set unscorable by its section's rule (the lengths its rule reads, a known
+    subset or domain: a misspelt one would enter the mean as one more), or None."""
+    if section == "rewardbench2":
+        problem = set_problem(e["subset"], str(e.get("id")), e["num_correct"], len(e["scores"]))
+        return None if problem is None else f"field {problem[0]!r}: {problem[1]}"
+    if section == "rmbench":
+        if e["domain"] not in (*RMBENCH_DOMAINS, "safety"):  # the reader's domains, or safety pooled
+            return f"field 'domain': unknown domain {e['domain']!r} (RM-Bench has {', '.join(RMBENCH_DOMAINS)})"
+        for key in ("score_chosen", "score_rejected"):
+            if len(e[key]) != len(STYLES):
+                return f"field {key!r} holds {len(e[key])} scores; RM-Bench has one per style ({', '.join(STYLES)})"
+        return None
+    if len(e["scores"]) != len(e["ratings"]):
+        return f"{len(e['scores'])} scores for {len(e['ratings'])} ratings: one score per rated response"
+    if len(e["scores"]) < 2:
+        return f"{len(e['scores'])} responses: best-of-N needs at least 2"
+    return None
 
 
 def check_max_length(tokenizer, max_length: int | None, name: str = "--max-length") -> None:

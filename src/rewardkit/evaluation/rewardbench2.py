@@ -28,7 +28,8 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
-SUBSETS = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
+from rewardkit.data.sources.rewardbench2 import SUBSETS
+
 TIES_WEIGHTS = {"acc_tied": 0.3, "acc_ref": 0.3, "correctness_preferred": 0.2, "correctness_preferred_hard": 0.2,
                 "margin_score": 0.01}
 

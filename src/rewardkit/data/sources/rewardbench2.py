@@ -21,6 +21,23 @@ from rewardkit.data.sources.sets import get_texts, pairs_from_rows, pairs_of_set
 
 HUB_ID = "allenai/reward-bench-2"
 TIES_ID = re.compile(r"^(ref|tied):\d+$")
+SUBSETS = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
+"""The six subsets; the leaderboard's overall is their unweighted mean."""
+
+
+def set_problem(subset: str, ident: str, num_correct: int, total: int) -> tuple[str, str] | None:
+    """(field, what is wrong) when a set cannot be scored by the official rules (evaluation.rewardbench2),
+    else None: a known subset (a misspelt one would become a seventh subset), a correct and an incorrect
+    completion, one correct outside Ties (only the first is read), Ties ids `ref:N` / `tied:N`."""
+    if subset not in SUBSETS:
+        return "subset", f"unknown subset {subset!r} (RewardBench 2 has {', '.join(SUBSETS)})"
+    if not 1 <= num_correct < total:
+        return "num_correct", f"{num_correct} correct of {total} completions: a set needs a correct and an incorrect one"
+    if subset != "Ties" and num_correct != 1:
+        return "num_correct", f"{num_correct}: {subset} sets have one correct completion (the first is the one scored)"
+    if subset == "Ties" and not TIES_ID.match(ident):
+        return "id", f"Ties ids are 'ref:N' or 'tied:N', got {ident!r}"
+    return None
 
 
 def _set(row: Row) -> CandidateSet:
@@ -37,8 +54,8 @@ def _set(row: Row) -> CandidateSet:
         raise row.bad("total_completions", f"{total} != {len(chosen)} chosen + {len(rejected)} rejected")
     if not rejected:
         raise row.bad("rejected", "no incorrect completions")
-    if subset.lower() == "ties" and not TIES_ID.match(rid):
-        raise row.bad("id", f"Ties ids are 'ref:N' or 'tied:N', got {rid!r}")
+    if problem := set_problem(subset, rid, num_correct, total):
+        raise row.bad(*problem)
     return CandidateSet(prompt=[{"role": "user", "content": prompt}], responses=[*chosen, *rejected], group=subset,
                         source=HUB_ID, source_id=rid, num_correct=num_correct)
 
