@@ -39,6 +39,19 @@ def _jsonl(rows) -> str:
     return "".join(json.dumps(r) + "\n" for r in rows)
 
 
+SET_SCORES = [  # (name, section, the one stored example without its id): each unscorable by its section's rule
+    ("rb2_subset", "rewardbench2", {"subset": "Factualty", "scores": [1.0, 0.0, 0.0, 0.0], "num_correct": 1}),
+    ("rb2_correct", "rewardbench2", {"subset": "Math", "scores": [1.0, 0.0], "num_correct": 2}),
+    ("rb2_empty", "rewardbench2", {"subset": "Math", "scores": [], "num_correct": 1}),
+    ("rb2_two_correct", "rewardbench2", {"subset": "Math", "scores": [1.0, 0.5, 0.0], "num_correct": 2}),
+    ("rb2_ties_id", "rewardbench2", {"subset": "Ties", "scores": [1.0, 0.5, 0.0], "num_correct": 2}),
+    ("rm_short", "rmbench", {"domain": "chat", "score_chosen": [1.0, 2.0], "score_rejected": [0.0, 0.0, 0.0]}),
+    ("rm_empty", "rmbench", {"domain": "chat", "score_chosen": [1.0, 2.0, 3.0], "score_rejected": []}),
+    ("rm_domain", "rmbench", {"domain": "chatt", "score_chosen": [1.0, 2.0, 3.0], "score_rejected": [0.0, 0.0, 0.0]}),
+    ("bon_lengths", "best_of_n", {"dataset": "d", "scores": [1.0, 2.0, 3.0], "ratings": [1.0, 2.0]}),
+    ("bon_one", "best_of_n", {"dataset": "d", "scores": [1.0], "ratings": [4.0]}),
+]
+
 MINE = {"pairs.jsonl": _jsonl([PAIR, LONG]), "notes.txt": "a user's own file\n",
         "s.jsonl.quarantine.jsonl": "where `score --out mine/s.jsonl` would put its quarantine\n"}
 """The files of a folder rewardkit did not write, given as an output directory or file below."""
@@ -79,8 +92,17 @@ def ws(tmp_path_factory) -> Path:
         "train_betas.yaml": "model: model\ndata: ['generic:pairs.jsonl']\nadam_betas: [0.9, 1.5]\n",
         "train_resume.yaml": "model: model\ndata: ['generic:pairs.jsonl']\nout_dir: oldrun\nresume: true\nlr: 2.0e-5\n",
         "train_resume_none.yaml": "model: model\ndata: ['generic:pairs.jsonl']\nout_dir: a_dir\nresume: true\n",
+        "surrogate.jsonl": _jsonl([PAIR]) + '{"prompt": "half \\ud83d a smile", "chosen": "a", "rejected": "b"}\n',
+        "scores_surrogate.json": '{"examples": [{"id": "\\udc00", "subset": "alpacaeval-easy", "dataset": "rb", '
+                                 '"score_chosen": 1.0, "score_rejected": 0.0}]}',
+        "rb2_typo.jsonl": json.dumps({"id": "7", "prompt": "p", "chosen": ["good"], "rejected": ["b1", "b2", "b3"],
+                                      "num_correct": 1, "num_incorrect": 3, "total_completions": 4,
+                                      "subset": "Factualty"}) + "\n",
+        **{f"scores_{name}.json": json.dumps({section: {"examples": [{"id": "0", **row}]}})
+           for name, section, row in SET_SCORES},
         "scores_nan.json": json.dumps({"examples": [_example(0), _example(1, sc=float("nan"))]}),
         "scores_good.json": json.dumps({"examples": [_example(0), _example(1, sc=-1.0)]}),
+        "scores_dup_free.json": json.dumps({"examples": [_example(0), _example(1)]}),
         "scores_dup.json": json.dumps({"examples": [_example(0), _example(0, sc=-1.0)]}),
         "scores_subset.json": json.dumps({"examples": [_example(0), _example(1, subset="alpaca-eval-easy")]}),
         "scores_str.json": json.dumps({"examples": [_example(0, sc="0.5")]}),
@@ -244,6 +266,37 @@ CATALOGUE = [
     Case("probe/no-cache", ["probe", "--features", "nocache", "--out", "out-probe"], ["nocache", "no feature cache"],
          ["out-probe"]),
     # evaluate
+    # score files of the set benchmarks: each example its section's rule cannot score, by file, section, index, id
+    Case("evaluate/rb2-unknown-subset", ["evaluate", "--scores", "scores_rb2_subset.json"],
+         ["scores_rb2_subset.json", "rewardbench2.examples[0] (id '0')", "unknown subset 'Factualty'"], []),
+    Case("evaluate/rb2-num-correct-beyond-the-scores", ["evaluate", "--scores", "scores_rb2_correct.json"],
+         ["rewardbench2.examples[0]", "num_correct", "2 correct of 2 completions"], []),
+    Case("evaluate/rb2-empty-scores", ["evaluate", "--scores", "scores_rb2_empty.json"],
+         ["rewardbench2.examples[0]", "1 correct of 0 completions"], []),
+    Case("evaluate/rb2-two-correct-outside-ties", ["evaluate", "--scores", "scores_rb2_two_correct.json"],
+         ["num_correct", "math sets have one correct completion"], []),
+    Case("evaluate/rb2-ties-id", ["evaluate", "--scores", "scores_rb2_ties_id.json"], ["'ref:n' or 'tied:n'"], []),
+    Case("evaluate/rmbench-short-scores", ["evaluate", "--scores", "scores_rm_short.json"],
+         ["rmbench.examples[0] (id '0')", "score_chosen", "holds 2 scores"], []),
+    Case("evaluate/rmbench-empty-scores", ["evaluate", "--scores", "scores_rm_empty.json"],
+         ["score_rejected", "holds 0 scores"], []),
+    Case("evaluate/rmbench-unknown-domain", ["evaluate", "--scores", "scores_rm_domain.json"],
+         ["rmbench.examples[0]", "unknown domain 'chatt'"], []),
+    Case("evaluate/bon-scores-and-ratings-differ", ["evaluate", "--scores", "scores_bon_lengths.json"],
+         ["best_of_n.examples[0] (id '0')", "3 scores for 2 ratings"], []),
+    Case("evaluate/bon-one-response", ["evaluate", "--scores", "scores_bon_one.json"],
+         ["best_of_n.examples[0]", "1 responses: best-of-n needs at least 2"], []),
+    Case("evaluate/rb2-data-unknown-subset", ["evaluate", *M, "--data", "rewardbench2:rb2_typo.jsonl", "--out", "ev"],
+         ["rb2_typo.jsonl:1", "subset", "unknown subset 'Factualty'"], ["ev/results.json"]),
+    Case("evaluate/compare-out-not-ours", ["evaluate", "--scores", "scores_good.json", "--scores", "scores_good.json",
+         "--out", "mine"], ["mine", "not written by rewardkit"], []),
+    # half a UTF-16 surrogate pair: valid JSON, not text
+    Case("data-convert/lone-surrogate", ["data", "convert", "generic:surrogate.jsonl", "--out", "conv.jsonl"],
+         ["surrogate.jsonl:2", "prompt (character 5)", "lone utf-16 surrogate"], ["conv.jsonl"]),
+    Case("score/lone-surrogate", ["score", *M, "--data", "generic:surrogate.jsonl", "--out", "s.jsonl"],
+         ["surrogate.jsonl:2", "prompt", "lone utf-16 surrogate"], ["s.jsonl"]),
+    Case("evaluate/scores-lone-surrogate", ["evaluate", "--scores", "scores_surrogate.json"],
+         ["scores_surrogate.json", "examples[0].id", "lone utf-16 surrogate"], []),
     Case("evaluate/nan-score", ["evaluate", "--scores", "scores_nan.json"], ["scores_nan.json", "examples[1]", "finite"], []),
     Case("evaluate/duplicate-id", ["evaluate", "--scores", "scores_dup.json"], ["examples[1]", "'0'", "given twice"], []),
     Case("evaluate/unknown-subset", ["evaluate", "--scores", "scores_subset.json"],
@@ -293,6 +346,7 @@ CATALOGUE = [
     # report (nothing is written when a stage output cannot be read)
     Case("report/missing-run-dir", ["report", "no_such_run"], ["no_such_run", "no such run directory"],
          ["no_such_run/report.html"]),
+    Case("report/not-a-run", ["report", "mine"], ["mine", "not a run directory"], ["mine/report.html"]),
     Case("report/broken-stage-output", ["report", "badrun"], ["badrun/evaluate/results.json", "invalid JSON"],
          ["badrun/report.html"]),
 ]
@@ -397,3 +451,17 @@ def test_an_unexpected_exception_is_reported_as_a_bug_on_one_line(capsys, monkey
     assert status == 1 and out == ""
     assert err == ("rewardkit: internal error: KeyError: 'sections' (a bug: rerun with RK_DEBUG=1 for the "
                    "traceback and report it)\n")
+
+
+def test_comparing_score_files_with_out_writes_the_comparison(ws, offline, capsys, monkeypatch, tmp_path):
+    """`evaluate --scores A --scores B --out D` used to print and write nothing; D/comparison.json has the rows."""
+    monkeypatch.chdir(ws)
+    out = tmp_path / "cmp"
+    status, stdout, err = run_main(["evaluate", "--scores", "scores_good.json", "--scores", "scores_dup_free.json",
+                                    "--out", str(out)], capsys, monkeypatch)
+    assert status == 0, err
+    written = json.loads((out / "comparison.json").read_text())
+    assert written["files"] == ["scores_good.json", "scores_dup_free.json"] and f"wrote {out}" in " ".join(stdout.split())
+    row = next(r for r in written["rows"] if r["row"] == "alpacaeval-easy")
+    # by hand: A ranks example 0 right and example 1 wrong (-1 < 0); B ranks both right
+    assert (row["n"], row["a"], row["b"], row["diff"]) == (2, 0.5, 1.0, 0.5)

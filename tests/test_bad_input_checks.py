@@ -142,3 +142,124 @@ def test_user_messages_are_one_line_and_bugs_are_not_user_errors():
         _Small(lr="fast")
     assert user_message(e.value) == ("--lr: Input should be a valid number, unable to parse string as a number "
                                      "(got 'fast')")
+
+
+# ---------------------------------------------------------------- outputs: never a file rewardkit did not write
+def test_an_output_dir_must_be_new_empty_or_marked_as_ours(tmp_path):
+    from rewardkit.errors import OWNED_MARKER, is_owned_dir, own_output_dir
+
+    assert is_owned_dir(tmp_path / "new") and is_owned_dir(tmp_path)  # absent; empty
+    (tmp_path / "theirs.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"not empty and not written by rewardkit \(no \.rewardkit-output in it\)"):
+        check_output_dir(tmp_path)
+    out = own_output_dir(tmp_path / "run")
+    assert (out / OWNED_MARKER).is_file() and own_output_dir(out) == out  # ours: taken again
+    (out / "later.txt").write_text("x")
+    assert check_output_dir(out) == out  # a run dir of ours with more in it is still ours to write into
+
+
+def test_a_directory_replaced_whole_goes_only_while_it_holds_nothing_but_what_rewardkit_wrote(tmp_path):
+    from rewardkit.data.io import atomic_dir
+
+    dest = tmp_path / "cache"
+    with atomic_dir(dest, marker="done", replace=True) as tmp:
+        (tmp / "a.npy").write_text("1")
+        (tmp / "done").write_text("")
+    with atomic_dir(dest, marker="done", replace=True) as tmp:  # ours: swapped for the new copy
+        (tmp / "b.npy").write_text("2")
+    assert sorted(p.name for p in dest.iterdir()) == [".rewardkit-output", "b.npy"]
+    (dest / "notes.txt").write_text("the user's")
+    with pytest.raises(UserError, match=r"cache: holds notes.txt, which rewardkit did not write"):
+        with atomic_dir(dest, marker="done", replace=True) as tmp:
+            pass
+    assert (dest / "notes.txt").read_text() == "the user's" and (dest / "b.npy").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["cache"]  # no temporary left
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "x").write_text("x")
+    with pytest.raises(UserError, match="theirs: not empty and not written by rewardkit"):
+        with atomic_dir(theirs, marker="done", replace=True) as tmp:
+            pass
+
+
+def test_an_output_file_that_is_an_input_and_a_quarantine_path_holding_another_file_are_refused(tmp_path):
+    from rewardkit.data.io import DataError
+    from rewardkit.data.sources.base import fresh_quarantine
+
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("{}\n")
+    with pytest.raises(UserError, match="pairs.jsonl: is this command's input"):
+        check_output_file(tmp_path / "." / "pairs.jsonl", [data])
+    assert check_output_file(tmp_path / "out.jsonl", [data]) == tmp_path / "out.jsonl"
+    q = tmp_path / "q.jsonl"
+    q.write_text("my notes\n")
+    with pytest.raises(DataError, match="q.jsonl: exists and is not a quarantine file rewardkit wrote"):
+        fresh_quarantine(q)
+    assert q.read_text() == "my notes\n"
+    q.write_text('{"spec": "generic:x", "line": 3, "reason": "bad"}\n')  # one of ours: started afresh
+    assert fresh_quarantine(q) == q and not q.exists()
+
+
+# ---------------------------------------------------------------- settings: no NaN or inf anywhere
+def _holds_float(annotation) -> bool:
+    import typing
+
+    if annotation is float:
+        return True
+    if typing.get_origin(annotation) is typing.Literal:
+        return False
+    return any(_holds_float(a) for a in typing.get_args(annotation))
+
+
+def _float_fields():
+    """(model, field) for every float-valued setting of every recipe and option model."""
+    import rewardkit.cli  # noqa: F401 - imports every command's model
+    import rewardkit.pipeline  # noqa: F401
+    import rewardkit.probing.run  # noqa: F401
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    seen = set()
+    for model in subclasses(StrictModel):
+        for name, info in model.model_fields.items():
+            if _holds_float(info.annotation) and (model.__name__, name) not in seen:
+                seen.add((model.__name__, name))
+                yield model, name
+
+
+def test_every_float_setting_of_every_model_refuses_nan_and_inf():
+    fields = list(_float_fields())
+    names = {f"{m.__name__}.{n}" for m, n in fields}
+    assert {"TrainConfig.lr", "TrainConfig.loss_params", "ProbeRecipe.l2", "ServeConfig.max_wait_ms"} <= names
+    for model, name in fields:
+        annotation = str(model.model_fields[name].annotation)
+        for bad in (math.nan, math.inf):
+            value = {"x": bad} if annotation.startswith("dict") else [bad, bad] if "tuple" in annotation else bad
+            with pytest.raises(ValidationError) as e:
+                model.model_validate({name: value})
+            assert any(err["loc"][0] == name and err["type"] == "finite_number" for err in e.value.errors()), \
+                (model.__name__, name, e.value.errors())
+
+
+def test_a_whole_model_check_names_its_keys_itself():
+    from rewardkit.probing.options import ProbeOptions
+
+    with pytest.raises(ValidationError) as e:
+        ProbeOptions(loss="focal", loss_params={"gama": 2.0})
+    assert user_message(e.value) == "loss_params ['gama'] not accepted by focal (accepts: ['gamma'])"
+
+
+# ---------------------------------------------------------------- text: half a surrogate pair is not text
+def test_a_lone_surrogate_is_found_where_it_is_and_a_whole_pair_passes():
+    import json
+
+    from rewardkit.data.io import check_surrogates, lone_surrogate
+
+    assert lone_surrogate(json.loads('{"a": [1, "x", {"b": "ok", "c": "\\ud800z"}], "d": "\\udc00"}')) == "a[2].c (character 0)"
+    smile = '{"a": "\\ud83d\\ude00"}'  # a whole pair is one character
+    assert json.loads(smile)["a"] == "\U0001F600" and check_surrogates(smile, json.loads(smile)) is None
+    deep = "[" * 900 + '"\\udfff"' + "]" * 900  # as deep as json takes, no recursion here
+    assert lone_surrogate(json.loads(deep)) == "[0]" * 900 + " (character 0)"

@@ -196,3 +196,24 @@ def test_renders_in_headless_chromium_with_every_section_and_a_non_blank_screens
     inked = (pixels.min(axis=2) < 0.9).mean()  # text, table rules and figures, not the white page
     assert pixels.std() > 0.05 and inked > 0.02, (pixels.std(), inked)
     assert np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0).shape[0] > 50  # figures' colours
+
+
+def test_a_train_run_dir_reports_its_training_and_a_folder_that_is_no_run_is_refused(tmp_path):
+    from rewardkit.errors import UserError
+
+    staged = write_run(tmp_path / "staged", stages=("train",))
+    train = tmp_path / "train"  # `rewardkit train`'s out_dir: its recipe and log at the top
+    train.mkdir()
+    (train / "recipe.yaml").write_text(yaml.safe_dump({"model": "tiny", "data": ["generic:x.jsonl"], "lr": 1e-5}))
+    (train / "train_log.jsonl").write_text((staged / "train" / "train_log.jsonl").read_text())
+    html = render(read_run(train))
+    assert "train: ran" in html and '<section id="training">' in html and "train: did not run" not in html
+    assert "steps logged: 6; validations: 2" in html and "data: did not run (not in the recipe)" in html
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("x")
+    (folder / "data").mkdir()  # a folder named like a stage is not a stage's output
+    with pytest.raises(UserError, match="folder: not a run directory"):
+        write_report(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["data", "notes.txt"]

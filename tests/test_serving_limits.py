@@ -129,6 +129,9 @@ BAD = [
      422, "'max_length' must be a positive"),
     (b'{"conversations": [[{"role": "user", "content": "x"}, {"role": "assistant", "content": "a"}]], "max_length": 1}',
      422, "'max_length' 1 leaves no response token"),
+    # half a surrogate pair is valid JSON but not text: no tokenizer takes it
+    (b'{"conversations": [[{"role": "user", "content": "x"}, {"role": "assistant", "content": "a\\ud800"}]]}', 400,
+     "request body: conversations[0][1].content (character 1): a lone UTF-16 surrogate escape"),
 ]
 
 
@@ -166,6 +169,8 @@ def test_count_and_length_limits_are_named(scorer):
     assert res.status_code == 413 and "max_conversations=3" in res.json()["detail"]
     res = client.post("/get_reward", json={"query": ["hello", "x" * 21]})
     assert res.status_code == 422 and res.json()["detail"] == "query[1] has 21 characters, over max_message_chars=20"
+    res = client.post("/get_reward", content=b'{"query": ["hello", "\\udfff"]}')
+    assert res.status_code == 400 and res.json()["detail"].startswith("request body: query[1] (character 0): a lone UTF-16")
     res = client.post("/get_reward", json={"query": ["hello", 3]})
     assert res.status_code == 422 and "query[1] must be a non-empty string" in res.json()["detail"]
 

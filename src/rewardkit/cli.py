@@ -144,7 +144,7 @@ def evaluate(cfg: EvaluateCommand) -> None:
         if len(cfg.scores) == 1:
             recompute(cfg.scores[0], console, cfg.out)
         else:
-            compare_files(cfg.scores, console)
+            compare_files(cfg.scores, console, cfg.out)
         return
     if not (cfg.data or cfg.best_of_n) or cfg.out is None:
         raise ValueError("evaluate needs --data SPEC (one or more) and --out DIR, or --scores FILE")
@@ -154,7 +154,7 @@ def evaluate(cfg: EvaluateCommand) -> None:
     for m, o in zip(models, outs):
         run_evaluate(EvaluateConfig(model=m, **shared), o, console)
     if len(outs) > 1:
-        compare_files([o / "results.json" for o in outs], console)
+        compare_files([o / "results.json" for o in outs], console, cfg.out)
 
 
 @config_command(app, "score", ScoreConfig)

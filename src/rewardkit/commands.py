@@ -72,7 +72,8 @@ class EvaluateCommand(EvaluateConfig):
     """Model(s) to evaluate: alias, HF dir/id or .gguf; default smollm2. Repeat to compare models (each
     scored into OUT/model-K/, then side by side)."""
     out: Path | None = None
-    """Output directory for results.json (with one --scores: the recomputed one)."""
+    """Output directory for results.json (with one --scores: the recomputed one); with several models or
+    --scores, also comparison.json (the side-by-side rows)."""
     scores: list[Path] = []
     """A results.json: recompute every number from its per-example scores, without a model. Repeat to
     compare models side by side."""

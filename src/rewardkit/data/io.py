@@ -11,6 +11,7 @@ import csv
 import gzip
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -91,6 +92,42 @@ def iter_file_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | Bad
     yield from readers[kind](path)
 
 
+SURROGATE_REASON = "a lone UTF-16 surrogate escape, half of a character (the text was cut or mis-encoded)"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def lone_surrogate(value: Any, where: str = "") -> str | None:
+    """The place (`a.b[2]`) of the first string in parsed JSON that holds a lone UTF-16 surrogate, else None.
+
+    JSON may escape half of a surrogate pair ("\\ud800") and Python's json accepts it, but the string is
+    not text: UTF-8 cannot encode it and every tokenizer refuses it (a file cut mid-character, usually)."""
+    stack = [(where, value)]  # depth-first, in document order, without recursion (JSON may nest deeply)
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                return f"{where or 'the value'} (character {e.start})"
+        elif isinstance(value, dict):
+            stack += reversed([(f"{where}.{k}" if where else str(k), v) for k, v in value.items()])
+        elif isinstance(value, list):
+            stack += reversed([(f"{where}[{i}]", v) for i, v in enumerate(value)])
+    return None
+
+
+def check_surrogates(text: str, value: Any) -> str | None:
+    """lone_surrogate(value), looked for only when the JSON `text` escapes a surrogate at all (cheap)."""
+    return lone_surrogate(value) if _SURROGATE_ESCAPE.search(text) else None
+
+
+def _surrogate_row(path: Path, lineno: int, line: str, row: Any) -> BadRow | None:
+    where = check_surrogates(line, row)
+    if where is None:
+        return None
+    return BadRow(str(path), lineno, None, f"{where}: {SURROGATE_REASON}")
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
     for lineno, raw in _lines(path):
         try:
@@ -108,7 +145,7 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
         if not isinstance(row, dict):
             yield lineno, BadRow(str(path), lineno, None, f"expected a JSON object, got {type(row).__name__}")
             continue
-        yield lineno, row
+        yield lineno, _surrogate_row(path, lineno, line, row) or row
 
 
 def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
@@ -121,8 +158,12 @@ def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
         data = data.get("data", data.get("rows"))
     if not isinstance(data, list):
         raise BadRow(str(path), None, None, "expected a JSON array of objects (or a .jsonl file)")
+    scan = bool(_SURROGATE_ESCAPE.search(text))
     for i, row in enumerate(data, 1):
-        yield i, row if isinstance(row, dict) else BadRow(str(path), i, None, "expected a JSON object")
+        if not isinstance(row, dict):
+            yield i, BadRow(str(path), i, None, "expected a JSON object")
+        else:
+            yield i, (_surrogate_row(path, i, text, row) if scan else None) or row
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

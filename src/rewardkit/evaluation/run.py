@@ -25,9 +25,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rewardkit.data.io import write_json_atomic, write_jsonl_atomic
+from rewardkit.data.io import SURROGATE_REASON, check_surrogates, write_json_atomic, write_jsonl_atomic
 from rewardkit.data.sources.base import ReadReport, fresh_quarantine, parse_spec
-from rewardkit.errors import check_output_dir, check_output_file, own_output_dir
+from rewardkit.errors import UserError, check_output_dir, check_output_file, own_output_dir
 from rewardkit.evaluation import sets
 from rewardkit.evaluation.bootstrap import N_BOOT
 from rewardkit.evaluation.checks import check_examples, check_max_length, check_set_examples
@@ -164,9 +164,12 @@ def _load_results(results_path: str | Path) -> dict:
     """The checked examples of a results.json per section, its notes, and the whole file as read ("raw")."""
     path = Path(results_path)
     try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        stored = json.loads(text)
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    if where := check_surrogates(text, stored):
+        raise UserError(f"{path}: {where}: {SURROGATE_REASON}")
     if not isinstance(stored, dict):
         raise ValueError(f"{path}: expected a results.json written by `rewardkit evaluate`")
     examples = stored.get("examples") or []
@@ -196,14 +199,25 @@ def recompute(results_path: str | Path, console: Console | None = None, out_dir:
     return summary
 
 
-def compare_files(paths: list[str | Path], console: Console | None = None, *, n_boot: int = N_BOOT) -> list[dict]:
-    """Two or more results.json side by side: every row's paired bootstrap interval of the difference."""
+COMPARISON = "comparison.json"
+
+
+def compare_files(paths: list[str | Path], console: Console | None = None, out_dir: str | Path | None = None, *,
+                  n_boot: int = N_BOOT) -> list[dict]:
+    """Two or more results.json side by side: every row's paired bootstrap interval of the difference;
+    with `out_dir`, the rows also go to out_dir/comparison.json."""
     from rewardkit.evaluation.compare import compare
 
+    out = None if out_dir is None else check_output_dir(out_dir)  # before the work, as evaluate does
     loaded = [_load_results(p) for p in paths]
     names = [f"{r.get('model')} ({p})" for r, p in zip(loaded, paths)]
     rows = compare(loaded, n_boot=n_boot)
-    print_comparison(rows, names, console or Console())
+    console = console or Console()
+    print_comparison(rows, names, console)
+    if out is not None:
+        own_output_dir(out)
+        write_json_atomic(out / COMPARISON, {"models": names, "files": [str(p) for p in paths], "rows": rows})
+        console.print(f"wrote {out / COMPARISON}", highlight=False)
     return rows
 
 

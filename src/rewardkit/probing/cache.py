@@ -128,6 +128,9 @@ def build_features(cfg: FeaturesConfig, out: str | Path, *, log=print) -> Featur
     specs_pairs = _read(cfg, out.with_name(out.name + ".quarantine.jsonl"))
     model, tok = load_reward_model(cfg.model, dtype=cfg.dtype, seed=0)
     check_layers(cfg.layers, model.config.num_hidden_layers, cfg.model)
+    from rewardkit.evaluation.checks import check_max_length
+
+    check_max_length(tok, cfg.max_length)
     encoded = [encode_pair(tok, p, max_length=cfg.max_length) for _, p in specs_pairs]
     rows = pair_rows(encoded)
     key = cache_key(model_fingerprint(model), rows, cfg)

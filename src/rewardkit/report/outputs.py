@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from rewardkit.curation.counts import CurationCounts
 from rewardkit.curation.magpie import FIG3
-from rewardkit.errors import validation_message
+from rewardkit.errors import UserError, validation_message
 from rewardkit.evaluation.results import EvaluationResults
 
 M = TypeVar("M", bound=BaseModel)
@@ -95,6 +95,24 @@ def _jsonl(path: Path) -> list[dict] | None:
     return records
 
 
+STAGE_OUTPUTS = ("data/table1.json", "curate/counts.json", "decontaminate/table4.json", "train/train_log.jsonl",
+                 "evaluate/results.json")
+
+
+def run_kind(run_dir: Path, recipe: dict[str, Any]) -> str:
+    """"pipeline" (`rewardkit run`'s out_dir: a recipe naming stages, or a stage's outputs), "train"
+    (`rewardkit train`'s: its recipe and log at the top) or "evaluate" (`evaluate --out`'s results.json);
+    a folder that is none of them is refused, not written into."""
+    if "lr" in recipe or (run_dir / "train_log.jsonl").is_file():
+        return "train"
+    if set(STAGES) & set(recipe) or any((run_dir / name).is_file() for name in STAGE_OUTPUTS):
+        return "pipeline"
+    if (run_dir / "results.json").is_file():
+        return "evaluate"
+    raise UserError(f"{run_dir}: not a run directory (no recipe.yaml or stage outputs of `rewardkit run`, no "
+                    "train_log.jsonl of `rewardkit train`, no results.json of `rewardkit evaluate`)")
+
+
 def curate_dir(run_dir: Path, recipe: dict[str, Any]) -> Path:
     section = recipe.get("curate") or {}
     return Path(section["out_dir"]) if section.get("out_dir") else run_dir / "curate"
@@ -106,7 +124,17 @@ def read_run(run_dir: str | Path) -> RunOutputs:
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run directory")
     recipe_path = run_dir / "recipe.yaml"
-    recipe = (yaml.safe_load(recipe_path.read_text(encoding="utf-8")) or {}) if recipe_path.is_file() else {}
+    try:
+        recipe = (yaml.safe_load(recipe_path.read_text(encoding="utf-8")) or {}) if recipe_path.is_file() else {}
+    except yaml.YAMLError:
+        raise ValueError(f"{recipe_path}: invalid YAML") from None
+    if not isinstance(recipe, dict):
+        raise ValueError(f"{recipe_path}: not a recipe (a mapping of keys)")
+    kind = run_kind(run_dir, recipe)
+    if kind == "train":  # `rewardkit train`'s out_dir: the train stage alone, its outputs at the top
+        return RunOutputs(run_dir=run_dir, recipe={"train": recipe}, train_log=_jsonl(run_dir / "train_log.jsonl"))
+    if kind == "evaluate":  # `rewardkit evaluate --out DIR`
+        return RunOutputs(run_dir=run_dir, recipe={"evaluate": {}}, results=_typed(run_dir / "results.json", EvaluationResults))
     cur = curate_dir(run_dir, recipe)
     fig3 = cur / FIG3
     return RunOutputs(

@@ -54,14 +54,20 @@ def check_content_length(value: str | None, limit: int) -> None:
 
 
 def parse_json(body: bytes) -> Any:
+    from rewardkit.data.io import SURROGATE_REASON, check_surrogates
+
     try:
-        return json.loads(body.decode("utf-8"))
+        text = body.decode("utf-8")
+        payload = json.loads(text)
     except UnicodeDecodeError as e:
         raise ApiError(400, f"request body is not valid UTF-8 (byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise ApiError(400, f"request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     except RecursionError:  # e.g. "[[[[..." 100,000 deep: the parser's stack, not the server, gives out
         raise ApiError(400, "request body is JSON nested too deeply") from None
+    if where := check_surrogates(text, payload):
+        raise ApiError(400, f"request body: {where}: {SURROGATE_REASON}")
+    return payload
 
 
 def _object(payload: Any, allowed: set[str], required: str) -> dict:

@@ -98,6 +98,9 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     fill_deepspeed_batch(accelerator, cfg.micro_batch_size, accum)
     bf16_weights = _bf16_weights(cfg, accelerator)
     model, tokenizer, sharing = _setup_model(cfg, accelerator)
+    from rewardkit.evaluation.checks import check_max_length
+
+    check_max_length(tokenizer, cfg.max_length, "max_length")  # a budget that holds no response trains on nothing
     train_set, val_set, reads = _prepare_data(cfg, tokenizer, train_pairs, val_pairs, out_dir / "quarantine.jsonl")
     steps_per_epoch = len(train_set.items) // cfg.global_batch_size
     if steps_per_epoch == 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
+from rewardkit.data.io import SURROGATE_REASON, check_surrogates
 from rewardkit.data.pairs import Message, PreferencePair
 from rewardkit.data.sources.base import Reader, Row, Source
 from rewardkit.data.sources.options import SourceOptions
@@ -26,12 +27,15 @@ class Options(SourceOptions):
 
 
 def _turns(row: Row, name: str) -> list:
+    text = row.field(name, str)
     try:
-        turns = json.loads(row.field(name, str))
+        turns = json.loads(text)
     except json.JSONDecodeError as e:
         raise row.bad(name, f"invalid JSON list of turns ({e.msg})") from None
     if not isinstance(turns, list) or not turns or not all(t is None or isinstance(t, str) for t in turns):
         raise row.bad(name, "wrong type (expected a JSON list of strings)")
+    if where := check_surrogates(text, turns):  # the turns are JSON inside a string: escapes survive the row's check
+        raise row.bad(name, f"turn {where}: {SURROGATE_REASON}")
     return turns
 
 
