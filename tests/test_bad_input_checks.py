@@ -211,6 +211,21 @@ def _holds_float(annotation) -> bool:
     return any(_holds_float(a) for a in typing.get_args(annotation))
 
 
+def _with(annotation, bad):
+    """A value of `annotation`'s shape with `bad` where its float goes (float, list/tuple/dict of floats, optional)."""
+    import typing
+
+    if annotation is float:
+        return bad
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    inner = next(a for a in args if _holds_float(a))
+    if origin is dict:
+        return {"x": _with(inner, bad)}
+    if origin in (list, tuple):
+        return [_with(a, bad) for a in (args if origin is tuple and ... not in args else [inner])]
+    return _with(inner, bad)  # a union
+
+
 def _float_fields():
     """(model, field) for every float-valued setting of every recipe and option model."""
     import rewardkit.cli  # noqa: F401 - imports every command's model
@@ -235,11 +250,9 @@ def test_every_float_setting_of_every_model_refuses_nan_and_inf():
     names = {f"{m.__name__}.{n}" for m, n in fields}
     assert {"TrainConfig.lr", "TrainConfig.loss_params", "ProbeRecipe.l2", "ServeConfig.max_wait_ms"} <= names
     for model, name in fields:
-        annotation = str(model.model_fields[name].annotation)
         for bad in (math.nan, math.inf):
-            value = {"x": bad} if annotation.startswith("dict") else [bad, bad] if "tuple" in annotation else bad
             with pytest.raises(ValidationError) as e:
-                model.model_validate({name: value})
+                model.model_validate({name: _with(model.model_fields[name].annotation, bad)})
             assert any(err["loc"][0] == name and err["type"] == "finite_number" for err in e.value.errors()), \
                 (model.__name__, name, e.value.errors())
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.data.pairs import PreferencePair
+from rewardkit.errors import check_replaceable_dir, mark_owned
 
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
@@ -236,8 +237,6 @@ def atomic_dir(dest: str | Path, *, marker: str, replace: bool = False) -> Itera
     swapped out and removed, and only if rewardkit wrote it (errors.check_output_dir: refused before the
     block runs otherwise). A killed write leaves only a `.tmp-*` directory.
     """
-    from rewardkit.errors import check_replaceable_dir, mark_owned
-
     dest = Path(dest)
     if replace:
         check_replaceable_dir(dest)

@@ -167,8 +167,6 @@ def check_max_length(tokenizer, max_length: int | None, name: str = "--max-lengt
 
 def template_tokens(tokenizer) -> int:
     """Tokens the chat template takes around an empty prompt and reply (system prompt, role headers, end-of-turn)."""
-    from rewardkit.models.tokenization import encode_conversation
-
     empty = [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]
     return len(encode_conversation(tokenizer, empty).ids)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from rewardkit import quiet
+from rewardkit.data.io import atomic_dir
 from rewardkit.probing.probe import Probe
 
 
@@ -49,8 +50,6 @@ def save_model_dir(model, tokenizer, dest: str | Path, state_dict: dict | None =
     """Save an HF model directory (safetensors + tokenizer) atomically: written beside `dest`, then swapped
     in (data.io.atomic_dir), so a killed save leaves no complete-looking model and no stale file of an
     earlier one; a `dest` rewardkit did not write is refused, never replaced."""
-    from rewardkit.data.io import atomic_dir
-
     dest = Path(dest)
     with atomic_dir(dest, marker="config.json", replace=True) as tmp, quiet.libraries():
         # quiet: transformers 5 draws a "Writing model shards" bar

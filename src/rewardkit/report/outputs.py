@@ -134,7 +134,8 @@ def read_run(run_dir: str | Path) -> RunOutputs:
     if kind == "train":  # `rewardkit train`'s out_dir: the train stage alone, its outputs at the top
         return RunOutputs(run_dir=run_dir, recipe={"train": recipe}, train_log=_jsonl(run_dir / "train_log.jsonl"))
     if kind == "evaluate":  # `rewardkit evaluate --out DIR`
-        return RunOutputs(run_dir=run_dir, recipe={"evaluate": {}}, results=_typed(run_dir / "results.json", EvaluationResults))
+        return RunOutputs(run_dir=run_dir, recipe={"evaluate": {}},
+                          results=_typed(run_dir / "results.json", EvaluationResults))
     cur = curate_dir(run_dir, recipe)
     fig3 = cur / FIG3
     return RunOutputs(

@@ -30,6 +30,8 @@ from rewardkit.serving.metrics import Metrics
 from rewardkit.serving.middleware import Guard, access_log
 from rewardkit.serving.runtime import Runtime
 from rewardkit.errors import check_port_free
+from rewardkit.evaluation.checks import check_max_length
+from rewardkit.models.tokenizers import load_tokenizer
 
 log = logging.getLogger("rewardkit.serving")
 
@@ -129,9 +131,6 @@ def serve(config: ServeConfig) -> None:
     check_port_free(config.host, config.port)
     resolve(config.model)  # an alias or .gguf is prepared once here; the background load reuses it
     if config.max_length is not None:  # the tokenizer alone, in a second: the model loads after the port opens
-        from rewardkit.evaluation.checks import check_max_length
-        from rewardkit.models.tokenizers import load_tokenizer
-
         check_max_length(load_tokenizer(config.model), config.max_length)
     print(f"rewardkit serve: {auth}", file=sys.stderr, flush=True)
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rewardkit.data.conversation import why_invalid
+from rewardkit.data.io import SURROGATE_REASON, check_surrogates
 from rewardkit.data.pairs import Message
+from rewardkit.evaluation.checks import max_length_problem
 
 
 class ApiError(Exception):
@@ -54,8 +56,6 @@ def check_content_length(value: str | None, limit: int) -> None:
 
 
 def parse_json(body: bytes) -> Any:
-    from rewardkit.data.io import SURROGATE_REASON, check_surrogates
-
     try:
         text = body.decode("utf-8")
         payload = json.loads(text)
@@ -94,8 +94,6 @@ def _max_length(value: Any, limits: Limits) -> int | None:
         return limits.max_length
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ApiError(422, f"'max_length' must be a positive integer, got {value!r}")
-    from rewardkit.evaluation.checks import max_length_problem
-
     if problem := max_length_problem(value, limits.template_tokens, "'max_length'"):
         raise ApiError(422, problem)
     return value if limits.max_length is None else min(value, limits.max_length)
