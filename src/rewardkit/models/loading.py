@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 
 from rewardkit import quiet
+from rewardkit.data.batching import to_device
 from rewardkit.errors import UserError
 from rewardkit.options import DEFAULT_DTYPE, DEFAULT_MODEL
 from rewardkit.models.gguf_cache import hf_copy_of_gguf
@@ -291,7 +292,7 @@ def forward_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
     `AutoModelForSequenceClassification(...)(ids).logits[:, 0]`.
     """
     device = next(model.parameters()).device
-    input_ids, attention_mask = right_align(input_ids.to(device), attention_mask.to(device))
+    input_ids, attention_mask = right_align(to_device(input_ids, device), to_device(attention_mask, device))
     if arch_spec(model).readout == "pooled":
         return model(input_ids=input_ids, attention_mask=attention_mask).logits[:, 0].float()
     model = unwrap_peft(model)  # a PEFT (LoRA) wrapper injects its layers there: backbone and head

@@ -24,6 +24,14 @@ from rewardkit.models.loading import forward_scores, load_reward_model
 from rewardkit.models.tokenization import encode_conversation, encode_pair
 from rewardkit.options import DEFAULT_BATCH_TOKENS, DEFAULT_MODEL
 
+BF16_BOUND = 0.25
+"""What bf16 scoring promises against fp32 on the same weights: every score within this fraction of the
+fp32 scores' root mean square, so no pair whose fp32 margin exceeds twice that changes order
+(tests/test_modeling.py on SmolLM2; benchmarks/gpu.py on CUDA). Measured on CPU (2026-12-01): worst 0.035
+with AMX, 0.038 with ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16, 0.031 with =AVX2 (AMX also moved one score 7%
+between batch shapes). 0.25 leaves >6x room and still fails a bf16 path that reads the wrong token or
+drops a layer (changes of the order of the scores)."""
+
 PROGRESS_MIN = 256
 """With progress=None, a bar is shown from this many sequences on."""
 
@@ -95,15 +103,18 @@ class RewardModel:
 
             bar = tqdm(total=len(rows), desc="scoring", unit="seq")
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        outs = []  # kept on the model's device: one transfer at the end, so a GPU never waits for the host
         with torch.inference_mode():
             for batch in batches:
                 ids, mask = pad_right([rows[i] for i in batch], pad_id, multiple=pad_to_multiple)
-                for i, s in zip(batch, forward_scores(self.model, ids, mask).tolist()):
-                    scores[i] = s
+                outs.append(forward_scores(self.model, ids, mask))
                 if bar is not None:
                     bar.update(len(batch))
+            flat = torch.cat(outs).tolist() if outs else []
         if bar is not None:
             bar.close()
+        for i, s in zip((i for batch in batches for i in batch), flat):
+            scores[i] = s
         return scores
 
 

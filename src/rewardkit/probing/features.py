@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from rewardkit.data.batching import pad_right, plan_batches
+from rewardkit.data.batching import pad_right, plan_batches, to_device
 from rewardkit.models.loading import arch_spec, right_align, run_backbone
 from rewardkit.options import DEFAULT_BATCH_TOKENS
 
@@ -31,7 +31,7 @@ EXPORTABLE_POOLING = "last"
 def _pool(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """hidden [B, T, H], right-aligned mask [B, T] -> (last [B, H], mean [B, H]) in float32."""
     hidden = hidden.float()
-    last = hidden[torch.arange(hidden.shape[0]), mask.sum(dim=1) - 1]
+    last = hidden[torch.arange(hidden.shape[0], device=hidden.device), mask.sum(dim=1) - 1]
     weights = mask.to(hidden.dtype)[:, :, None]
     mean = (hidden * weights).sum(dim=1) / weights.sum(dim=1)
     return last, mean
@@ -55,9 +55,8 @@ def pooled_features(model, rows: Sequence[Sequence[int]], pad_id: int, *, batch_
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
         for batch in plan_batches([len(r) for r in rows], batch_tokens):
             ids, mask = right_align(*pad_right([rows[i] for i in batch], pad_id, multiple=WIDTH_MULTIPLE))
-            res = run_backbone(model, ids.to(device), None if causal else mask.to(device),
-                               output_hidden_states=bool(layers))
-            mask = mask.to(device)
+            ids, mask = to_device(ids, device), to_device(mask, device)
+            res = run_backbone(model, ids, None if causal else mask, output_hidden_states=bool(layers))
             last, mean = _pool(res.last_hidden_state, mask)
             pooled = {"last": last, "mean": mean}
             for k in layers:

@@ -23,6 +23,7 @@ from rewardkit.errors import check_output_dir, own_output_dir
 from rewardkit.recipe import dump_recipe
 from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.config import TrainConfig
+from rewardkit.data.batching import to_device
 from rewardkit.data.split import sample_pairs, split_pairs
 from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs
 from rewardkit.models.loading import unwrap_peft
@@ -243,7 +244,7 @@ def _pair_losses(cfg: TrainConfig, accelerator, scorer, tokenizer, sharing: bool
     def pair_losses(data: EncodedSet, idx: list[int]):
         batch = collate([data.items[i] for i in idx], pad_id)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            r_chosen, r_rejected = scorer({k: v.to(device) for k, v in batch.items()})
+            r_chosen, r_rejected = scorer({k: to_device(v, device) for k, v in batch.items()})
         r_chosen, r_rejected = r_chosen.float(), r_rejected.float()
         extra = {}
         if data.margins is not None:  # per-pair margins (cfg.margin_field)
