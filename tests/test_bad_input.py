@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
 from tiny_models import save_tiny, tiny_llama, tiny_tokenizer
 
 from rewardkit.cli import main
@@ -64,6 +65,10 @@ def ws(tmp_path_factory) -> Path:
 
     ws = tmp_path_factory.mktemp("bad_input")
     save_tiny(tiny_llama(), tiny_tokenizer(), ws / "model")
+    broken = tiny_llama()  # a model whose every output is NaN: nothing may come out of it as a number
+    with torch.no_grad():
+        broken.model.norm.weight.fill_(float("nan"))  # the last hidden states, hence features and scores
+    save_tiny(broken, tiny_tokenizer(), ws / "nanmodel")
     files = {
         "pairs.jsonl": _jsonl([PAIR, PAIR | {"chosen": "good answer"}]),
         "long.jsonl": _jsonl([LONG]),
@@ -128,6 +133,10 @@ def ws(tmp_path_factory) -> Path:
     (ws / "truncated.jsonl.gz").write_bytes(full[: len(full) // 2])
     (ws / "plain.jsonl.gz").write_text(_jsonl([PAIR]), encoding="utf-8")  # named .gz, not gzip
     write_fixtures(ws / "fx", scale="small")
+    from rewardkit.probing.cache import FeaturesConfig, build_features
+
+    build_features(FeaturesConfig(model=str(ws / "nanmodel"), data=[f"generic:{ws / 'pairs.jsonl'}"], dtype="float32"),
+                   ws / "nancache", log=lambda _: None)
     return ws
 
 
@@ -263,6 +272,15 @@ CATALOGUE = [
          ["--val-fraction", "greater than 0"], ["out-probe"]),
     Case("probe/nan-lr", ["probe", "--features", "nocache", "--out", "out-probe", "--lr", "nan"],
          ["--lr", "finite"], ["out-probe"]),
+    Case("probe/one-cache-twice", ["probe", "--features", "nocache", "--features", "./nocache", "--out", "out-probe"],
+         ["--features", "a cache given twice"], ["out-probe"]),
+    # a broken model: its NaN never becomes a score, a probe or a model
+    Case("score/nan-model", ["score", "--model", "nanmodel", "--data", "generic:pairs.jsonl", "--out", "s.jsonl"],
+         ["nanmodel", "not finite", "nothing written"], ["s.jsonl"]),
+    Case("evaluate/nan-model", ["evaluate", "--model", "nanmodel", "--data", "generic:pairs.jsonl", "--out", "ev"],
+         ["scores of nanmodel", "finite"], ["ev/results.json"]),
+    Case("probe/nan-features", ["probe", "--features", "nancache", "--out", "out-probe"],
+         ["nancache", "hold nan or inf"], ["out-probe"]),
     Case("probe/no-cache", ["probe", "--features", "nocache", "--out", "out-probe"], ["nocache", "no feature cache"],
          ["out-probe"]),
     # evaluate

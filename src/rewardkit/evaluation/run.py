@@ -19,6 +19,7 @@ conversations in "truncated_conversations".
 
 from __future__ import annotations
 
+import math
 import json
 import os
 from pathlib import Path
@@ -265,6 +266,10 @@ def score_file(cfg: ScoreConfig, console: Console | None = None) -> int:
     rm = RewardModel.load(cfg.model, dtype=cfg.dtype, seed=cfg.seed)
     check_max_length(rm.tokenizer, cfg.max_length)
     scores = rm.score_pairs(pairs, **cfg.score_kw())
+    for p, pair_scores in zip(pairs, scores):  # a broken model's NaN would be written as if it were a score
+        if not all(math.isfinite(s) for s in pair_scores):
+            raise UserError(f"{cfg.model}: scores {pair_scores} for pair {p.id} of {cfg.data}: not finite (the model's "
+                            "weights or outputs are broken); nothing written")
     n = write_jsonl_atomic(out, (
         {**p.to_dict(), "score_chosen": sc, "score_rejected": sr, "truncated": cut}
         for p, (sc, sr), cut in zip(pairs, scores, rm.truncated_flags)))

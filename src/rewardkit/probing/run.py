@@ -57,11 +57,16 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
     if not cfg.features:
         raise ValueError("probe: no feature caches given (--features DIR)")
     check_output_dir(out)
+    if len({Path(d).resolve() for d in cfg.features}) < len(cfg.features):  # its pairs would be held out and trained on
+        raise UserError(f"--features: a cache given twice ({', '.join(map(str, cfg.features))})")
     caches = [load_cache(d) for d in cfg.features]
     models = {json.dumps(fs.manifest["config"]["model"]) for fs in caches}
     if len(models) > 1:
         raise ValueError(f"probe: the caches come from different models ({', '.join(sorted(models))})")
     x = pooled(caches, cfg.pooling)
+    if not np.isfinite(x).all():  # a probe fitted on them would be NaN, and so would its exported head
+        raise UserError(f"{', '.join(map(str, cfg.features))}: the {cfg.pooling} features hold NaN or inf (the model's "
+                        "hidden states are not finite)")
     records = [r for fs in caches for r in fs.pairs]
     keys = range(len(x)) if cfg.val_split == "pair" else [r["prompt_id"] for r in records]
     val = np.array(held_out(keys, cfg.val_fraction, cfg.seed), dtype=int)
