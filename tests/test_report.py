@@ -160,6 +160,10 @@ def test_pipeline_writes_the_report_with_table1_of_its_inputs(tmp_path):
     html = results["report"].read_text()
     assert results["report"] == tmp_path / "run" / REPORT
     assert '<section id="table1">' in html and "train: did not run (not in the recipe)" in html
+    assert [r["stage"] for r in results["stages"]] == ["data", "report"]  # the stages that ran, in order
+    assert results["stages"][0]["figure"] == "1 inputs, 2 pairs"
+    assert results["stages"][0]["outputs"] == str(tmp_path / "run" / "data")
+    assert json.loads((tmp_path / "run" / "stages.json").read_text()).keys() == {"data", "report"}
     # by hand (word-level tokenizer): 2 turns each (one user turn + the response); prompt tokens
     # "why is the sky blue" 5, "hello" 1 -> 3.00; responses "because light scatter" 3, "yes", "no", "no" 1 -> 1.50
     assert '<td class="n">2</td><td class="n">2.00</td><td class="n">3.00</td><td class="n">1.50</td>' in html
@@ -217,3 +221,28 @@ def test_a_train_run_dir_reports_its_training_and_a_folder_that_is_no_run_is_ref
     with pytest.raises(UserError, match="folder: not a run directory"):
         write_report(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["data", "notes.txt"]
+
+
+def test_stage_table_has_each_stages_time_figure_and_outputs(tmp_path):
+    from rewardkit.report.stages import stage_rows
+
+    run = write_run(tmp_path / "run")
+    cell = lambda acc, lo, hi, n=8: {"accuracy": acc, "ci95": [lo, hi], "pairs": n}  # noqa: E731
+    (run / "train" / "summary.json").write_text(json.dumps({"steps": 6, "heldout": {"all": {
+        "model": cell(0.75, 0.409, 0.929), "probe": cell(0.625, 0.306, 0.863),
+        "length_baseline": cell(0.5, 0.215, 0.785)}}}))
+    seconds = {"fixtures": 1.0, "data": 2.5, "curate": 30.0, "decontaminate": 0.5, "train": 125.0,
+               "evaluate": 61.2, "report": 0.8}
+    (run / "stages.json").write_text(json.dumps(seconds))
+    rows = {r["stage"]: r for r in stage_rows(read_run(run), seconds)}
+    assert list(rows) == list(seconds) and rows["train"]["seconds"] == 125.0
+    assert rows["data"]["figure"] == "1 inputs, 2,299 pairs"  # the Total row is not an input
+    assert rows["curate"]["figure"] == "1,161 pairs in the mix"
+    assert rows["decontaminate"]["figure"] == "293 of 486 pairs removed"
+    assert rows["train"]["figure"] == "held-out 75.0% [40.9, 92.9] of 8 pairs; probe 62.5; longer wins 50.0"
+    # RewardBench by hand: Chat = alpacaeval-easy 3/4 = 75.0; Chat Hard = llmbar-natural 1/2 = 50.0
+    assert rows["evaluate"]["figure"] == "RewardBench Chat 75.0; RewardBench Chat Hard 50.0"
+    assert rows["train"]["outputs"] == str(run / "train" / "model")
+    assert rows["evaluate"]["outputs"] == str(run / "evaluate" / "results.json")
+    html = render(read_run(run))  # the report's stages section carries the same table
+    assert "<td>train</td><td>2:05.0</td><td>held-out 75.0% [40.9, 92.9] of 8 pairs; probe 62.5" in html

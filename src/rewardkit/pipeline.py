@@ -2,12 +2,16 @@
 
 Stages run in a fixed order, each only when its section is present:
 fixtures -> data stats -> curate -> decontaminate -> train -> evaluate.
-Each stage lives in its own module; this file only orders them and hands outputs on. At the end,
-out_dir/report.html shows every stage's tables and figures (rewardkit.report).
+Each stage lives in its own module; this file only orders them, times them and hands outputs on. At the
+end, out_dir/report.html shows every stage's tables and figures (rewardkit.report), and the console a
+table of the stages with their wall time, main figure and outputs (rewardkit.report.stages).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -22,7 +26,9 @@ from rewardkit.errors import own_output_dir
 from rewardkit.recipe import StrictModel, dump_recipe, load_recipe
 from rewardkit.training.config import TrainConfig
 from rewardkit.models.tokenizers import stage_table
-from rewardkit.report import write_report
+from rewardkit.report import read_run, write_report
+from rewardkit.report.outputs import STAGE_TIMES
+from rewardkit.report.stages import print_stage_table, stage_rows
 from rewardkit.training import train_from_config
 
 
@@ -48,55 +54,76 @@ def run(recipe_path: str | Path, overrides: list[str] | None = None, console: Co
     return run_recipe(load_recipe(recipe_path, PipelineRecipe, overrides), console)
 
 
+@contextmanager
+def _timed(stage: str, seconds: dict[str, float], out: Path) -> Iterator[None]:
+    """Time one stage; OUT/stages.json is rewritten as each stage finishes (a stopped run keeps the rest)."""
+    t0 = time.perf_counter()
+    yield
+    seconds[stage] = round(time.perf_counter() - t0, 1)
+    write_json_atomic(out / STAGE_TIMES, seconds)
+
+
 def run_recipe(recipe: PipelineRecipe, console: Console | None = None) -> dict:
-    """Every stage the recipe has, in order; returns each stage's outputs under its name."""
+    """Every stage the recipe has, in order; returns each stage's outputs under its name. Ends with a table
+    of the stages: wall time, main figure, where the outputs are."""
     console = console or Console()
     out = own_output_dir(recipe.out_dir)
     write_text_atomic(out / "recipe.yaml", dump_recipe(recipe))
+    (out / STAGE_TIMES).unlink(missing_ok=True)  # a rerun into the same out_dir times only its own stages
     results: dict = {}
+    seconds: dict[str, float] = {}
 
     if recipe.fixtures is not None:
-        from rewardkit.data.fixtures import write_fixtures
+        with _timed("fixtures", seconds, out):
+            from rewardkit.data.fixtures import write_fixtures
 
-        console.rule("[bold]fixtures: sources in the public schemas")
-        results["fixtures"] = write_fixtures(out / "fixtures", scale=recipe.fixtures.scale, seed=recipe.fixtures.seed)
-        console.print(", ".join(f"{k}: {v}" for k, v in results["fixtures"].items()), highlight=False)
+            console.rule("[bold]fixtures: sources in the public schemas")
+            results["fixtures"] = write_fixtures(out / "fixtures", scale=recipe.fixtures.scale, seed=recipe.fixtures.seed)
+            console.print(", ".join(f"{k}: {v}" for k, v in results["fixtures"].items()), highlight=False)
 
     if recipe.data is not None:
-        console.rule("[bold]data: Table 1 of the inputs")
-        rows = stage_table(recipe.data, out / "data")
-        print_table(rows, console)
-        write_json_atomic(out / "data" / "table1.json", rows)  # for the run report
-        results["data"] = rows
+        with _timed("data", seconds, out):
+            console.rule("[bold]data: Table 1 of the inputs")
+            rows = stage_table(recipe.data, out / "data")
+            print_table(rows, console)
+            write_json_atomic(out / "data" / "table1.json", rows)  # for the run report
+            results["data"] = rows
 
     if recipe.curate is not None:
-        from rewardkit.curation.run import curate
+        with _timed("curate", seconds, out):
+            from rewardkit.curation.run import curate
 
-        console.rule("[bold]curate: the training mixture")
-        results["curate"] = curate(recipe.curate, recipe.curate.out_dir or out / "curate", console)
+            console.rule("[bold]curate: the training mixture")
+            results["curate"] = curate(recipe.curate, recipe.curate.out_dir or out / "curate", console)
 
     if recipe.decontaminate is not None:
-        from rewardkit.decontamination.run import decontaminate
+        with _timed("decontaminate", seconds, out):
+            from rewardkit.decontamination.run import decontaminate
 
-        stage = recipe.decontaminate
-        console.rule("[bold]decontaminate: Table 4")
-        if "curate" in results:
-            stage = stage.model_copy(update={"data": [f"pairs:{results['curate']['pairs']}"]})
-        elif not stage.data and recipe.train is not None and recipe.train.data:
-            stage = stage.model_copy(update={"data": recipe.train.data, "on_bad_row": recipe.train.on_bad_row})
-        results["decontaminate"] = {**decontaminate(stage, out / "decontaminate", console), "specs": stage.data}
+            stage = recipe.decontaminate
+            console.rule("[bold]decontaminate: Table 4")
+            if "curate" in results:
+                stage = stage.model_copy(update={"data": [f"pairs:{results['curate']['pairs']}"]})
+            elif not stage.data and recipe.train is not None and recipe.train.data:
+                stage = stage.model_copy(update={"data": recipe.train.data, "on_bad_row": recipe.train.on_bad_row})
+            results["decontaminate"] = {**decontaminate(stage, out / "decontaminate", console), "specs": stage.data}
 
     if recipe.train is not None:
-        results["train"] = _train_stage(recipe, out, results, console)
+        with _timed("train", seconds, out):
+            results["train"] = _train_stage(recipe, out, results, console)
 
     if recipe.evaluate is not None:
-        from rewardkit.evaluation.run import run_stage
+        with _timed("evaluate", seconds, out):
+            from rewardkit.evaluation.run import run_stage
 
-        console.rule("[bold]evaluate: RewardBench (Table 2), RewardBench 2, RM-Bench, best-of-N")
-        results["evaluate"] = run_stage(recipe.evaluate, out / "evaluate", results, console)
+            console.rule("[bold]evaluate: RewardBench (Table 2), RewardBench 2, RM-Bench, best-of-N")
+            results["evaluate"] = run_stage(recipe.evaluate, out / "evaluate", results, console)
 
-    results["report"] = write_report(out)
+    with _timed("report", seconds, out):
+        results["report"] = write_report(out)
     console.print(f"report: {results['report']}", highlight=False)
+    results["stages"] = stage_rows(read_run(out), seconds)
+    print_stage_table(results["stages"], console)
     return results
 
 

@@ -2,7 +2,8 @@
 
 Where each stage of `rewardkit run` writes (rewardkit.pipeline): OUT/data/table1.json, OUT/curate/
 (counts.json, table1.json, fig3_magpie_scores.png; or the curate section's own out_dir),
-OUT/decontaminate/table4.json, OUT/train/train_log.jsonl, OUT/evaluate/results.json. A stage counts as run
+OUT/decontaminate/table4.json, OUT/train/train_log.jsonl and summary.json, OUT/evaluate/results.json; the
+stages' wall times in OUT/stages.json. A stage counts as run
 when its outputs are there; a stage the recipe names whose outputs are missing is reported as unfinished.
 """
 
@@ -25,6 +26,8 @@ M = TypeVar("M", bound=BaseModel)
 
 STAGES = ("fixtures", "data", "curate", "decontaminate", "train", "evaluate")
 """The pipeline's stages, in run order."""
+STAGE_TIMES = "stages.json"
+"""OUT/stages.json: {stage: wall seconds} in run order, written by the pipeline as each stage finishes."""
 
 
 @dataclass
@@ -41,8 +44,12 @@ class RunOutputs:
     fig3_png: bytes | None = None
     table4: dict | None = None
     train_log: list[dict] | None = None
+    train_summary: dict | None = None
+    """train/summary.json: held-out accuracy of the model, its probe and "longer wins"."""
     results: EvaluationResults | None = None
     """evaluate/results.json: settings, every example's two scores, the RewardBench summary."""
+    stage_seconds: dict[str, float] | None = None
+    """stages.json: each stage's wall time, in run order."""
 
     def ran(self) -> dict[str, bool]:
         """Stage -> whether its outputs are on disk."""
@@ -147,5 +154,7 @@ def read_run(run_dir: str | Path) -> RunOutputs:
         fig3_png=fig3.read_bytes() if fig3.is_file() else None,
         table4=_json(run_dir / "decontaminate" / "table4.json"),
         train_log=_jsonl(run_dir / "train" / "train_log.jsonl"),
+        train_summary=_json(run_dir / "train" / "summary.json"),
         results=_typed(run_dir / "evaluate" / "results.json", EvaluationResults),
+        stage_seconds=_json(run_dir / STAGE_TIMES),
     )

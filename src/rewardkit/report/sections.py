@@ -25,7 +25,13 @@ def stages_section(out: RunOutputs) -> str:
             items.append(f'<li class="not">{stage}: in the recipe, but its outputs are missing (failed or stopped)</li>')
         else:
             items.append(f'<li class="not">{stage}: did not run (not in the recipe)</li>')
-    return section("stages", "Stages", f"<ul>{''.join(items)}</ul>")
+    body = f"<ul>{''.join(items)}</ul>"
+    if out.stage_seconds:
+        from rewardkit.report.stages import format_minutes, stage_rows
+
+        rows = [{**r, "wall": format_minutes(r["seconds"])} for r in stage_rows(out, out.stage_seconds)]
+        body += table(rows, [("stage", "Stage"), ("wall", "wall m:s"), ("figure", "main figure"), ("outputs", "outputs")])
+    return section("stages", "Stages", body)
 
 
 T1_COLUMNS = [("dataset", "Dataset"), ("pairs", "# Pairs"), ("avg_turns", "Avg. # Turns"),
