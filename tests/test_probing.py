@@ -188,6 +188,10 @@ def test_probe_command_reports_heldout_and_exports_a_model(tiny, data, tmp_path)
         assert cell["pairs"] == 10 and cell["accuracy"] == pytest.approx(right / 10)
         assert cell["ci95"] == pytest.approx(list(wilson(right, 10)))
     assert (tmp_path / "out" / "model" / "model.safetensors").is_file() and "reward model" in said[-1]
+    card = (tmp_path / "out" / "model" / "README.md").read_text(encoding="utf-8")  # its model card
+    cell = result["heldout"]["all"]["probe"]
+    assert f"| all | 10 | {100 * cell['accuracy']:.1f} [{100 * cell['ci95'][0]:.1f}, {100 * cell['ci95'][1]:.1f}] |" in card
+    assert "| Total | 30 |" in card and card.startswith("---\nlibrary_name: transformers\n")
     mean = run_probe(ProbeRecipe(features=[tmp_path / "cache"], pooling="mean"), tmp_path / "mean", log=said.append)
     assert not (tmp_path / "mean" / "model").exists() and mean["heldout"]["all"]["probe"]["pairs"] == 8
 

@@ -26,7 +26,7 @@ def _offsetbias_lines(n: int) -> str:
 
 # --- spec options -------------------------------------------------------------------------------------
 
-XS_VALID = "config, data_dir, max_pairs_per_prompt, split"
+XS_VALID = "config, data_dir, every, max_pairs_per_prompt, split"
 BAD_OPTIONS = {
     "typo of a real option": ("xstest:{x}?max_pair_per_prompt=1", f"unknown option 'max_pair_per_prompt'; valid options: {XS_VALID}"),
     "unknown option": ("xstest:{x}?foo=bar", f"unknown option 'foo'; valid options: {XS_VALID}"),
@@ -36,8 +36,9 @@ BAD_OPTIONS = {
     "option given twice": ("xstest:{x}?max_pairs_per_prompt=1&max_pairs_per_prompt=2", "option 'max_pairs_per_prompt' given twice"),
     "value outside a choice": ("pku_saferlhf:{x}?prefer=kinder", "option prefer='kinder': Input should be 'better' or 'safer'"),
     "bad boolean": ("wildguardmix:{x}?adversarial=maybe", "option adversarial='maybe': Input should be a valid boolean"),
-    "option of another reader": ("offsetbias:{x}?history=drop", "unknown option 'history'; valid options: config, data_dir, split"),
+    "option of another reader": ("offsetbias:{x}?history=drop", "unknown option 'history'; valid options: config, data_dir, every, split"),
     "rewardbench split": ("rewardbench:{x}?split=train", "option split='train': Input should be 'filtered' or 'raw'"),
+    "every 0th row": ("rewardbench:{x}?every=0", "option every='0': Input should be greater than or equal to 1"),
 }
 
 
@@ -58,6 +59,22 @@ def test_options_arrive_typed_and_change_the_read(shared_data):
     capped, _ = read_pairs(f"xstest:{xstest}?max_pairs_per_prompt=1")
     everything, _ = read_pairs(f"xstest:{xstest}")
     assert (len(capped), len(everything)) == (244, 976)  # the typo used to give 976
+
+
+def test_every_nth_row_is_a_sample_by_position_that_keeps_every_subset(shared_data, tmp_path):
+    from collections import Counter
+
+    rb = shared_data / "rewardbench-filtered-first500" / "reward_bench_filtered_sample.jsonl"
+    everything, _ = read_pairs(f"rewardbench:{rb}")
+    sample, report = read_pairs(f"rewardbench:{rb}?every=5")
+    assert [p.source_id for p in sample] == [p.source_id for p in everything[::5]]
+    assert report.rows_read == len(sample) == 100  # the rows passed over are not read
+    whole, part = Counter(p.meta["subset"] for p in everything), Counter(p.meta["subset"] for p in sample)
+    assert part.keys() == whole.keys() and all(abs(part[s] - whole[s] / 5) <= 1 for s in whole)
+    # positions, not file lines: a blank line does not shift the sample
+    lines = ['{"prompt": "p%d", "chosen": "a", "rejected": "b", "subset": "s", "id": %d}' % (i, i) for i in range(5)]
+    (tmp_path / "gaps.jsonl").write_text("\n\n".join(lines) + "\n")
+    assert [p.source_id for p in read_pairs(f"rewardbench:{tmp_path / 'gaps.jsonl'}?every=2")[0]] == ["0", "2", "4"]
 
 
 def test_reader_names_take_hyphens_for_underscores():

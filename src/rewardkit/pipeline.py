@@ -134,16 +134,22 @@ def _train_stage(recipe: PipelineRecipe, out: Path, results: dict, console: Cons
     out/decontaminate-train/): the benchmark rows are for reporting only, so no recipe trains on a pair
     that shares a prompt n-gram with them, whichever section names the data."""
     console.rule("[bold]train: the reward model")
-    cfg = recipe.train
+    cfg, checked = recipe.train, None  # checked: the decontamination the training pairs went through
     upstream = results.get("decontaminate") or results.get("curate")
     if not cfg.data and upstream:
         cfg = cfg.model_copy(update={"data": [f"pairs:{upstream['pairs']}"]})
+        checked = results.get("decontaminate")
     elif cfg.data and recipe.decontaminate is not None:
-        clean = results["decontaminate"]
-        if clean["specs"] != cfg.data:  # the stage checked other data (the curated mix): check these too
+        checked = results["decontaminate"]
+        if checked["specs"] != cfg.data:  # the stage checked other data (the curated mix): check these too
             from rewardkit.decontamination.run import decontaminate
 
             stage = recipe.decontaminate.model_copy(update={"data": cfg.data, "on_bad_row": cfg.on_bad_row})
-            clean = decontaminate(stage, out / "decontaminate-train", console)
-        cfg = cfg.model_copy(update={"data": [f"pairs:{clean['pairs']}"]})
-    return {"model": train_from_config(cfg, out / "train")}
+            checked = decontaminate(stage, out / "decontaminate-train", console)
+        cfg = cfg.model_copy(update={"data": [f"pairs:{checked['pairs']}"]})
+    model_dir = train_from_config(cfg, out / "train")
+    if checked is not None:  # the model card names the benchmarks its training pairs were checked against
+        from rewardkit.models.card import update_card
+
+        update_card(model_dir, decontamination={k: checked.get(k) for k in ("n", "fields", "benchmarks", "table4")})
+    return {"model": model_dir}

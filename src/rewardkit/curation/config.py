@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from rewardkit.curation.magpie import DEFAULT_FRACTIONS, DEFAULT_OFFSETS, MAGPIE_SOURCES, OTHER
+from rewardkit.data.stats import TOKEN_SAMPLE
 from rewardkit.decontamination.config import DecontaminateConfig
 from rewardkit.options import ReadOptions, ScoringOptions
 from rewardkit.recipe import StrictModel, with_default
@@ -93,7 +94,7 @@ class MagpieConfig(StrictModel):
 class ReportConfig(StrictModel):
     tokenizer: str | None = None
     """Tokenizer for Table 1's token counts (rewardkit.data.stats.pair_stats); None: its default."""
-    token_sample: int | None = Field(2000, ge=1)
+    token_sample: int | None = Field(TOKEN_SAMPLE, ge=1)
     """Table 1's averages (turns, tokens) over a seeded sample of at most this many pairs per source;
     pair counts are always exact. None: tokenize every pair (~90 s for 80K pairs on 2 cores)."""
     figures: bool = True

@@ -7,8 +7,6 @@ Written by `rewardkit curate` to OUT_DIR/report.md (+ table1.json, fig3_magpie_s
 
 from __future__ import annotations
 
-import random
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +18,15 @@ from rewardkit.curation.counts import CurationCounts
 from rewardkit.curation.magpie import FIG3, MagpieSelect
 from rewardkit.data.io import atomic_path, write_json_atomic, write_text_atomic
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.data.stats import pair_stats, print_table, total_row
+from rewardkit.data.stats import print_table, source_table
 from rewardkit.models.tokenizers import load_tokenizer
 
 
 def table1(pairs: list[PreferencePair], tokenizer=None, sample: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
-    """Table 1 per source of the final mix, then the pair-weighted total (rewardkit.data.stats). With `sample`,
-    the averages come from a seeded sample of at most that many pairs per source; counts stay exact."""
+    """Table 1 per source of the final mix, then the pair-weighted total (rewardkit.data.stats.source_table),
+    with the tokenizer loaded here when given by name."""
     tokenizer = load_tokenizer(tokenizer) if tokenizer is None or isinstance(tokenizer, str) else tokenizer
-    by_source: dict[str, list[PreferencePair]] = defaultdict(list)
-    for p in pairs:
-        by_source[p.source].append(p)
-    rows = []
-    for source, ps in by_source.items():
-        measured = random.Random(seed).sample(ps, sample) if sample is not None and len(ps) > sample else ps
-        rows.append({"dataset": source, **pair_stats(measured, tokenizer), "pairs": len(ps)})
-    rows.append(total_row(rows))
-    return rows
+    return source_table(pairs, tokenizer, sample, seed)
 
 
 def category_rows(select: MagpieSelect) -> list[dict[str, Any]]:

@@ -12,6 +12,8 @@ GGUF file alone (no model weights) and cached as an HF tokenizer directory.
 
 from __future__ import annotations
 
+import random
+from collections import defaultdict
 from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
@@ -26,6 +28,9 @@ from rewardkit.data.sources import iter_pairs
 from rewardkit.data.sources.base import ReadContext, fresh_quarantine, parse_spec
 
 BATCH = 512
+TOKEN_SAMPLE = 2000
+"""Table 1's averages come from a seeded sample of at most this many pairs per source (counts exact):
+the curated mixture's report and a model card's training data."""
 
 
 class DataStage(ReadOptions):
@@ -64,6 +69,20 @@ def pair_stats(pairs: Iterable[PreferencePair], tok) -> dict[str, Any]:
         "avg_prompt_tokens": prompt_tokens / n if n else 0.0,
         "avg_response_tokens": response_tokens / (2 * n) if n else 0.0,  # mean of chosen and rejected
     }
+
+
+def source_table(pairs: list[PreferencePair], tok, sample: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
+    """Table 1 per source of in-memory pairs (`pair.source`), then the pair-weighted total. With `sample`,
+    the averages come from a seeded sample of at most that many pairs per source; counts stay exact."""
+    by_source: dict[str, list[PreferencePair]] = defaultdict(list)
+    for p in pairs:
+        by_source[p.source].append(p)
+    rows = []
+    for source, ps in by_source.items():
+        measured = random.Random(seed).sample(ps, sample) if sample is not None and len(ps) > sample else ps
+        rows.append({"dataset": source, **pair_stats(measured, tok), "pairs": len(ps)})
+    rows.append(total_row(rows))
+    return rows
 
 
 def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:

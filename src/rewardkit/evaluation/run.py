@@ -109,10 +109,21 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
         print_all(results, console)
         print_notes(notes, console)
         console.print(f"wrote {out_dir / 'results.json'}", highlight=False)
+        _update_card(cfg.model, [spec for spec, _ in jobs], results, out_dir / "results.json")
     if acc is not None:
         acc.wait_for_everyone()
         acc.end_training()  # destroys the process group, so no rank aborts at exit while another tears down
     return results
+
+
+def _update_card(model: str | None, specs: list[str], results: dict, path: Path) -> None:
+    """A model directory rewardkit exported (it has card facts) gets this evaluation in its model card,
+    replacing an earlier one of the same data; other models' directories are left untouched."""
+    from rewardkit.models.card import FACTS, evaluation_facts, update_card
+
+    if model is None or not (Path(model) / FACTS).is_file():
+        return
+    update_card(model, evaluations={", ".join(specs): {**evaluation_facts(results), "results": str(path)}})
 
 
 def _pair_examples(rm, spec: str, cfg: EvaluateConfig, acc, quarantine) -> tuple[list[dict], ReadReport]:

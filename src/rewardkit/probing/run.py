@@ -95,4 +95,20 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
     if cfg.export and cfg.pooling == "last":
         model = caches[0].manifest["config"]["model"]
         log(f"reward model (backbone + probe head) -> {export_probe_model(model, probe, out / 'model')}")
+        _write_card(out / "model", model, [records[i]["source"] for i in train], report)
     return result
+
+
+def _write_card(model_dir: Path, base: str, train_sources: list[str], report: dict) -> None:
+    """The exported probe's model card: its base model, the training pairs per source, its held-out table."""
+    from collections import Counter
+
+    from rewardkit.models.card import update_card
+    from rewardkit.models.loading import base_model_id
+
+    counts = Counter(train_sources)
+    mixture = [{"dataset": s, "pairs": n} for s, n in sorted(counts.items())] + [{"dataset": "Total", "pairs": len(train_sources)}]
+    heldout = {s: {"model": r["probe"], "length_baseline": r["length_baseline"]} for s, r in report.items()}
+    update_card(model_dir, base_model=base_model_id(base), mixture=mixture, heldout=heldout, path=str(model_dir),
+                title=f"Linear-probe reward model: {model_dir.parent.name}",
+                how="A linear probe head on the frozen backbone's last-token features (`rewardkit probe`).")

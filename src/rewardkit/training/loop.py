@@ -8,7 +8,8 @@ Output in out_dir: model/ (an HF directory plain AutoModelForSequenceClassificat
 (one record per step and per validation), tb/ (TensorBoard), checkpoints/, recipe.yaml, summary.json
 (with held-out accuracy per source and 95% intervals, and with an LP head model − probe over prompts),
 learning_curve.png; probe_margins.json (the LP head's step-0 held-out margins, for a resumed run's report);
-probe_model/ with `export_probe_model` (the LP head on the frozen backbone, before fine-tuning).
+probe_model/ with `export_probe_model` (the LP head on the frozen backbone, before fine-tuning). Each
+exported directory has a model card, README.md (rewardkit.training.card).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rewardkit.data.pairs import PreferencePair
 from rewardkit.evaluation.heldout import heldout_report, print_heldout, ranked_right, versus_probe
 from rewardkit.errors import UserError
 from rewardkit.training import checkpoint as ckpt
+from rewardkit.training.card import write_cards
 from rewardkit.training.config import TrainConfig
 from rewardkit.training.data import epoch_batches, micro_batches
 from rewardkit.training.setup import Run, export_model, setup
@@ -218,6 +220,7 @@ def cleanup(run: Run) -> Path:
             print_heldout(report, run.out_dir, vs_probe)
     if run.main:
         summary.write(run.out_dir / "summary.json")
+        write_cards(run, summary)
     run.log.event("done", **summary.model_dump(exclude=HELDOUT_FIELDS))
     run.log.close()
     acc.wait_for_everyone()

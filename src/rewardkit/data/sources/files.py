@@ -17,12 +17,15 @@ from rewardkit.data.sources.rows import Row
 
 
 def source_rows(src: Source, ctx: ReadContext, *, location: str | None = None) -> Iterator[Row]:
-    """The rows of `src` (or of `location`, a file of the same source, read with its options)."""
+    """The rows of `src` (or of `location`, a file of the same source, read with its options); with
+    `?every=N`, every N-th row of each file (the others are not read: not counted, not checked)."""
     location = location or src.location
-    split = src.split
+    split, every = src.split, src.options.every
     if os.path.exists(location):
         for path in _local_files(location, split):
-            for rownum, data in iter_file_rows(path):
+            for position, (rownum, data) in enumerate(iter_file_rows(path)):
+                if position % every:  # by position: jsonl and csv row numbers are file lines
+                    continue
                 ctx.report.rows_read += 1
                 if isinstance(data, BadRow):
                     ctx.bad(data)
@@ -32,7 +35,7 @@ def source_rows(src: Source, ctx: ReadContext, *, location: str | None = None) -
     looks_like_path = location.startswith((".", "/", "~")) or base_suffix(location) in LOCAL_SUFFIXES
     if looks_like_path or location.count("/") != 1:
         raise FileNotFoundError(f"{src.spec}: no such file or directory, and not a hub id: {location}")
-    yield from _hub_rows(location, src.config, split, ctx, data_dir=src.options.data_dir)
+    yield from _hub_rows(location, src.config, split, ctx, data_dir=src.options.data_dir, every=every)
 
 
 def _local_files(location: str, split: str) -> list[Path]:
@@ -51,11 +54,13 @@ def _local_files(location: str, split: str) -> list[Path]:
 
 
 def _hub_rows(hub_id: str, config: str | None, split: str, ctx: ReadContext,
-              data_dir: str | None = None) -> Iterator[Row]:
+              data_dir: str | None = None, every: int = 1) -> Iterator[Row]:
     import datasets
 
     # data_dir: datasets published as folders rather than configs (HH-RLHF's harmless-base, ...)
     ds = datasets.load_dataset(hub_id, config, split=split, data_dir=data_dir)
     for i, data in enumerate(ds, 1):
+        if (i - 1) % every:
+            continue
         ctx.report.rows_read += 1
         yield Row(f"{hub_id}[{split}]", i, data)

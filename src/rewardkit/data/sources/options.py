@@ -27,6 +27,9 @@ class SourceOptions(BaseModel):
     """The hub dataset's config; default: the reader's."""
     data_dir: Text | None = None
     """A hub dataset's folder, for datasets published as folders (HH-RLHF's harmless-base, ...)."""
+    every: Annotated[int, Field(ge=1)] = 1
+    """Read every N-th row only (rows 1, 1+N, 1+2N, ... of each file, in file order): a sample by rule
+    that keeps a file sorted by subset covering every subset in proportion; 1 reads every row."""
 
 
 def parse_options(model: type[SourceOptions], options: dict[str, str], spec: str) -> SourceOptions:
