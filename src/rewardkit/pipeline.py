@@ -25,6 +25,7 @@ from rewardkit.data.io import write_json_atomic, write_text_atomic
 from rewardkit.errors import own_output_dir
 from rewardkit.recipe import StrictModel, dump_recipe, load_recipe
 from rewardkit.training.config import TrainConfig
+from rewardkit.models.card import update_card
 from rewardkit.models.tokenizers import stage_table
 from rewardkit.report import read_run, write_report
 from rewardkit.report.outputs import STAGE_TIMES
@@ -149,7 +150,5 @@ def _train_stage(recipe: PipelineRecipe, out: Path, results: dict, console: Cons
         cfg = cfg.model_copy(update={"data": [f"pairs:{checked['pairs']}"]})
     model_dir = train_from_config(cfg, out / "train")
     if checked is not None:  # the model card names the benchmarks its training pairs were checked against
-        from rewardkit.models.card import update_card
-
         update_card(model_dir, decontamination={k: checked.get(k) for k in ("n", "fields", "benchmarks", "table4")})
     return {"model": model_dir}

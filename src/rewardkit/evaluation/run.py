@@ -35,6 +35,7 @@ from rewardkit.evaluation.checks import check_examples, check_max_length, check_
 from rewardkit.evaluation.results import EvaluationResults
 from rewardkit.evaluation.rewardbench import summarize
 from rewardkit.evaluation.tables import PRINTERS, print_comparison, print_summary
+from rewardkit.models.card import FACTS, evaluation_facts, update_card
 from rewardkit.options import DEFAULT_MODEL, ReadOptions, ScoringOptions
 from rewardkit.data.sources import read_pairs
 from rewardkit.data.sources.sets import read_sets
@@ -119,8 +120,6 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
 def _update_card(model: str | None, specs: list[str], results: dict, path: Path) -> None:
     """A model directory rewardkit exported (it has card facts) gets this evaluation in its model card,
     replacing an earlier one of the same data; other models' directories are left untouched."""
-    from rewardkit.models.card import FACTS, evaluation_facts, update_card
-
     if model is None or not (Path(model) / FACTS).is_file():
         return
     update_card(model, evaluations={", ".join(specs): {**evaluation_facts(results), "results": str(path)}})

@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from rewardkit.data.io import write_json_atomic, write_text_atomic
 
 CARD = "README.md"
@@ -172,8 +174,6 @@ use it unchanged.'''
 
 
 def render_card(facts: dict) -> str:
-    import yaml
-
     title = facts.get("title") or "Reward model"
     lines = ["---", yaml.safe_dump(metadata(facts), sort_keys=False).rstrip(), "---", "", f"# {title}", ""]
     lines.append(f"A reward model (one score per conversation) trained with rewardkit, following {PAPER}.")

@@ -22,6 +22,7 @@ import torch
 from rewardkit import quiet
 from rewardkit.data.batching import to_device
 from rewardkit.errors import UserError
+from rewardkit.models.card import read_facts
 from rewardkit.options import DEFAULT_DTYPE, DEFAULT_MODEL
 from rewardkit.models.gguf_cache import hf_copy_of_gguf
 
@@ -85,8 +86,8 @@ def _minilm() -> Path:
 
 ALIASES = {"smollm2": _smollm2, "minilm": _minilm}
 """Offline models shipped as Python packages: SmolLM2-135M-Instruct (GGUF Q4_1) and all-MiniLM-L6-v2."""
-ALIAS_HUB_IDS = {"smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct", "minilm": "sentence-transformers/all-MiniLM-L6-v2"}
-"""The hub repositories the aliases' weights come from (a model card's base_model)."""
+HUB_IDS = {_smollm2: "HuggingFaceTB/SmolLM2-135M-Instruct", _minilm: "sentence-transformers/all-MiniLM-L6-v2"}
+"""The hub repository each alias's weights come from (a model card's base_model)."""
 
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -108,12 +109,10 @@ def base_model_id(name_or_path: str | Path) -> str | None:
     """The hub id a model started from, for its card: an alias's repository, a hub id itself, a rewardkit
     export's own base model (its card facts); None for other local files."""
     name = str(name_or_path)
-    if name in ALIAS_HUB_IDS:
-        return ALIAS_HUB_IDS[name]
+    if name in ALIASES:
+        return HUB_IDS[ALIASES[name]]
     path = Path(name).expanduser()
     if path.exists():
-        from rewardkit.models.card import read_facts
-
         return read_facts(path).get("base_model") if path.is_dir() else None
     return name if HUB_ID.match(name) and "/" in name else None
 

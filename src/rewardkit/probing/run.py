@@ -12,6 +12,7 @@ With pooling `last` the probe is also saved as a reward model in OUT/model (the 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,7 @@ from rewardkit.probing.options import ProbeOptions
 from rewardkit.data.io import write_json_atomic
 from rewardkit.data.split import held_out
 from rewardkit.evaluation.heldout import accuracy_with_interval, flags
+from rewardkit.models.card import update_card
 
 Pooling = Literal["last", "mean", "last+mean"]
 
@@ -101,9 +103,6 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
 
 def _write_card(model_dir: Path, base: str, train_sources: list[str], report: dict) -> None:
     """The exported probe's model card: its base model, the training pairs per source, its held-out table."""
-    from collections import Counter
-
-    from rewardkit.models.card import update_card
     from rewardkit.models.loading import base_model_id
 
     counts = Counter(train_sources)

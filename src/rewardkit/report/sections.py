@@ -13,6 +13,7 @@ from html import escape
 from rewardkit.report import plots
 from rewardkit.report.html import fmt, image, section, table
 from rewardkit.report.outputs import STAGES, RunOutputs
+from rewardkit.report.stages import format_minutes, stage_rows
 
 
 def stages_section(out: RunOutputs) -> str:
@@ -27,8 +28,6 @@ def stages_section(out: RunOutputs) -> str:
             items.append(f'<li class="not">{stage}: did not run (not in the recipe)</li>')
     body = f"<ul>{''.join(items)}</ul>"
     if out.stage_seconds:
-        from rewardkit.report.stages import format_minutes, stage_rows
-
         rows = [{**r, "wall": format_minutes(r["seconds"])} for r in stage_rows(out, out.stage_seconds)]
         body += table(rows, [("stage", "Stage"), ("wall", "wall m:s"), ("figure", "main figure"), ("outputs", "outputs")])
     return section("stages", "Stages", body)

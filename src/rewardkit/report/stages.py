@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.table import Table
+
 from rewardkit.report.outputs import RunOutputs, curate_dir
 
 
@@ -83,8 +85,6 @@ def format_minutes(seconds: float) -> str:
 
 
 def print_stage_table(rows: list[dict], console) -> None:
-    from rich.table import Table
-
     table = Table(title="stages", title_justify="left")
     for name, justify in (("stage", "left"), ("wall m:s", "right"), ("main figure", "left"), ("outputs", "left")):
         table.add_column(name, justify=justify, overflow="fold")
