@@ -225,12 +225,14 @@ def test_a_train_run_dir_reports_its_training_and_a_folder_that_is_no_run_is_ref
 
 def test_stage_table_has_each_stages_time_figure_and_outputs(tmp_path):
     from rewardkit.report.stages import stage_rows
+    from rewardkit.training.summary import TrainSummary
 
     run = write_run(tmp_path / "run")
     cell = lambda acc, lo, hi, n=8: {"accuracy": acc, "ci95": [lo, hi], "pairs": n}  # noqa: E731
-    (run / "train" / "summary.json").write_text(json.dumps({"steps": 6, "heldout": {"all": {
-        "model": cell(0.75, 0.409, 0.929), "probe": cell(0.625, 0.306, 0.863),
-        "length_baseline": cell(0.5, 0.215, 0.785)}}}))
+    TrainSummary(model=str(run / "train" / "model"), steps=6, best_step=6, best_val_accuracy=0.75, pairs_seen=48,
+                 tokens_seen=960, train_seconds_this_process=120.0, world_size=1, train_pairs={}, val_pairs={},
+                 heldout={"all": {"model": cell(0.75, 0.409, 0.929), "probe": cell(0.625, 0.306, 0.863),
+                                  "length_baseline": cell(0.5, 0.215, 0.785)}}).write(run / "train" / "summary.json")
     seconds = {"fixtures": 1.0, "data": 2.5, "curate": 30.0, "decontaminate": 0.5, "train": 125.0,
                "evaluate": 61.2, "report": 0.8}
     (run / "stages.json").write_text(json.dumps(seconds))

@@ -21,6 +21,7 @@ from rewardkit.curation.counts import CurationCounts
 from rewardkit.curation.magpie import FIG3
 from rewardkit.errors import UserError, validation_message
 from rewardkit.evaluation.results import EvaluationResults
+from rewardkit.training.summary import TrainSummary
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,7 +45,7 @@ class RunOutputs:
     fig3_png: bytes | None = None
     table4: dict | None = None
     train_log: list[dict] | None = None
-    train_summary: dict | None = None
+    train_summary: TrainSummary | None = None
     """train/summary.json: held-out accuracy of the model, its probe and "longer wins"."""
     results: EvaluationResults | None = None
     """evaluate/results.json: settings, every example's two scores, the RewardBench summary."""
@@ -154,7 +155,7 @@ def read_run(run_dir: str | Path) -> RunOutputs:
         fig3_png=fig3.read_bytes() if fig3.is_file() else None,
         table4=_json(run_dir / "decontaminate" / "table4.json"),
         train_log=_jsonl(run_dir / "train" / "train_log.jsonl"),
-        train_summary=_json(run_dir / "train" / "summary.json"),
+        train_summary=_typed(run_dir / "train" / "summary.json", TrainSummary),
         results=_typed(run_dir / "evaluate" / "results.json", EvaluationResults),
         stage_seconds=_json(run_dir / STAGE_TIMES),
     )

@@ -12,22 +12,24 @@ from pathlib import Path
 from rich.table import Table
 
 from rewardkit.report.outputs import RunOutputs, curate_dir
+from rewardkit.training.summary import TrainSummary
 
 
 def _pct(fraction: float | None) -> str:
     return "—" if fraction is None else f"{100 * fraction:.1f}"
 
 
-def train_figure(summary: dict) -> str:
+def train_figure(summary: TrainSummary) -> str:
     """Held-out accuracy of the model beside its probe and "longer wins", from train/summary.json."""
-    cells = (summary.get("heldout") or {}).get("all")
+    cells = (summary.heldout or {}).get("all")
     if not cells:
-        return f"{summary.get('steps', 0)} steps (no held-out pairs)"
-    lo, hi = cells["model"]["ci95"]
-    text = f"held-out {_pct(cells['model']['accuracy'])}% [{_pct(lo)}, {_pct(hi)}] of {cells['model']['pairs']} pairs"
+        return f"{summary.steps} steps (no held-out pairs)"
+    model = cells["model"]
+    lo, hi = model.ci95
+    text = f"held-out {_pct(model.accuracy)}% [{_pct(lo)}, {_pct(hi)}] of {model.pairs} pairs"
     if "probe" in cells:
-        text += f"; probe {_pct(cells['probe']['accuracy'])}"
-    return text + f"; longer wins {_pct(cells['length_baseline']['accuracy'])}"
+        text += f"; probe {_pct(cells['probe'].accuracy)}"
+    return text + f"; longer wins {_pct(cells['length_baseline'].accuracy)}"
 
 
 def evaluate_figure(results) -> str:
