@@ -22,8 +22,8 @@ def _cfg(tiny, **over) -> TrainConfig:
                           "seed": 3, **over})
 
 
-def _train(cfg, out, **kw):
-    return train_from_config(cfg, out, train_pairs=toy_pairs(48, seed=1), val_pairs=toy_pairs(8, seed=2), **kw)
+def _train(cfg, out, *, seed=1, **kw):
+    return train_from_config(cfg, out, train_pairs=toy_pairs(48, seed=seed), val_pairs=toy_pairs(8, seed=2), **kw)
 
 
 def _log(out) -> list[dict]:
@@ -80,6 +80,15 @@ def test_resume_refuses_a_recipe_that_alters_the_run_naming_each_key(tiny, run_d
         _train(_cfg(tiny, **change), run_dir, resume=True)
     assert named in str(e.value) and str(e.value).count(" -> ") == len(change)
     assert ((run_dir / "checkpoints").stat().st_mtime_ns, (run_dir / "recipe.yaml").read_text()) == before
+
+
+def test_resume_refuses_other_pairs_under_the_same_recipe(tiny, run_dir):
+    """The recipe names files; a file changed under the same name is other data (the run's start event
+    holds the fingerprint of the pair ids it trained on)."""
+    with pytest.raises(UserError, match=r"resume reads other pairs than the run trained on \(48 train / 8 held-out "
+                                        r"now, 48 train / 8 held-out then"):
+        _train(_cfg(tiny), run_dir, seed=5, resume=True)
+    assert not (run_dir / "train_log.jsonl").read_text().count('"resume"')
 
 
 def test_resume_takes_what_does_not_alter_the_run(tiny, run_dir):

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from rewardkit.curation.counts import CurationCounts
 from rewardkit.curation.magpie import FIG3
 from rewardkit.errors import UserError, validation_message
+from rewardkit.training.runlog import LOG_NAME
 from rewardkit.evaluation.results import EvaluationResults
 from rewardkit.training.summary import TrainSummary
 
@@ -111,7 +112,7 @@ def run_kind(run_dir: Path, recipe: dict[str, Any]) -> str:
     """"pipeline" (`rewardkit run`'s out_dir: a recipe naming stages, or a stage's outputs), "train"
     (`rewardkit train`'s: its recipe and log at the top) or "evaluate" (`evaluate --out`'s results.json);
     a folder that is none of them is refused, not written into."""
-    if "lr" in recipe or (run_dir / "train_log.jsonl").is_file():
+    if "lr" in recipe or (run_dir / LOG_NAME).is_file():
         return "train"
     if set(STAGES) & set(recipe) or any((run_dir / name).is_file() for name in STAGE_OUTPUTS):
         return "pipeline"
@@ -140,7 +141,7 @@ def read_run(run_dir: str | Path) -> RunOutputs:
         raise ValueError(f"{recipe_path}: not a recipe (a mapping of keys)")
     kind = run_kind(run_dir, recipe)
     if kind == "train":  # `rewardkit train`'s out_dir: the train stage alone, its outputs at the top
-        return RunOutputs(run_dir=run_dir, recipe={"train": recipe}, train_log=_jsonl(run_dir / "train_log.jsonl"))
+        return RunOutputs(run_dir=run_dir, recipe={"train": recipe}, train_log=_jsonl(run_dir / LOG_NAME))
     if kind == "evaluate":  # `rewardkit evaluate --out DIR`
         return RunOutputs(run_dir=run_dir, recipe={"evaluate": {}},
                           results=_typed(run_dir / "results.json", EvaluationResults))

@@ -3,11 +3,14 @@
 A resume continues the run in out_dir from its latest checkpoint; the recipe it was started with is
 out_dir/recipe.yaml. Every recipe key alters the run (its data, model, loss, optimizer or schedule), and
 a change to one is refused with each changed key named, except the keys below: they change how the run
-is watched, saved or computed, or how long it goes on, not what it trains towards.
+is watched, saved or computed, or how long it goes on, not what it trains towards. The data is also
+compared by content: the pair ids the specs read now against the fingerprint in the run's start event.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ import yaml
 from pydantic import BaseModel
 
 from rewardkit.errors import UserError
+from rewardkit.training.runlog import LOG_NAME
 
 MAY_CHANGE = {
     "out_dir": "where the run is (the run dir itself)",
@@ -76,6 +80,39 @@ def check_resume(cfg: BaseModel, out_dir: Path) -> None:
         allowed = ", ".join([*MAY_CHANGE, *(f"{k} (up)" for k in MAY_GROW)][2:])
         raise UserError(f"{out_dir}: resume with a recipe that alters the run: {'; '.join(changes)} (a resume "
                         f"may change only {allowed}; start a new run in another out_dir instead)")
+
+
+def data_fingerprint(train_ids: list[str], val_ids: list[str]) -> str:
+    """sha256 of the training and held-out pair ids (content hashes) in order: the pairs a run trains on."""
+    h = hashlib.sha256()
+    for ids in (train_ids, val_ids):
+        h.update("\n".join(ids).encode())
+        h.update(b"|")
+    return h.hexdigest()
+
+
+def check_same_data(out_dir: Path, fingerprint: str, pairs: dict[str, int]) -> None:
+    """Refuse a resume whose specs now read other pairs (a file changed under the same name): the run's
+    `start` event in train_log.jsonl holds the fingerprint it trained on."""
+    start = _start_event(Path(out_dir) / LOG_NAME)
+    if start is None or "data_fingerprint" not in start:  # a log written before fingerprints: nothing to compare
+        return
+    if start["data_fingerprint"] != fingerprint:
+        was = f"{start.get('train_pairs', {}).get('kept')} train / {start.get('val_pairs', {}).get('kept')} held-out"
+        raise UserError(f"{out_dir}: resume reads other pairs than the run trained on ({pairs['train']} train / "
+                        f"{pairs['val']} held-out now, {was} then; the data files changed under the same specs); "
+                        "start a new run in another out_dir instead")
+
+
+def _start_event(log: Path) -> dict | None:
+    try:
+        for line in log.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("event") == "start":
+                return record
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _default(field) -> Any:

@@ -13,11 +13,13 @@ from pathlib import Path
 
 from rewardkit.data.io import write_text_atomic
 
+LOG_NAME = "train_log.jsonl"
+
 
 class RunLog:
     def __init__(self, out_dir: Path, *, enabled: bool, resume_step: int | None = None):
         self.enabled = enabled
-        self.path = Path(out_dir) / "train_log.jsonl"
+        self.path = Path(out_dir) / LOG_NAME
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs
 from rewardkit.models.loading import unwrap_peft
 from rewardkit.training.forward import PairScorer, check_prompt_sharing, collate_shared, supports_prompt_sharing
 from rewardkit.losses import LOSSES
-from rewardkit.training.resume import RECIPE, check_resume
+from rewardkit.training.resume import RECIPE, check_resume, check_same_data, data_fingerprint
 from rewardkit.training.runlog import RunLog
 from rewardkit.data.sources import read_pairs
 from rewardkit.data.sources.base import fresh_quarantine
@@ -103,6 +103,9 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
 
     check_max_length(tokenizer, cfg.max_length, "max_length")  # a budget that holds no response trains on nothing
     train_set, val_set, reads = _prepare_data(cfg, tokenizer, train_pairs, val_pairs, out_dir / "quarantine.jsonl")
+    fingerprint = data_fingerprint([p.id for p in train_set.pairs], [p.id for p in val_set.pairs])
+    if resume:
+        check_same_data(out_dir, fingerprint, {"train": len(train_set.items), "val": len(val_set.items)})
     steps_per_epoch = len(train_set.items) // cfg.global_batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{len(train_set.items)} training pairs is fewer than one global batch "
@@ -128,7 +131,8 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     log.event("resume" if resume else "start", step=state.step, world_size=accelerator.num_processes,
               accumulation=accum, micro_batch_size=cfg.micro_batch_size, global_batch_size=cfg.global_batch_size,
               total_steps=total_steps, steps_per_epoch=steps_per_epoch, reads=reads,
-              train_pairs=train_set.counts.as_dict(), val_pairs=val_set.counts.as_dict(), prompt_sharing=sharing,
+              train_pairs=train_set.counts.as_dict(), val_pairs=val_set.counts.as_dict(), data_fingerprint=fingerprint,
+              prompt_sharing=sharing,
               bf16_weights=bf16_weights, optimizer_impl=cfg.optimizer_impl,
               distributed_type=str(accelerator.distributed_type), trainable_parameters=_count_trainable(model))
     if probe_info is not None:
