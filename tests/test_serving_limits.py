@@ -258,3 +258,24 @@ def test_a_bound_is_refused_on_its_own_field(field, value):
     with pytest.raises(ValidationError) as e:
         ServeConfig(**{field: value})
     assert [err["loc"] for err in e.value.errors()] == [(field,)]
+
+
+def test_serve_says_at_start_whether_a_key_is_required(tmp_path, monkeypatch, capsys):
+    import socket
+
+    import uvicorn
+
+    from rewardkit.serving.app import serve
+    from tiny_models import save_tiny
+
+    model = save_tiny(tiny_llama(), tiny_tokenizer(), tmp_path / "model")
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)  # everything before listening, then stop
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    serve(ServeConfig(model=str(model), port=port))
+    assert "rewardkit serve: API key: none (no --api-key, no REWARDKIT_API_KEY): every route is open" in capsys.readouterr().err
+    monkeypatch.setenv(API_KEY_ENV, "k")
+    serve(ServeConfig(model=str(model), port=port))
+    assert f"API key: required on every route but /health and /ready (from {API_KEY_ENV})" in capsys.readouterr().err
