@@ -115,3 +115,14 @@ def test_every_key_a_resume_may_change_is_a_recipe_key_and_growing_is_one_way():
     del saved["head_lr_multiplier"]
     assert changed_keys(saved, TrainRecipe(max_steps=10, epochs=2, head_lr_multiplier=2.0)) == [
         "head_lr_multiplier: 1.0 -> 2.0"]
+
+
+def test_a_model_dir_rewardkit_did_not_write_is_refused_before_training_not_after(tiny, tmp_path):
+    from rewardkit.errors import own_output_dir
+
+    out = own_output_dir(tmp_path / "run")  # the run dir is rewardkit's; its model/ is not
+    (out / "model").mkdir()
+    (out / "model" / "mine.txt").write_text("x")
+    with pytest.raises(UserError, match="run/model: not empty and not written by rewardkit"):
+        _train(_cfg(tiny), out)
+    assert not (out / "train_log.jsonl").exists() and (out / "model" / "mine.txt").read_text() == "x"

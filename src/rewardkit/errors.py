@@ -136,6 +136,17 @@ def mark_owned(path: str | Path, files: list[str] | None = None) -> None:
         marker.write_text(text + "".join(f"{name}\n" for name in files or []), encoding="utf-8")
 
 
+def note_written(path: str | Path, names: list[str]) -> None:
+    """Add `names` (files rewardkit just wrote into a directory it replaces as a whole) to the directory's
+    OWNED_MARKER list, so a later replacement takes them too; nothing for a directory without a list."""
+    marker = Path(path) / OWNED_MARKER
+    if not marker.is_file():
+        return
+    head, *written = marker.read_text(encoding="utf-8").splitlines()
+    if written and set(names) - set(written):
+        marker.write_text("".join(f"{line}\n" for line in [head, *sorted(set(written) | set(names))]), encoding="utf-8")
+
+
 def check_replaceable_dir(path: str | Path) -> None:
     """Refuse to remove a directory that holds a file rewardkit did not write: not owned (check_output_dir),
     or a name its OWNED_MARKER does not list (when it lists any)."""

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from rewardkit.data.io import write_json_atomic, write_text_atomic
+from rewardkit.errors import note_written
 
 CARD = "README.md"
 FACTS = "rewardkit.json"
@@ -43,6 +44,7 @@ def update_card(model_dir: str | Path, **facts: Any) -> Path:
     write_json_atomic(model_dir / FACTS, merged)
     dest = model_dir / CARD
     write_text_atomic(dest, render_card(merged))
+    note_written(model_dir, [FACTS, CARD])  # the model dir is replaced whole by the next export
     return dest
 
 

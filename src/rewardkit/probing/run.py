@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from rewardkit.errors import UserError, check_output_dir, own_output_dir
+from rewardkit.errors import UserError, check_output_dir, check_replaceable_dir, own_output_dir
 from rewardkit.options import HoldOutOptions
 from rewardkit.probing.options import ProbeOptions
 from rewardkit.data.io import write_json_atomic
@@ -27,6 +27,8 @@ from rewardkit.data.split import held_out
 from rewardkit.evaluation.heldout import accuracy_with_interval, flags
 from rewardkit.models.card import update_card
 
+EXPORT_DIR = "model"
+"""The exported reward model (backbone + probe head), in OUT."""
 Pooling = Literal["last", "mean", "last+mean"]
 
 
@@ -59,6 +61,7 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
     if not cfg.features:
         raise ValueError("probe: no feature caches given (--features DIR)")
     check_output_dir(out)
+    check_replaceable_dir(Path(out) / EXPORT_DIR)  # replaced at the end: refused now
     if len({Path(d).resolve() for d in cfg.features}) < len(cfg.features):  # its pairs would be held out and trained on
         raise UserError(f"--features: a cache given twice ({', '.join(map(str, cfg.features))})")
     caches = [load_cache(d) for d in cfg.features]
@@ -96,7 +99,7 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
     write_json_atomic(out / "probe.json", result)
     if cfg.export and cfg.pooling == "last":
         model = caches[0].manifest["config"]["model"]
-        log(f"reward model (backbone + probe head) -> {export_probe_model(model, probe, out / 'model')}")
+        log(f"reward model (backbone + probe head) -> {export_probe_model(model, probe, out / EXPORT_DIR)}")
         _write_card(out / "model", model, [records[i]["source"] for i in train], report)
     return result
 

@@ -197,6 +197,12 @@ class TrainConfig(ReadOptions, HoldOutOptions):
         return self.global_batch_size // per_step
 
 
+MODEL_DIR = "model"
+"""The exported model, in a run's out_dir."""
+PROBE_MODEL_DIR = "probe_model"
+"""The LP head on the frozen backbone (export_probe_model), in a run's out_dir."""
+
+
 class TrainRecipe(TrainConfig):
     """`rewardkit train RECIPE.yaml`: the training settings plus where the run goes."""
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from rewardkit.probing.features import pair_rows, pooled_features, split_pairs_axis
 from rewardkit.probing.probe import ProbeOptions, bt_scale, fit_probe, pair_accuracy
+from rewardkit.training.config import PROBE_MODEL_DIR
 
 
 def fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir: Path, main: bool) -> dict:
@@ -41,7 +42,7 @@ def fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir: Path, mai
             "val_accuracy": pair_accuracy(probe.scores(val[0]), probe.scores(val[1])) if val else None,
             "best_epoch": history.best_epoch, "weight_norm": float((probe.weight**2).sum() ** 0.5), "scale": scale}
     if cfg.export_probe_model and main:
-        save_model_dir(model, tokenizer, out_dir / "probe_model")
+        save_model_dir(model, tokenizer, out_dir / PROBE_MODEL_DIR)
     return info
 
 

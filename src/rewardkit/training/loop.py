@@ -27,7 +27,7 @@ from rewardkit.evaluation.heldout import heldout_report, print_heldout, ranked_r
 from rewardkit.errors import UserError
 from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.card import write_cards
-from rewardkit.training.config import TrainConfig
+from rewardkit.training.config import MODEL_DIR, TrainConfig
 from rewardkit.training.data import epoch_batches, micro_batches
 from rewardkit.training.setup import Run, export_model, setup
 from rewardkit.training.summary import HELDOUT_FIELDS, HeldoutMargins, TrainSummary
@@ -199,7 +199,7 @@ def cleanup(run: Run) -> Path:
     if best is not None and state.best_step != state.step:  # early stopping or a late dip: keep the best
         acc.load_state(str(best))  # restores the TrainState of the best step too
         run.log.event("restored_best", step=trained_steps, best_step=state.best_step)
-    model_dir = export_model(acc, run.scorer, run.tokenizer, run.out_dir / "model")
+    model_dir = export_model(acc, run.scorer, run.tokenizer, run.out_dir / MODEL_DIR)
     summary = TrainSummary(
         model=str(model_dir), steps=trained_steps, best_step=state.best_step,
         best_val_accuracy=state.best_accuracy if state.best_step >= 0 else None,

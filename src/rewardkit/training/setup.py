@@ -19,10 +19,10 @@ import torch
 
 from rewardkit.data.io import write_text_atomic
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.errors import check_output_dir, own_output_dir
+from rewardkit.errors import check_output_dir, check_replaceable_dir, own_output_dir
 from rewardkit.recipe import dump_recipe
 from rewardkit.training import checkpoint as ckpt
-from rewardkit.training.config import TrainConfig
+from rewardkit.training.config import MODEL_DIR, PROBE_MODEL_DIR, TrainConfig
 from rewardkit.data.batching import to_device
 from rewardkit.data.split import sample_pairs, split_pairs
 from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs
@@ -89,6 +89,8 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
         check_resume(cfg, out_dir)
     else:
         check_output_dir(out_dir)
+    for name in (MODEL_DIR, PROBE_MODEL_DIR):  # replaced at the end: refused now, not after the training
+        check_replaceable_dir(out_dir / name)
     accelerator = make_accelerator()
     if not resume and accelerator.is_main_process:
         own_output_dir(out_dir)
