@@ -192,6 +192,9 @@ def test_probe_command_reports_heldout_and_exports_a_model(tiny, data, tmp_path)
     cell = result["heldout"]["all"]["probe"]
     assert f"| all | 10 | {100 * cell['accuracy']:.1f} [{100 * cell['ci95'][0]:.1f}, {100 * cell['ci95'][1]:.1f}] |" in card
     assert "| Total | 30 |" in card and card.startswith("---\nlibrary_name: transformers\n")
+    again = run_probe(ProbeRecipe(features=[tmp_path / "cache"], val_fraction=0.25, l2=0.02), tmp_path / "out",
+                      log=said.append)  # a rerun replaces the model, its card (written after the export) included
+    assert again["weight"] != result["weight"] and (tmp_path / "out" / "model" / "README.md").is_file()
     mean = run_probe(ProbeRecipe(features=[tmp_path / "cache"], pooling="mean"), tmp_path / "mean", log=said.append)
     assert not (tmp_path / "mean" / "model").exists() and mean["heldout"]["all"]["probe"]["pairs"] == 8
 

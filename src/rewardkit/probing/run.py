@@ -100,7 +100,7 @@ def run_probe(cfg: ProbeRecipe, out: str | Path, log=print) -> dict:
     if cfg.export and cfg.pooling == "last":
         model = caches[0].manifest["config"]["model"]
         log(f"reward model (backbone + probe head) -> {export_probe_model(model, probe, out / EXPORT_DIR)}")
-        _write_card(out / "model", model, [records[i]["source"] for i in train], report)
+        _write_card(out / EXPORT_DIR, model, [records[i]["source"] for i in train], report)
     return result
 
 

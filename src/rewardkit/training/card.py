@@ -6,6 +6,7 @@ from __future__ import annotations
 from rewardkit.data.stats import TOKEN_SAMPLE, source_table
 from rewardkit.models.card import update_card
 from rewardkit.models.loading import base_model_id
+from rewardkit.training.config import MODEL_DIR, PROBE_MODEL_DIR
 from rewardkit.training.summary import TrainSummary
 
 
@@ -25,9 +26,9 @@ def write_cards(run, summary: TrainSummary) -> None:
     common = {"base_model": base_model_id(run.cfg.model), "recipe": recipe,
               "mixture": source_table(run.train_set.pairs, run.tokenizer, TOKEN_SAMPLE, run.cfg.seed)}
     heldout = summary.model_dump(mode="json", exclude_unset=True).get("heldout")
-    update_card(run.out_dir / "model", **common, title=f"Reward model: {run.out_dir.name}", how=how_trained(run.cfg),
-                heldout=heldout, path=str(run.out_dir / "model"))
-    probe_dir = run.out_dir / "probe_model"
+    update_card(run.out_dir / MODEL_DIR, **common, title=f"Reward model: {run.out_dir.name}", how=how_trained(run.cfg),
+                heldout=heldout, path=str(run.out_dir / MODEL_DIR))
+    probe_dir = run.out_dir / PROBE_MODEL_DIR
     if run.cfg.export_probe_model and probe_dir.is_dir():
         probe_heldout = None if heldout is None or "probe" not in heldout["all"] else {
             source: {"model": row["probe"], "length_baseline": row["length_baseline"]} for source, row in heldout.items()}
