@@ -75,4 +75,4 @@ class HoldOutOptions(StrictModel):
     """How the held-out share is drawn (rewardkit.data.split.held_out): "pair", a random sample of pairs;
     "prompt", whole prompts, so no held-out pair shares its prompt or a response with a training pair
     (sources with several pairs per prompt, e.g. HelpSteer's 387 sample pairs over 107 prompts, leak
-    through shared responses otherwise: docs BENCHMARKS.md, "A leak in the held-out numbers")."""
+    through shared responses otherwise: docs BENCHMARKS.md, "Probes: held-out split by prompt")."""

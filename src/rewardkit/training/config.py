@@ -110,7 +110,7 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     the SiLU gate). Run here single-process only (DDP wraps the same modules, untested); refused under
     FSDP and DeepSpeed, whose compile setting is accelerate's dynamo_backend. Measured on SmolLM2 here:
     1.10-1.14x the default's tokens/s after step 1 and ~20% less peak memory, after ~30 s of compiling on
-    a cold cache (BENCHMARKS.md, "Training speed"); inductor needs a C++ compiler on CPU. Off by default:
+    a cold cache (BENCHMARKS.md, "Training throughput against TRL"); inductor needs a C++ compiler on CPU. Off by default:
     short runs pay more to compile than they save."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward: less memory, more compute."""
@@ -118,7 +118,7 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     """Pack [prompt, chosen response, rejected response] into one sequence so the shared prompt is
     computed once (a 4D mask hides chosen from rejected; same rewards). None (default): on wherever the
     model supports it (decoders with a score head, eager or sdpa attention), since it trains 1.7x faster
-    on HH-RLHF (BENCHMARKS.md, "Training"); true: required (error if unsupported); false: off."""
+    on HH-RLHF (BENCHMARKS.md, "Training throughput against TRL"); true: required (error if unsupported); false: off."""
     length_grouping: bool = True
     """Batch pairs of similar length (less padding); the order of batches stays random."""
     attn_implementation: str | None = None
@@ -139,7 +139,7 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     hence the probe's accuracy, is unchanged; an L2-shrunk or early-stopped head has margins near 0, so
     without it fine-tuning starts at loss ~log 2 with the largest gradients into the backbone, the feature
     distortion LP-FT means to avoid. On the CPU recipe it did not help (held-out -4.1 points vs its probe;
-    uncalibrated -3.1: BENCHMARKS.md, "Reward models that learn"), hence off. Bradley-Terry loss only."""
+    uncalibrated -3.1: BENCHMARKS.md, "The CPU recipe"), hence off. Bradley-Terry loss only."""
     export_probe_model: bool = False
     """With head_init probe: also save the frozen backbone + probe head to out_dir/probe_model, the
     linear-probe baseline to evaluate beside the fine-tuned model."""

@@ -2,7 +2,7 @@
 
 A fresh random head fine-tuned together with the backbone at the backbone's small learning rate lets
 the backbone drift before the head is any good, and the run can end below a linear probe on its own
-frozen features (BENCHMARKS.md, "Reward models that learn"). Fitting the head first (seconds, on one
+frozen features (BENCHMARKS.md, "The CPU recipe"). Fitting the head first (seconds, on one
 inference pass over the training pairs) starts fine-tuning from the probe.
 """
 
