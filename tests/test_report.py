@@ -248,3 +248,16 @@ def test_stage_table_has_each_stages_time_figure_and_outputs(tmp_path):
     assert rows["evaluate"]["outputs"] == str(run / "evaluate" / "results.json")
     html = render(read_run(run))  # the report's stages section carries the same table
     assert "<td>train</td><td>2:05.0</td><td>held-out 75.0% [40.9, 92.9] of 8 pairs; probe 62.5" in html
+
+
+def test_stage_table_prints_as_aligned_lines_with_a_total():
+    from rewardkit.report.stages import stage_table_lines
+
+    rows = [{"stage": "data", "seconds": 5.1, "figure": "7 inputs, 7,343 pairs", "outputs": "runs/q/data"},
+            {"stage": "train", "seconds": 125.25, "figure": "held-out 80.5%", "outputs": "runs/q/train/model"}]
+    assert stage_table_lines(rows) == [
+        "stage  wall m:s  main figure            outputs",
+        "data     0:05.1  7 inputs, 7,343 pairs  runs/q/data",
+        "train    2:05.2  held-out 80.5%         runs/q/train/model",
+        "total    2:10.3",
+    ]

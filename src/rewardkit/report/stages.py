@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.table import Table
-
 from rewardkit.report.outputs import RunOutputs, curate_dir
 from rewardkit.training.summary import TrainSummary
 
@@ -86,11 +84,15 @@ def format_minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
+def stage_table_lines(rows: list[dict]) -> list[str]:
+    """The table as aligned plain-text lines (no wrapping, so it reads the same in a log or a README)."""
+    cells = [["stage", "wall m:s", "main figure", "outputs"]]
+    cells += [[r["stage"], format_minutes(r["seconds"]), r["figure"], r["outputs"]] for r in rows]
+    cells.append(["total", format_minutes(sum(r["seconds"] for r in rows)), "", ""])
+    widths = [max(len(c[i]) for c in cells) for i in range(4)]
+    return [f"{c[0]:<{widths[0]}}  {c[1]:>{widths[1]}}  {c[2]:<{widths[2]}}  {c[3]}".rstrip() for c in cells]
+
+
 def print_stage_table(rows: list[dict], console) -> None:
-    table = Table(title="stages", title_justify="left")
-    for name, justify in (("stage", "left"), ("wall m:s", "right"), ("main figure", "left"), ("outputs", "left")):
-        table.add_column(name, justify=justify, overflow="fold")
-    for r in rows:
-        table.add_row(r["stage"], format_minutes(r["seconds"]), r["figure"], r["outputs"])
-    table.add_row("total", format_minutes(sum(r["seconds"] for r in rows)), "", "")
-    console.print(table)
+    for line in stage_table_lines(rows):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
