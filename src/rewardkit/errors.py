@@ -144,7 +144,8 @@ def note_written(path: str | Path, names: list[str]) -> None:
         return
     head, *written = marker.read_text(encoding="utf-8").splitlines()
     if written and set(names) - set(written):
-        marker.write_text("".join(f"{line}\n" for line in [head, *sorted(set(written) | set(names))]), encoding="utf-8")
+        lines = [head, *sorted(set(written) | set(names))]
+        marker.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
 
 def check_replaceable_dir(path: str | Path) -> None:

@@ -140,7 +140,8 @@ def build_features(cfg: FeaturesConfig, out: str | Path, *, log=print) -> Featur
     if out.exists() and any(out.iterdir()):
         log(f"features: {out} was built from another model, data or settings: rebuilding")
         if _is_cache(out) and not (out / OWNED_MARKER).is_file():  # written before OWNED_MARKER existed
-            mark_owned(out, [p.name for p in out.iterdir() if p.suffix == ".npy" or p.name in (MANIFEST, "pairs.jsonl")])
+            mark_owned(out, [p.name for p in out.iterdir()
+                             if p.suffix == ".npy" or p.name in (MANIFEST, "pairs.jsonl")])
         check_replaceable_dir(out)  # before the pass, not after it
     t0 = time.perf_counter()
     feats = pooled_features(model, rows, tok.pad_token_id, batch_tokens=cfg.batch_tokens, layers=cfg.layers,

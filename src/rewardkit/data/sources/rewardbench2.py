@@ -32,7 +32,8 @@ def set_problem(subset: str, ident: str, num_correct: int, total: int) -> tuple[
     if subset not in SUBSETS:
         return "subset", f"unknown subset {subset!r} (RewardBench 2 has {', '.join(SUBSETS)})"
     if not 1 <= num_correct < total:
-        return "num_correct", f"{num_correct} correct of {total} completions: a set needs a correct and an incorrect one"
+        return "num_correct", (f"{num_correct} correct of {total} completions: a set needs a correct and an "
+                               "incorrect one")
     if subset != "Ties" and num_correct != 1:
         return "num_correct", f"{num_correct}: {subset} sets have one correct completion (the first is the one scored)"
     if subset == "Ties" and not TIES_ID.match(ident):
