@@ -85,15 +85,17 @@ class Shape:
     memory_max_length: int | None
     trl_checkpointing: tuple[bool, ...]
     """TRL rows: with gradient checkpointing (its default) and/or without."""
+    warmup: bool
+    """Each trainer first runs one step on other pairs (CUDA kernels, cuBLAS handles, allocator pools)."""
     worker_timeout_s: int
 
 
 FULL = Shape(LLAMA_1B, LLAMA_SMALL, max_length=1024, batch=64, micro=16, steps=8, score_pairs=512,
              score_plain_batch=8, memory_arch=None, memory_max_length=None, trl_checkpointing=(True, False),
-             worker_timeout_s=240)
+             warmup=True, worker_timeout_s=240)
 TINY = Shape(LLAMA_TINY, LLAMA_TINY, max_length=256, batch=4, micro=2, steps=2, score_pairs=8,
              score_plain_batch=8, memory_arch=LLAMA_TINY, memory_max_length=128, trl_checkpointing=(True,),
-             worker_timeout_s=120)
+             warmup=False, worker_timeout_s=120)
 
 
 # ---------------------------------------------------------------- preparation (here, with ../shared)
@@ -209,13 +211,18 @@ def rewardkit_config(job: dict, steps: int, **over):
                        save_every=10**6, eval_every=10**6, seed=0, **over)
 
 
+def runs(job: dict, warm, timed) -> list[tuple]:
+    """(name, pairs, steps) of a trainer's runs: the warm-up step if the shape has one, then the timed run."""
+    return [("warm", warm, 1)] * job["warmup"] + [("timed", timed, job["steps"])]
+
+
 def train_rewardkit(job: dict, warm, timed, out: Path) -> dict:
     """rewardkit's default training (`train_from_config`) on `timed`, after a one-step warm-up run; the
     seconds are its logged steps' (the export after the last step is not timed)."""
     from rewardkit.training import train_from_config
 
     use_random_models(job["arch"], job["tokenizer"])
-    for name, pairs, steps in (("warm", warm, 1), ("timed", timed, job["steps"])):
+    for name, pairs, steps in runs(job, warm, timed):
         reset_peak(job["device"])
         train_from_config(rewardkit_config(job, steps), out / name, train_pairs=pairs, val_pairs=[])
         sync(job["device"])
@@ -244,7 +251,7 @@ def train_trl(job: dict, warm, timed, out: Path) -> dict:
             self.seconds = time.perf_counter() - self.t0
 
     seconds = None
-    for name, pairs, steps in (("warm", warm, 1), ("timed", timed, job["steps"])):
+    for name, pairs, steps in runs(job, warm, timed):
         model, tok = build_model(job["arch"], job["tokenizer"], seed=0, dtype="float32", device=device)
         args = RewardConfig(output_dir=str(out / name), per_device_train_batch_size=job["micro"],
                             gradient_accumulation_steps=job["batch"] // job["micro"], max_steps=steps,
@@ -531,7 +538,7 @@ class Table:
 
 def training_rows(table: Table, shape: Shape, data: Path, device: str, tokens: int, peak: float, flop_token: float) -> None:
     base = {"arch": shape.arch, "tokenizer": str(data / TOKENIZER_DIR), "data": str(data), "device": device,
-            "batch": shape.batch, "micro": shape.micro, "steps": shape.steps, "max_length": shape.max_length}
+            "warmup": shape.warmup, "batch": shape.batch, "micro": shape.micro, "steps": shape.steps, "max_length": shape.max_length}
     runs = {"rewardkit (default training)": {"kind": "rewardkit"}}
     for ckpt in shape.trl_checkpointing:
         name = "TRL RewardTrainer (its defaults: gradient checkpointing)" if ckpt else "TRL RewardTrainer, gradient checkpointing off"

@@ -104,6 +104,7 @@ def test_prepare_writes_real_pairs_that_fit_and_the_tokenizer(gpu, prepared, tin
     assert tok.get_vocab() == AutoTokenizer.from_pretrained(tiny).get_vocab()
 
 
+@pytest.mark.slow  # four processes
 def test_tiny_run_fills_every_row_and_skips_only_what_needs_cuda(tiny_run):
     result, stdout = tiny_run
     rows = {r["check"]: r for r in result["rows"]}
@@ -122,6 +123,7 @@ def test_tiny_run_fills_every_row_and_skips_only_what_needs_cuda(tiny_run):
     assert "| check | result | goal | met |" in stdout and all(n in stdout for n in names)
 
 
+@pytest.mark.slow  # four processes
 def test_tiny_run_numbers_follow_from_each_other(tiny_run):
     result, _ = tiny_run
     rows = {r["check"]: r["numbers"] for r in result["rows"]}
@@ -143,6 +145,7 @@ def test_tiny_run_numbers_follow_from_each_other(tiny_run):
             assert r["fits"] and r["micro_batch"] == 2 and r["conversation_tokens"] == [128, 128]  # the longer member fills max_length
 
 
+@pytest.mark.slow  # four processes
 def test_tiny_run_imports_only_what_the_gpu_machine_has_or_is_carried(tiny_run):
     """Every package the check's processes import is on the GPU image or in benchmarks/gpu-wheels.txt."""
     result, _ = tiny_run
