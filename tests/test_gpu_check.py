@@ -142,7 +142,8 @@ def test_tiny_run_numbers_follow_from_each_other(tiny_run):
     assert score["max_diff_over_rms"] < 0.25  # the same bf16 model read at the same tokens, batched differently
     for name, r in rows.items():
         if name.startswith("memory, "):
-            assert r["fits"] and r["micro_batch"] == 2 and r["conversation_tokens"] == [128, 128]  # the longer member fills max_length
+            # the longer member of each pair fills max_length
+            assert r["fits"] and r["micro_batch"] == 2 and r["conversation_tokens"] == [128, 128]
 
 
 @pytest.mark.slow  # four processes
