@@ -97,6 +97,15 @@ def test_the_long_conversation_policy_is_the_one_constant():
     assert default(encode_pair, "on_long") == field_default(TrainConfig, "on_long") == DEFAULT_ON_LONG == "truncate"
 
 
+def test_training_and_probes_default_to_the_one_loss():
+    from rewardkit.losses import LOSSES
+    from rewardkit.options import DEFAULT_LOSS
+    from rewardkit.probing.options import ProbeOptions
+    from rewardkit.training import TrainConfig
+
+    assert field_default(TrainConfig, "loss") == field_default(ProbeOptions, "loss") == DEFAULT_LOSS in LOSSES
+
+
 def test_every_token_budget_bad_row_policy_and_resample_count_is_the_one_constant():
     from rewardkit.data.sources import iter_pairs, read_pairs
     from rewardkit.data.sources.base import ReadContext
@@ -123,9 +132,9 @@ def test_every_token_budget_bad_row_policy_and_resample_count_is_the_one_constan
 
 
 LITERALS = {("on_bad_row", "error"), ("n_boot", 1000), ("dtype", "bfloat16"), ("fields", "first_user"),
-            ("on_long", "truncate")}
+            ("on_long", "truncate"), ("loss", "bradley_terry")}
 """(parameter or field, default) pairs whose default has a constant: DEFAULT_ON_BAD_ROW, N_BOOT, DEFAULT_DTYPE,
-decontamination.filter.DEFAULT_FIELDS, DEFAULT_ON_LONG."""
+decontamination.filter.DEFAULT_FIELDS, DEFAULT_ON_LONG, DEFAULT_LOSS."""
 
 
 def literal_defaults() -> list[str]:

@@ -30,6 +30,8 @@ ScoringDtype = Literal["bfloat16", "float32"]
 """Weights dtype for scoring and feature passes."""
 DEFAULT_DTYPE: ScoringDtype = "bfloat16"
 """Every dtype that loads a model for scoring or features defaults to this (ModelOptions.dtype says why)."""
+DEFAULT_LOSS = "bradley_terry"
+"""The paper's loss (a name in rewardkit.losses.LOSSES): training and probes default to it."""
 DEFAULT_BATCH_TOKENS = 8192
 """Padded tokens per forward pass: 8 x 1024 keeps SmolLM2's activations small on CPU and fills a GPU."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from rewardkit.options import DEFAULT_LOSS
 from rewardkit.recipe import StrictModel
 
 
@@ -29,7 +30,7 @@ class ProbeFit(StrictModel):
 
 
 class ProbeOptions(ProbeFit):
-    loss: str = "bradley_terry"
+    loss: str = DEFAULT_LOSS
     """A name in rewardkit.losses.LOSSES."""
     loss_params: dict[str, float] = {}
     """Keyword parameters of the loss."""

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from rewardkit.options import DEFAULT_MODEL, DEFAULT_ON_LONG, HoldOutOptions, OnLong, ReadOptions
+from rewardkit.options import DEFAULT_LOSS, DEFAULT_MODEL, DEFAULT_ON_LONG, HoldOutOptions, OnLong, ReadOptions
 from rewardkit.probing.options import ProbeFit
 from rewardkit.recipe import StrictModel
 
@@ -77,7 +77,7 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     max_grad_norm: float | None = Field(1.0, gt=0)
     """Clip the global gradient norm to this; None: no clipping."""
 
-    loss: str = "bradley_terry"
+    loss: str = DEFAULT_LOSS
     """A name in rewardkit.losses.LOSSES."""
     loss_params: dict[str, float] = {}
     """Keyword parameters of the loss (e.g. {gamma: 2.0} for focal); unknown names are rejected."""
