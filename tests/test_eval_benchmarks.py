@@ -256,3 +256,5 @@ def test_several_models_are_each_evaluated_then_compared(setup, tmp_path):
     assert (a["model"], b["model"]) == (str(m0), str(m1))
     assert [e["id"] for e in a["rewardbench2"]["examples"]] == [e["id"] for e in b["rewardbench2"]["examples"]]
     assert "Side by side" in res.output
+    compared = json.loads((tmp_path / "comparison.json").read_text())  # the side-by-side rows, written too
+    assert compared["files"] == [str(tmp_path / f"model-{k}" / "results.json") for k in (0, 1)] and compared["rows"]

@@ -32,7 +32,7 @@ from rewardkit.data.io import write_pairs
 from rewardkit.data.sources import iter_pairs
 from rewardkit.data.sources.base import ReadContext, fresh_quarantine, parse_spec
 from rewardkit.data.stats import print_table
-from rewardkit.errors import check_output_file, report_error
+from rewardkit.errors import check_output_file, own_output_dir, report_error
 from rewardkit.models.tokenizers import stage_table
 from rewardkit.report import write_report
 from rewardkit.training import train_recipe
@@ -150,6 +150,8 @@ def evaluate(cfg: EvaluateCommand) -> None:
         raise ValueError("evaluate needs --data SPEC (one or more) and --out DIR, or --scores FILE")
     models = cfg.model or [None]
     outs = [cfg.out] if len(models) == 1 else [cfg.out / f"model-{k}" for k in range(len(models))]
+    if len(outs) > 1:  # OUT holds each model's folder and the comparison: rewardkit's before any scoring
+        own_output_dir(cfg.out)
     shared = cfg.model_dump(exclude={"out", "scores", "model"})
     for m, o in zip(models, outs):
         run_evaluate(EvaluateConfig(model=m, **shared), o, console)
