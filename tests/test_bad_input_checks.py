@@ -129,7 +129,7 @@ def test_model_names_that_cannot_be_loaded_fail_before_transformers(tmp_path):
     with pytest.raises(UserError, match=r"no config.json"):
         resolve(tmp_path)
     assert resolve("owner/name") == "owner/name"  # a hub id goes on to the hub
-    with pytest.raises(UserError, match="dtype 'float7': expected one of bfloat16, float32, float16"):
+    with pytest.raises(UserError, match="dtype 'float7': expected one of auto, bfloat16, float32, float16"):
         check_dtype("float7")
 
 

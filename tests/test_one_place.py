@@ -84,7 +84,7 @@ def test_every_dtype_and_decontamination_fields_default_is_the_one_constant():
 
     dtypes = {field_default(ModelOptions, "dtype"), field_default(FeaturesConfig, "dtype"),
               default(load_reward_model, "dtype")}
-    assert dtypes == {DEFAULT_DTYPE} == {"bfloat16"}
+    assert dtypes == {DEFAULT_DTYPE} == {"auto"}
     fields = {field_default(DecontaminateConfig, "fields"), default(pair_texts, "fields"), default(Decontaminate, "fields")}
     assert fields == {DEFAULT_FIELDS} == {"first_user"}
 

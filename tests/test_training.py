@@ -431,7 +431,7 @@ def test_validate_counts_a_tie_as_half():
 
     rewards = [(1.0, 0.0), (0.0, 0.0), (0.0, 1.0), (2.0, 2.0)]
 
-    def pair_losses(val_set, idx):
+    def pair_losses(val_set, idx, known=None):
         rc, rr = (torch.tensor([rewards[i][k] for i in idx]) for k in (0, 1))
         return torch.zeros(len(idx)), rc, rr
 

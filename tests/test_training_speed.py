@@ -138,7 +138,7 @@ def test_compiled_blocks_train_like_eager_and_export_the_same_model(tiny, tmp_pa
     from torch._dynamo.utils import counters
     from transformers import AutoModelForSequenceClassification
 
-    from rewardkit.training.head import decoder_layers
+    from rewardkit.models.loading import decoder_layers
     from rewardkit.training import setup as setup_module
 
     over = dict(bf16=False, max_steps=3, epochs=1, head_init="probe", train_top_k_layers=1, eval_every=1)
@@ -201,6 +201,7 @@ def test_no_kv_cache_is_built_in_training_scoring_or_feature_forwards(tiny, shar
     from rewardkit.models.loading import load_reward_model
     from rewardkit.probing.features import pair_rows, pooled_features
     from rewardkit.training.forward import PairScorer, collate_shared
+    from rewardkit.training.prefix import PrefixStore, cached_features, fill_prefix
 
     model, tok = load_reward_model(str(tiny), dtype="float32", seed=0)
     assert model.config.use_cache  # the config still asks (an export keeps it as the backbone had it)
@@ -223,6 +224,15 @@ def test_no_kv_cache_is_built_in_training_scoring_or_feature_forwards(tiny, shar
     head = model.score.weight[0].detach().numpy()
     in_row_order = [w for pair in zip(want[:4], want[4:]) for w in pair]  # pair_rows: chosen, rejected, ...
     np.testing.assert_allclose(feats @ head, in_row_order, atol=1e-5)  # the score head has no bias
+    # the frozen-prefix cache: the states entering block 1, then block 1 alone (training and LP features)
+    store = PrefixStore.allocate(enc.items, model.config.hidden_size, torch.float32, None)
+    fill_prefix(model, store, enc.items, 1, tok.pad_token_id)
+    enc.prefix = store
+    with torch.no_grad():
+        rc, rr = PairScorer(model, 1)({**collate(enc.items, tok.pad_token_id), "hidden": store.batch(range(4), sharing)})
+    torch.testing.assert_close(torch.cat([rc, rr]), torch.tensor(want), atol=1e-5, rtol=0)
+    feats = cached_features(model, enc, 1, sharing, tok.pad_token_id)
+    np.testing.assert_allclose(feats @ head, in_row_order, atol=1e-5)
 
 
 @pytest.mark.parametrize("bf16, setting, engine, want", [

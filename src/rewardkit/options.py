@@ -26,9 +26,10 @@ OnLong = Literal["truncate", "drop"]
 DEFAULT_ON_LONG: OnLong = "truncate"
 ValSplit = Literal["pair", "prompt"]
 """How a hold-out is drawn: single pairs, or whole prompts (HoldOutOptions; rewardkit.data.split)."""
-ScoringDtype = Literal["bfloat16", "float32"]
-"""Weights dtype for scoring and feature passes."""
-DEFAULT_DTYPE: ScoringDtype = "bfloat16"
+ScoringDtype = Literal["auto", "bfloat16", "float32"]
+"""Weights dtype for scoring and feature passes; "auto": bf16 where the hardware runs it natively
+(rewardkit.models.hardware)."""
+DEFAULT_DTYPE: ScoringDtype = "auto"
 """Every dtype that loads a model for scoring or features defaults to this (ModelOptions.dtype says why)."""
 DEFAULT_LOSS = "bradley_terry"
 """The paper's loss (a name in rewardkit.losses.LOSSES): training and probes default to it."""
@@ -46,8 +47,9 @@ class ModelOptions(StrictModel):
     """How a reward model is loaded for scoring (`rewardkit serve` takes these; its requests say the rest)."""
 
     dtype: ScoringDtype = DEFAULT_DTYPE
-    """Weights dtype for scoring (bf16 and fp32 rewards ordered every checked pair alike:
-    docs/machine-notes.md, "Speed")."""
+    """Weights dtype for scoring. "auto": bf16 where the hardware runs it natively (AMX or avx512_bf16 CPUs,
+    CUDA with bf16), fp32 elsewhere, where emulated bf16 is slower (rewardkit.models.hardware, docs/speed.md);
+    bf16 and fp32 rewards ordered every checked pair alike (docs/machine-notes.md, "Speed")."""
     seed: int | None = 0
     """Seeds a head the model lacks (a bare backbone gets a fresh one), so reruns give the same numbers;
     a trained reward model's own head is loaded and unaffected. None: unseeded."""

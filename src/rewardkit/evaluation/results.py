@@ -35,6 +35,10 @@ class EvaluationResults(StrictModel):
     read: dict[str, str]
     """Per spec: its read report, as one line."""
     processes: int
+    dtype: str | None = None
+    """The dtype the model scored in (with dtype auto, what the hardware chose: rewardkit.models.hardware)."""
+    seconds: float | None = None
+    """Wall seconds from the model load to the last score."""
     examples: list[dict[str, Any]]
     """Every scored pair: id, subset, dataset, score_chosen, score_rejected (rewardkit.evaluation.checks)."""
     # The pair summary (rewardkit.evaluation.rewardbench.summarize), when there are pairs:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import json
 import os
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -73,6 +74,7 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
     if not cfg.data and not cfg.best_of_n:
         raise ValueError("evaluate: no data specs given")
     out_dir = check_output_dir(out_dir)  # before an hour of scoring
+    t0 = time.perf_counter()
     acc = _accelerator_if_launched()  # first, so each rank loads straight onto its own device
     main = acc is None or acc.is_main_process
     model = cfg.model or DEFAULT_MODEL
@@ -103,6 +105,7 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, console: Console | None =
         model=str(model), settings=cfg.model_dump(mode="json"),
         truncated_pairs=truncated, truncated_conversations=truncated_convs, read=read_reports,
         processes=1 if acc is None else acc.num_processes,
+        dtype=str(rm.model.dtype).removeprefix("torch."), seconds=round(time.perf_counter() - t0, 1),
         examples=examples, **summarize_all(examples, set_examples),
     ).as_json()
     if main:  # every rank holds all scores; one writes

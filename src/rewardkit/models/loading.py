@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from torch import nn
 
 from rewardkit import quiet
 from rewardkit.data.batching import to_device
@@ -43,6 +44,10 @@ class ArchSpec:
     """Causal attention (decoders). With rows right-aligned, a real token never attends to the pads after
     it, so the backbone runs without a padding mask and SDPA takes its is_causal fast path: with a 4D
     padding mask SmolLM2 scored 2.6x slower at 2048 tokens on CPU (benchmarks/scoring.py, BENCHMARKS.md)."""
+    blocks_take_embeds: bool = True
+    """The backbone hands `inputs_embeds` to its first block unchanged, so hidden states cached at a block's
+    input can be fed back in as `inputs_embeds` (the frozen-prefix cache, rewardkit.training.prefix).
+    Gemma-2 multiplies them by sqrt(hidden_size) first; BERT adds position embeddings and a norm."""
     zero_dropout: tuple[str, ...] = ()
     """Config keys set to 0.0 at load: reward training wants no dropout, and BERT's attention dropout
     forces a slow attention path (~4.8x slower training, docs/machine-notes.md, "The shipped models")."""
@@ -57,8 +62,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     "qwen2": ArchSpec(),
     # The Skywork-Reward-Gemma-2-27B model card asks for eager or flash-attention: Gemma-2's logit
     # soft-capping is not applied under sdpa, which degrades the scores.
-    "gemma2": ArchSpec(attn_implementation="eager"),
-    "bert": ArchSpec(readout="pooled", causal=False, zero_dropout=("hidden_dropout_prob", "attention_probs_dropout_prob")),
+    "gemma2": ArchSpec(attn_implementation="eager", blocks_take_embeds=False),
+    "bert": ArchSpec(readout="pooled", causal=False, blocks_take_embeds=False, zero_dropout=("hidden_dropout_prob", "attention_probs_dropout_prob")),
 }
 DEFAULT_ARCH = ArchSpec()
 
@@ -92,7 +97,8 @@ HUB_IDS = {_smollm2: "HuggingFaceTB/SmolLM2-135M-Instruct", _minilm: "sentence-t
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 """What the hub accepts as a repo id ("name" or "owner/name"); anything else can only be a local path."""
-DTYPES = ("bfloat16", "float32", "float16")
+DTYPES = ("auto", "bfloat16", "float32", "float16")
+"""Weight dtypes a model loads in; "auto": bf16 where the hardware runs it natively (rewardkit.models.hardware)."""
 
 
 def expand_alias(name_or_path: str | Path) -> str:
@@ -148,12 +154,26 @@ def hub_errors(name: str, what: str = "model") -> Iterator[None]:
                         "file, and the hub could not provide it (this machine may be offline)") from None
 
 
-def check_dtype(dtype: str | torch.dtype) -> torch.dtype:
+def check_dtype(dtype: str | torch.dtype) -> str | torch.dtype:
+    """A torch dtype, or "auto" (resolved once the device is known: `resolve_dtype`)."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype not in DTYPES:
         raise UserError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
-    return getattr(torch, dtype)
+    return dtype if dtype == "auto" else getattr(torch, dtype)
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device) -> tuple[torch.dtype, str | None]:
+    """(torch dtype, why) for computing on `device`: "auto" asks the hardware (one log line says what it
+    chose and why); an explicit dtype is always obeyed (why: None)."""
+    from rewardkit.models.hardware import auto_dtype, describe
+
+    dtype = check_dtype(dtype)
+    if dtype != "auto":
+        return dtype, None
+    dtype, why = auto_dtype(device)
+    quiet.note(describe(dtype, why))
+    return dtype, why
 
 
 def load_reward_model(
@@ -166,14 +186,16 @@ def load_reward_model(
 ):
     """Load (model, tokenizer): AutoModelForSequenceClassification with num_labels=1 plus its tokenizer.
 
-    bf16 by default: on this machine's AMX (and on GPUs) bf16 matmuls are 5x+ fp32, and bf16 vs fp32
-    rewards agree on pair order (docs/machine-notes.md, "Speed"). With `seed`, the RNG is seeded *before* the
+    dtype "auto" (default): bf16 where the hardware runs it natively (AMX or avx512_bf16 CPUs, CUDA with
+    bf16), where bf16 matmuls are up to 5x fp32 and bf16 vs fp32 rewards agree on pair order
+    (docs/machine-notes.md, "Speed"); fp32 elsewhere, where bf16 is emulated and slower. With `seed`, the RNG is seeded *before* the
     model is built, so the fresh score head (and BERT's pooler) is the same for the same seed.
     A checkpoint that already has a trained head (e.g. Skywork-Reward) loads it as is.
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
-    dtype = check_dtype(dtype)  # before the (slow) load
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype, _ = resolve_dtype(dtype, device)  # before the (slow) load
     target = resolve(name_or_path)
     with hub_errors(target):
         config = AutoConfig.from_pretrained(target)
@@ -194,7 +216,6 @@ def load_reward_model(
         # rewardkit truncates over-long conversations itself, and counts them (tokenization.py); the
         # tokenizer's "Token indices sequence length is longer than ..." warning would only mislead.
         tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
     quiet.note(_describe_load(str(name_or_path), target, model, info, seed, pad_before, tokenizer))
     return model, tokenizer
@@ -289,14 +310,50 @@ def unwrap_peft(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def run_backbone(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs):
+def decoder_layers(model) -> nn.ModuleList:
+    """The backbone's stack of num_hidden_layers blocks (model.layers for Llama-likes, encoder.layer for BERT)."""
+    return _layers_and_owner(model)[0]
+
+
+def _layers_and_owner(model) -> tuple[nn.ModuleList, nn.Module, str]:
+    """(the block stack, the module holding it, its attribute name there)."""
+    backbone = getattr(model, model.base_model_prefix)
+    n = model.config.num_hidden_layers
+    for owner in backbone.modules():
+        for name, child in owner.named_children():
+            if isinstance(child, nn.ModuleList) and len(child) == n:
+                return child, owner, name
+    raise ValueError(f"{type(model).__name__}: no stack of {n} layers found")
+
+
+@contextmanager
+def blocks_from(model, start: int) -> Iterator[None]:
+    """Within the block, the backbone holds only its blocks start.. (its forward loops over what it holds);
+    the same modules, so parameters, gradients and compiled code are untouched."""
+    layers, owner, name = _layers_and_owner(model)
+    setattr(owner, name, nn.ModuleList(list(layers)[start:]))
+    try:
+        yield
+    finally:
+        setattr(owner, name, layers)
+
+
+def run_backbone(model, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None = None, *,
+                 prefix: tuple[int, torch.Tensor] | None = None, **kwargs):
     """The backbone's forward (under a PEFT wrapper, the inner model's: the adapters are injected there).
     Decoders run with use_cache=False: a reward model never generates, but a decoder's config asks for a
-    KV cache, which it fills in every forward (and whose per-layer state made compiled blocks recompile)."""
+    KV cache, which it fills in every forward (and whose per-layer state made compiled blocks recompile).
+    `prefix` = (block index s, hidden states [B, T, H] entering block s): only blocks s.. run, from those
+    (ArchSpec.blocks_take_embeds); `input_ids` is then unused."""
     model = unwrap_peft(model)
     if arch_spec(model).causal:
         kwargs["use_cache"] = False
-    return getattr(model, model.base_model_prefix)(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+    backbone = getattr(model, model.base_model_prefix)
+    if prefix is None:
+        return backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+    start, hidden = prefix
+    with blocks_from(model, start):
+        return backbone(inputs_embeds=hidden, attention_mask=attention_mask, **kwargs)
 
 
 def forward_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -314,8 +371,12 @@ def forward_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
     mask = None if arch_spec(model).causal else attention_mask  # see ArchSpec.causal
     hidden = run_backbone(model, input_ids, mask).last_hidden_state  # [B, T, H]
     last = attention_mask.sum(dim=1) - 1  # [B]; rows are right-aligned
-    picked = hidden[torch.arange(hidden.shape[0], device=device), last]  # [B, H]
-    head = getattr(model, "score", None)
+    return score_head(model)(hidden[torch.arange(hidden.shape[0], device=device), last])[:, 0].float()
+
+
+def score_head(model) -> nn.Module:
+    """A decoder's `score` head (it reads the final hidden state at one token: [N, H] -> [N, 1])."""
+    head = getattr(unwrap_peft(model), "score", None)
     if head is None:
         raise ValueError(f"{type(model).__name__} has no `score` head; add its model_type to ARCHITECTURES")
-    return head(picked)[:, 0].float()
+    return head

@@ -87,9 +87,11 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     seed: int = 42
     """Seeds the head initialisation, the validation split, the pair sample and the batch order."""
 
-    bf16: bool = True
-    """bf16 autocast for the forward and backward (rewards and the loss are computed in fp32; the
-    weights' dtype: bf16_weights)."""
+    bf16: bool | None = None
+    """bf16 for the forward and backward (rewards and the loss are computed in fp32; the weights' dtype:
+    bf16_weights). None (default): bf16 where the hardware runs it natively, fp32 elsewhere, where emulated
+    bf16 is slower (rewardkit.models.hardware; the choice and its reason are logged and in summary.json);
+    true / false: obeyed."""
     bf16_weights: bool | None = None
     """With bf16: hold the model's weights in bf16 (no cast of every fp32 weight in each micro-batch's
     forward and backward) and fp32 master copies in the optimizer, which applies the AdamW updates to the
@@ -148,6 +150,13 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     train_top_k_layers: int | None = Field(None, ge=0)
     """Train only the top k decoder blocks (plus the final norm and the head); the embeddings and the
     lower blocks stay frozen. 0: the head alone. None: every weight."""
+    prefix_cache: bool | None = None
+    """With train_top_k_layers: compute the hidden states entering the lowest trained block once per
+    sequence (training and validation pairs; bf16 with bf16 weights, memory-mapped under out_dir) and run
+    only the top k blocks from them in training, validation and the LP probe's features; same losses and
+    gradients (rewardkit.training.prefix). None (default): on wherever the frozen part is fixed (a decoder
+    whose blocks take cached states, no LoRA, no dropout, one process), else off with a log line saying
+    why; true: required (error otherwise); false: off."""
 
     eval_every: int = Field(50, ge=1)
     """Validate every this many optimizer steps (and at the end)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -43,6 +44,8 @@ class EncodedSet:
     """Per-pair loss margins, parallel to items, when the run reads them from pair meta."""
     pairs: list[PreferencePair] = field(default_factory=list)
     """The kept pairs themselves, parallel to items (sources and responses for the held-out report)."""
+    prefix: Any = None
+    """The frozen-prefix cache of these pairs (rewardkit.training.prefix.PrefixStore), or None."""
 
     def lengths(self) -> list[int]:
         """Tokens of each pair as two separate sequences: the work a batch represents."""

@@ -130,7 +130,7 @@ def build_meta_model(cfg: TrainConfig, arch_config: str | None):
 def arch_of(model) -> P.Arch:
     """The numbers training.plan needs, read from the (meta) model and its config."""
     from rewardkit.models.loading import unwrap_peft
-    from rewardkit.training.head import decoder_layers
+    from rewardkit.models.loading import decoder_layers
 
     base = unwrap_peft(model)
     c = base.config

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rewardkit.models.loading import arch_spec, forward_scores, run_backbone, unwrap_peft
+from rewardkit.models.loading import arch_spec, forward_scores, run_backbone, score_head, unwrap_peft
 from rewardkit.data.batching import pad_right
 from rewardkit.models.tokenization import EncodedPair
 
@@ -90,23 +90,41 @@ def supports_prompt_sharing(model) -> bool:
     return True
 
 
-def shared_scores(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rewards of packed pairs (see `collate_shared`): (r_chosen [B], r_rejected [B]), fp32."""
-    dtype = next(model.parameters()).dtype
-    mask = mask_for_kernel(shared_mask(batch["segments"]), model.config._attn_implementation, dtype)
-    hidden = run_backbone(model, batch["input_ids"], mask, position_ids=batch["position_ids"]).last_hidden_state
-    rows = torch.arange(hidden.shape[0], device=hidden.device)
-    ends = torch.cat([hidden[rows, batch["chosen_end"]], hidden[rows, batch["rejected_end"]]])  # [2B, H]
-    scores = model.score(ends)[:, 0].float()
-    return scores[: len(rows)], scores[len(rows):]
+def shared_scores(model, batch: dict[str, torch.Tensor], prefix_block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rewards of packed pairs (see `collate_shared`), or of either layout with `prefix_block` (see
+    `pair_ends`): (r_chosen [B], r_rejected [B]), fp32."""
+    chosen, rejected = pair_ends(model, batch, prefix_block)
+    scores = score_head(model)(torch.cat([chosen, rejected]))[:, 0].float()
+    return scores[: len(chosen)], scores[len(chosen):]
+
+
+def pair_ends(model, batch: dict[str, torch.Tensor], prefix_block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The final hidden states the score head reads: (chosen [B, H], rejected [B, H]), for a batch of either
+    layout. With `prefix_block` s, batch["hidden"] holds the states entering block s (the frozen-prefix
+    cache, rewardkit.training.prefix) and only blocks s.. run."""
+    prefix = None if prefix_block is None else (prefix_block, batch["hidden"])
+    if "segments" in batch:
+        dtype = next(model.parameters()).dtype
+        mask = mask_for_kernel(shared_mask(batch["segments"]), model.config._attn_implementation, dtype)
+        hidden = run_backbone(model, batch["input_ids"], mask, position_ids=batch["position_ids"],
+                              prefix=prefix).last_hidden_state
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        return hidden[rows, batch["chosen_end"]], hidden[rows, batch["rejected_end"]]
+    # concatenated rows, right-padded (collate_concat): causal, so no padding mask (ArchSpec.causal)
+    hidden = run_backbone(model, batch["input_ids"], None, prefix=prefix).last_hidden_state  # [2B, T, H]
+    ends = hidden[torch.arange(hidden.shape[0], device=hidden.device), batch["attention_mask"].sum(dim=1) - 1]
+    half = ends.shape[0] // 2
+    return ends[:half], ends[half:]
 
 
 class PairScorer(nn.Module):
-    """The trained module: the HF reward model, scoring a micro-batch of pairs in one forward."""
+    """The trained module: the HF reward model, scoring a micro-batch of pairs in one forward.
+    `prefix_block`: with the frozen-prefix cache, the batches carry the hidden states entering this block."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, prefix_block: int | None = None):
         super().__init__()
         self.model = model
+        self.prefix_block = prefix_block
 
     @property
     def _no_split_modules(self) -> list[str] | None:
@@ -119,8 +137,8 @@ class PairScorer(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         model = self.hf_model()
-        if "segments" in batch:
-            return shared_scores(model, batch)
+        if "segments" in batch or "hidden" in batch:
+            return shared_scores(model, batch, self.prefix_block if "hidden" in batch else None)
         scores = forward_scores(model, batch["input_ids"], batch["attention_mask"])  # [2B]
         half = scores.shape[0] // 2
         return scores[:half], scores[half:]

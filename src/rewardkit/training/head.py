@@ -9,51 +9,49 @@ inference pass over the training pairs) starts fine-tuning from the probe.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from torch import nn
+import numpy as np
 
-from rewardkit.probing.features import pair_rows, pooled_features, split_pairs_axis
+from rewardkit.models.loading import decoder_layers
+from rewardkit.probing.features import split_pairs_axis
 from rewardkit.probing.probe import ProbeOptions, bt_scale, fit_probe, pair_accuracy
 from rewardkit.training.config import PROBE_MODEL_DIR
 
 
-def fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir: Path, main: bool) -> dict:
+def fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir: Path, main: bool,
+                   features: Callable) -> tuple[dict, tuple[np.ndarray, np.ndarray] | None]:
     """Fit `model.score` on the frozen last-token features of the training pairs (early stopping on the
-    validation pairs when there are any) and write it into the head; optionally save that model."""
+    validation pairs when there are any) and write it into the head; optionally save that model.
+
+    `features(encoded_set)` -> [2N, H] float32, the final hidden state the score head reads for each row of
+    `pair_rows` (setup passes the one inference path: bf16 weights where training computes in bf16).
+    Returns (what the log records, the probe head's (r_chosen, r_rejected) on the validation pairs or None):
+    the step-0 validation reads those instead of running the model again."""
     from rewardkit.probing.export import save_model_dir, set_head
 
     if getattr(model, "score", None) is None:
         raise ValueError(f"head_init: probe needs a decoder whose `score` head reads the last token; "
                          f"{type(model).__name__} has none (use head_init: random)")
     t0 = time.perf_counter()
-    model.eval()
-    pad = tokenizer.pad_token_id
-    feats = pooled_features(model, pair_rows(train_set.items), pad, autocast=cfg.bf16, progress=main)["last"]
-    xc, xr = split_pairs_axis(feats)
-    val = None
-    if val_set.items:
-        val = split_pairs_axis(pooled_features(model, pair_rows(val_set.items), pad, autocast=cfg.bf16)["last"])
+    xc, xr = split_pairs_axis(features(train_set))
+    t_features = time.perf_counter() - t0
+    val = split_pairs_axis(features(val_set)) if val_set.items else None
+    t_val = time.perf_counter() - t0 - t_features
     opts = ProbeOptions(loss=cfg.loss, loss_params=cfg.loss_params, **cfg.head_probe.model_dump())
     probe, history = fit_probe(xc, xr, opts, val=val)
     scale = bt_scale(probe.scores(xc) - probe.scores(xr)) if cfg.head_calibrate else 1.0
     set_head(model, probe.weight * scale)
-    info = {"seconds": round(time.perf_counter() - t0, 1), "train_accuracy": pair_accuracy(probe.scores(xc), probe.scores(xr)),
+    info = {"seconds": round(time.perf_counter() - t0, 1), "feature_seconds": round(t_features, 1),
+            "val_feature_seconds": round(t_val, 1),
+            "train_accuracy": pair_accuracy(probe.scores(xc), probe.scores(xr)),
             "val_accuracy": pair_accuracy(probe.scores(val[0]), probe.scores(val[1])) if val else None,
             "best_epoch": history.best_epoch, "weight_norm": float((probe.weight**2).sum() ** 0.5), "scale": scale}
     if cfg.export_probe_model and main:
         save_model_dir(model, tokenizer, out_dir / PROBE_MODEL_DIR)
-    return info
-
-
-def decoder_layers(model) -> nn.ModuleList:
-    """The backbone's stack of num_hidden_layers blocks (model.layers for Llama-likes, encoder.layer for BERT)."""
-    backbone = getattr(model, model.base_model_prefix)
-    n = model.config.num_hidden_layers
-    for module in backbone.modules():
-        if isinstance(module, nn.ModuleList) and len(module) == n:
-            return module
-    raise ValueError(f"{type(model).__name__}: no stack of {n} layers found to freeze")
+    val_rewards = None if val is None else (probe.scores(val[0]) * scale, probe.scores(val[1]) * scale)
+    return info, val_rewards
 
 
 def freeze_below_top_layers(model, k: int) -> None:

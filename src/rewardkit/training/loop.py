@@ -53,11 +53,13 @@ the final report compares the model with it."""
 
 
 def probe_baseline(run: Run, resume: bool) -> None:
-    """The frozen-probe baseline (run.probe_margins), measured like every validation; a resumed run reads
-    the one its first start saved."""
+    """The frozen-probe baseline (run.probe_margins), measured like every validation from the probe's own
+    validation rewards (its features times its head: no forward runs again); a resumed run reads the one
+    its first start saved."""
     path = run.out_dir / PROBE_MARGINS
     if run.probe_fitted and run.val_set.items:
-        metrics, run.probe_margins = validate(run)
+        metrics, run.probe_margins = validate(run, rewards=run.probe_val_rewards)
+        run.stages["validation_0"] = metrics["seconds"]
         run.log.eval(step=0, best=False, pairs_seen=0, probe=True, **metrics)
         if run.main:
             write_json_atomic(path, {"ids": [p.id for p in run.val_set.pairs], "margins": run.probe_margins})
@@ -86,7 +88,9 @@ def run_steps(run: Run) -> None:
         if state.batch_in_epoch >= len(batches):
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
             continue
+        t0 = time.perf_counter()
         train_step(run, batches[state.batch_in_epoch])
+        run.stages["training"] = round(run.stages.get("training", 0.0) + time.perf_counter() - t0, 1)
         if run.val_set.items and (state.step % cfg.eval_every == 0 or state.step == run.total_steps):
             validate_and_keep_best(run)
         if state.step % cfg.save_every == 0:  # save_checkpoint waits for every process itself
@@ -138,11 +142,13 @@ def train_step(run: Run, batch: list[int]) -> None:
 
 
 @torch.no_grad()
-def validate(run: Run) -> tuple[dict, list[float]]:
+def validate(run: Run, rewards: tuple | None = None) -> tuple[dict, list[float]]:
     """Loss, accuracy (`ranked_right`) and mean margin over the validation pairs, plus each
-    pair's margin r_c − r_r (in val_set order, on every rank)."""
+    pair's margin r_c − r_r (in val_set order, on every rank). `rewards`: (r_chosen [N], r_rejected [N])
+    of every validation pair, already known (the LP probe's, from its features): no forward runs."""
     from accelerate.utils import gather_object
 
+    t0 = time.perf_counter()
     run.scorer.eval()
     val_lengths = run.val_set.lengths()
     order = sorted(range(len(val_lengths)), key=lambda i: -val_lengths[i])  # less padding
@@ -155,7 +161,9 @@ def validate(run: Run) -> tuple[dict, list[float]]:
     for k in range(math.ceil(len(chunks) / run.world)):
         j = k * run.world + run.rank
         real = j < len(chunks)
-        losses, rc, rr = run.pair_losses(run.val_set, chunks[j if real else 0])
+        chunk = chunks[j if real else 0]
+        known = None if rewards is None else (rewards[0][chunk], rewards[1][chunk])
+        losses, rc, rr = run.pair_losses(run.val_set, chunk, known)
         if real:
             sums += torch.stack([losses.sum(), ranked_right(rc, rr).sum(), (rc - rr).sum(),
                                  torch.tensor(float(len(rc)), device=rc.device)])
@@ -165,7 +173,8 @@ def validate(run: Run) -> tuple[dict, list[float]]:
         margins = gather_object(margins)
     run.scorer.train()
     n = sums[3].item()
-    metrics = {"loss": sums[0].item() / n, "accuracy": sums[1].item() / n, "margin": sums[2].item() / n, "pairs": int(n)}
+    metrics = {"loss": sums[0].item() / n, "accuracy": sums[1].item() / n, "margin": sums[2].item() / n, "pairs": int(n),
+               "seconds": round(time.perf_counter() - t0, 1)}
     return metrics, [m for _, m in sorted(margins)]
 
 
@@ -173,6 +182,7 @@ def validate_and_keep_best(run: Run) -> None:
     """Validate; checkpoint a new best (highest accuracy, ties to the lower loss); early-stop on patience."""
     state = run.state
     metrics, margins = validate(run)
+    run.stages[f"validation_{state.step}"] = metrics["seconds"]
     improved = (metrics["accuracy"], -metrics["loss"]) > (state.best_accuracy, -state.best_loss)
     if improved:
         state.best_accuracy, state.best_loss = metrics["accuracy"], metrics["loss"]
@@ -205,7 +215,7 @@ def cleanup(run: Run) -> Path:
         best_val_accuracy=state.best_accuracy if state.best_step >= 0 else None,
         pairs_seen=pairs_seen, tokens_seen=tokens_seen,
         train_seconds_this_process=time.perf_counter() - run.t_start, world_size=run.world,
-        train_pairs=run.train_set.counts.as_dict(), val_pairs=run.val_set.counts.as_dict(),
+        train_pairs=run.train_set.counts.as_dict(), val_pairs=run.val_set.counts.as_dict(), dtype=run.dtype,
     )
     if run.val_set.items:
         margins = run.best_margins if run.best_margins is not None else validate(run)[1]  # resumed: recompute
@@ -218,6 +228,10 @@ def cleanup(run: Run) -> Path:
                                                  probe=run.probe_margins)  # per pair, for paired comparisons
         if run.main:
             print_heldout(report, run.out_dir, vs_probe)
+    for data in (run.train_set, run.val_set):
+        if data.prefix is not None:
+            data.prefix.close()
+    summary.stage_seconds = run.stages
     if run.main:
         summary.write(run.out_dir / "summary.json")
         write_cards(run, summary)

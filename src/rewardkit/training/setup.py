@@ -27,6 +27,8 @@ from rewardkit.data.batching import to_device
 from rewardkit.data.split import sample_pairs, split_pairs
 from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs
 from rewardkit.models.loading import unwrap_peft
+from rewardkit import quiet
+from rewardkit.training.prefix import prefix_block
 from rewardkit.training.forward import PairScorer, check_prompt_sharing, collate_shared, supports_prompt_sharing
 from rewardkit.losses import LOSSES
 from rewardkit.training.resume import RECIPE, check_resume, check_same_data, data_fingerprint
@@ -62,8 +64,14 @@ class Run:
     """Each held-out pair's r_c − r_r at the best validation so far (for the per-source report)."""
     probe_fitted: bool = False
     """The LP head was fitted in this setup (head_init: probe, not resumed): its baseline is still to measure."""
+    probe_val_rewards: tuple | None = None
+    """That head's (r_chosen [N], r_rejected [N]) on the validation pairs, from the probe's own features."""
     probe_margins: list[float] | None = None
     """The same for the frozen-backbone probe head (head_init: probe), before fine-tuning."""
+    dtype: dict = field(default_factory=dict)
+    """The compute dtype and why it was chosen (TrainConfig.bf16)."""
+    stages: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage of the run (prefix caches, features, probe, validations, training), for summary.json."""
 
     @property
     def world(self) -> int:
@@ -99,6 +107,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     accelerator.gradient_accumulation_steps = accum
     _check_deepspeed_accumulation(accelerator, accum)
     fill_deepspeed_batch(accelerator, cfg.micro_batch_size, accum)
+    cfg, dtype_choice = _resolve_bf16(cfg, accelerator.device)
     bf16_weights = _bf16_weights(cfg, accelerator)
     model, tokenizer, sharing = _setup_model(cfg, accelerator)
     from rewardkit.evaluation.checks import check_max_length
@@ -113,17 +122,17 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
         raise ValueError(f"{len(train_set.items)} training pairs is fewer than one global batch "
                          f"({cfg.global_batch_size}); lower global_batch_size or add data")
     total_steps = min(cfg.epochs * steps_per_epoch, cfg.max_steps or math.inf)
-    probe_info = None
-    if cfg.head_init == "probe" and not resume:  # resuming loads the fitted head from the checkpoint
-        from rewardkit.training.head import fit_probe_head
-
-        probe_info = fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir, accelerator.is_main_process)
+    start, prefix_why = prefix_block(cfg, model, processes=accelerator.num_processes, bf16_weights=bf16_weights)
+    quiet.note(f"prefix cache: {'on' if start is not None else 'off'} ({prefix_why})")
+    stages: dict[str, float] = {}
+    prefix_info, probe_info, probe_val = _frozen_passes(cfg, model, tokenizer, (train_set, val_set), start, sharing,
+                                                        out_dir, accelerator.is_main_process, resume, stages)
     model = _trainable(cfg, model)
     optimizer, scheduler = _setup_optimizer(cfg, model, total_steps, bf16_weights)
     if cfg.compile:
         _compile_blocks(unwrap_peft(model))
     # The scheduler is not prepared: accelerate would step it once per process per step.
-    scorer, optimizer = accelerator.prepare(PairScorer(model), optimizer)
+    scorer, optimizer = accelerator.prepare(PairScorer(model, start), optimizer)
     state = ckpt.TrainState()
     accelerator.register_for_checkpointing(scheduler, state)
     _resume_or_clear(accelerator, out_dir / "checkpoints", resume)
@@ -134,14 +143,95 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
               accumulation=accum, micro_batch_size=cfg.micro_batch_size, global_batch_size=cfg.global_batch_size,
               total_steps=total_steps, steps_per_epoch=steps_per_epoch, reads=reads,
               train_pairs=train_set.counts.as_dict(), val_pairs=val_set.counts.as_dict(), data_fingerprint=fingerprint,
-              prompt_sharing=sharing,
-              bf16_weights=bf16_weights, optimizer_impl=cfg.optimizer_impl,
+              prompt_sharing=sharing, bf16_weights=bf16_weights, optimizer_impl=cfg.optimizer_impl, dtype=dtype_choice,
+              prefix_cache={"on": start is not None, "why": prefix_why, "first_trained_block": start,
+                            "stores": prefix_info},
               distributed_type=str(accelerator.distributed_type), trainable_parameters=_count_trainable(model))
     if probe_info is not None:
         log.event("probe_head", step=0, **probe_info)
     return Run(cfg, out_dir, accelerator, scorer, tokenizer, optimizer, scheduler, state, train_set, val_set, log,
                total_steps, _pair_losses(cfg, accelerator, scorer, tokenizer, sharing), train_set.lengths(),
-               probe_fitted=probe_info is not None)
+               probe_fitted=probe_info is not None, probe_val_rewards=probe_val, dtype=dtype_choice, stages=stages)
+
+
+def _frozen_passes(cfg: TrainConfig, model, tokenizer, sets, start: int | None, sharing: bool, out_dir: Path,
+                   main: bool, resume: bool, stages: dict):
+    """The inference passes before training: the frozen-prefix caches (start not None) and the LP probe head
+    (head_init probe, not when resuming: the checkpoint has the fitted head). Returns (what the caches
+    hold, the probe's log record, its validation rewards), each None / [] when not run."""
+    train_set, val_set = sets
+    fit_probe = cfg.head_init == "probe" and not resume
+    if start is None and not fit_probe:
+        return [], None, None
+    # One inference model, computing as training will: the weights in bf16 (a rounded copy; the fp32 ones
+    # stay for the optimizer's masters) when training runs in bf16.
+    infer = _inference_model(model, torch.bfloat16 if cfg.bf16 else torch.float32)
+    prefix_info, probe_info, probe_val = [], None, None
+    if start is not None:
+        prefix_info = _fill_prefix_caches(infer, (("train", train_set), ("val", val_set)), start, tokenizer,
+                                          out_dir, stages)
+    if fit_probe:
+        from rewardkit.training.head import fit_probe_head
+
+        features = _features(infer, start, sharing, tokenizer.pad_token_id, cfg.pad_to_multiple, main)
+        probe_info, probe_val = fit_probe_head(model, tokenizer, train_set, val_set, cfg, out_dir, main, features)
+        feature_seconds = probe_info["feature_seconds"] + probe_info["val_feature_seconds"]
+        stages.update(features=probe_info["feature_seconds"], val_features=probe_info["val_feature_seconds"],
+                      probe=round(probe_info["seconds"] - feature_seconds, 1))
+    return prefix_info, probe_info, probe_val
+
+
+def _resolve_bf16(cfg: TrainConfig, device) -> tuple[TrainConfig, dict]:
+    """TrainConfig.bf16 None -> what the hardware runs natively (one log line); an explicit value is obeyed.
+    Returns the config with bf16 decided (the resolved recipe.yaml says it) and {dtype, reason}."""
+    from rewardkit.models.hardware import auto_dtype, describe
+
+    if cfg.bf16 is not None:
+        return cfg, {"dtype": "bfloat16" if cfg.bf16 else "float32", "reason": "set in the recipe (bf16)"}
+    dtype, why = auto_dtype(device)
+    quiet.note(describe(dtype, why))
+    cfg = cfg.model_copy(update={"bf16": dtype == torch.bfloat16})
+    return cfg, {"dtype": str(dtype).removeprefix("torch."), "reason": f"auto: {why}"}
+
+
+def _inference_model(model, dtype: torch.dtype):
+    """`model` itself in eval mode when it already computes in `dtype`, else an eval copy in `dtype`."""
+    model.eval()
+    if next(model.parameters()).dtype == dtype:
+        return model
+    import copy
+
+    return copy.deepcopy(model).to(dtype)
+
+
+def _fill_prefix_caches(infer, sets, start: int, tokenizer, out_dir: Path, stages: dict) -> list[dict]:
+    """Fill each non-empty set's frozen-prefix store (rewardkit.training.prefix) and say what it holds."""
+    from rewardkit.training.prefix import CACHE_DIR, PrefixStore, describe, fill_prefix
+
+    dtype = next(infer.parameters()).dtype
+    info = []
+    for name, data in sets:
+        if not data.items:
+            continue
+        data.prefix = PrefixStore.allocate(data.items, infer.config.hidden_size, dtype,
+                                           out_dir / CACHE_DIR / f"{name}.bin")
+        seconds = fill_prefix(infer, data.prefix, data.items, start, tokenizer.pad_token_id)
+        stages[f"prefix_{name}"] = round(seconds, 1)
+        info.append(describe(name, data.prefix, seconds))
+        quiet.note(f"prefix cache {name}: {info[-1]['pairs']} pairs, {info[-1]['tokens']:,} tokens, "
+                   f"{info[-1]['mib']} MiB {info[-1]['dtype']} in {info[-1]['file']}, {seconds:.0f} s")
+    return info
+
+
+def _features(infer, start: int | None, sharing: bool, pad_id: int, multiple: int, main: bool) -> Callable:
+    """encoded set -> [2N, H] last-token features (rewardkit.training.head.fit_probe_head): from the prefix
+    cache through the training forward when there is one, else a full inference pass."""
+    from rewardkit.probing.features import pair_rows, pooled_features
+    from rewardkit.training.prefix import cached_features
+
+    if start is not None:
+        return lambda data: cached_features(infer, data, start, sharing, pad_id, multiple=multiple)
+    return lambda data: pooled_features(infer, pair_rows(data.items), pad_id, progress=main)["last"]
 
 
 def _compile_blocks(model) -> None:
@@ -150,7 +240,7 @@ def _compile_blocks(model) -> None:
     the export would change). All blocks run one Python function, so they share compiled code and one
     recompile budget: training blocks, frozen ones (train_top_k_layers), validation under no_grad and a
     batch of one each add entries, more than dynamo's default 8 allows before it silently runs eager."""
-    from rewardkit.training.head import decoder_layers
+    from rewardkit.models.loading import decoder_layers
 
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     for block in decoder_layers(model):
@@ -241,17 +331,23 @@ def _resume_or_clear(accelerator, ckpt_root: Path, resume: bool) -> None:
 
 
 def _pair_losses(cfg: TrainConfig, accelerator, scorer, tokenizer, sharing: bool) -> Callable:
-    """(data, pair indices) -> (per-pair losses [B], r_chosen [B], r_rejected [B]), rewards in fp32."""
+    """(data, pair indices[, their rewards]) -> (per-pair losses [B], r_chosen [B], r_rejected [B]), rewards
+    in fp32; without rewards, one forward computes them (from the data's prefix cache when it has one)."""
     loss_fn = partial(LOSSES[cfg.loss], **cfg.loss_params)
     collate = partial(collate_shared if sharing else collate_concat, multiple=cfg.pad_to_multiple)
     pad_id = tokenizer.pad_token_id
     device = accelerator.device
 
-    def pair_losses(data: EncodedSet, idx: list[int]):
-        batch = collate([data.items[i] for i in idx], pad_id)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            r_chosen, r_rejected = scorer({k: to_device(v, device) for k, v in batch.items()})
-        r_chosen, r_rejected = r_chosen.float(), r_rejected.float()
+    def pair_losses(data: EncodedSet, idx: list[int], rewards: tuple | None = None):
+        if rewards is not None:  # (r_chosen, r_rejected) of these pairs, known already: the loss only
+            r_chosen, r_rejected = (torch.as_tensor(r, dtype=torch.float32, device=device) for r in rewards)
+        else:
+            batch = collate([data.items[i] for i in idx], pad_id)
+            if data.prefix is not None:
+                batch["hidden"] = data.prefix.batch(idx, sharing, cfg.pad_to_multiple)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                r_chosen, r_rejected = scorer({k: to_device(v, device) for k, v in batch.items()})
+            r_chosen, r_rejected = r_chosen.float(), r_rejected.float()
         extra = {}
         if data.margins is not None:  # per-pair margins (cfg.margin_field)
             extra["margin"] = torch.tensor([data.margins[i] for i in idx], device=r_chosen.device)

@@ -96,11 +96,13 @@ def _fsdp_on_cpu(plugin) -> None:
     AcceleratorState._shared_state.update(distributed_type=DistributedType.FSDP, fsdp_plugin=plugin)
 
 
-def bf16_weights_on(bf16: bool, setting: bool | None, engine: str) -> bool:
+def bf16_weights_on(bf16: bool | None, setting: bool | None, engine: str) -> bool:
     """Resolve TrainConfig.bf16_weights under accelerate's DistributedType `engine`. FSDP and DeepSpeed keep
     their own fp32 master shards (their mixed-precision settings), so None means off under them and true
-    is an error; elsewhere None means on (with bf16)."""
+    is an error; elsewhere None means on (with bf16). `bf16` None (auto, undecided until the device is
+    known) counts as bf16: the refusal must not depend on the machine, and the dry run plans for GPUs."""
     sharded = engine in ENGINE_ENV
+    bf16 = bf16 is not False
     if bf16 and setting and sharded:
         raise ValueError(f"bf16_weights is for single-process and DDP runs; under {engine} use its "
                          "mixed-precision setting (bf16 compute, fp32 sharded masters) instead")

@@ -38,6 +38,11 @@ class TrainSummary(StrictModel):
     train_pairs: dict[str, int]
     """Pairs, kept, truncated and dropped by encoding (rewardkit.training.data.EncodeCounts)."""
     val_pairs: dict[str, int]
+    dtype: dict[str, str] | None = None
+    """The compute dtype and why ({"dtype", "reason"}): TrainConfig.bf16 None lets the hardware choose."""
+    stage_seconds: dict[str, float] | None = None
+    """Seconds per part of the run: prefix_train / prefix_val (the frozen-prefix caches), features /
+    val_features and probe (the LP head), validation_STEP, training (the optimizer steps, all together)."""
     heldout: dict[str, dict[str, AccuracyCell]] | None = None
     """Source (and "all") -> model, length_baseline and (with a probe head) probe accuracy."""
     heldout_vs_probe: dict[str, ProbeDifference] | None = None
