@@ -8,6 +8,7 @@ import pytest
 import torch
 from tiny_models import VOCAB, tiny_backbone_dir, tiny_bert, tiny_llama, tiny_tokenizer
 
+from rewardkit.models.hardware import auto_dtype
 from rewardkit.models.loading import ARCHITECTURES, arch_spec, ensure_pad_token, forward_scores, load_reward_model
 from rewardkit.models.tokenization import encode_conversation
 
@@ -91,7 +92,7 @@ def test_load_sets_a_pad_token_distinct_from_eos_that_the_template_never_emits(t
     model, tok = load_reward_model(tiny_backbone_dir(tmp_path / "llama"), seed=0)
     assert tok.pad_token_id != tok.eos_token_id and model.config.pad_token_id == tok.pad_token_id
     assert tok.pad_token_id not in encode_conversation(tok, CONV).ids
-    assert model.dtype == torch.bfloat16 and not model.training
+    assert model.dtype == auto_dtype("cpu")[0] and not model.training  # dtype auto by default
     # the saved model scores a padded batch the same way under plain AutoModelForSequenceClassification
     from transformers import AutoModelForSequenceClassification
 
