@@ -221,6 +221,9 @@ def test_auto_dtype_loads_and_trains_in_what_the_cpu_runs_natively(tiny, tmp_pat
     run = _run(tiny, tmp_path / "run", max_steps=1, train_top_k_layers=None, bf16=None)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["dtype"]["dtype"] == str(want).removeprefix("torch.") and summary["dtype"]["reason"].startswith("auto: ")
-    explicit = _run(tiny, tmp_path / "explicit", max_steps=1, train_top_k_layers=None, bf16=True)
+    # bf16 asked for: obeyed; the probe's features and the cache come from a bf16 copy of the weights
+    explicit = _run(tiny, tmp_path / "explicit", max_steps=1, bf16=True, head_init="probe")
     assert json.loads((explicit / "summary.json").read_text())["dtype"] == {"dtype": "bfloat16",
                                                                            "reason": "set in the recipe (bf16)"}
+    start = json.loads((explicit / "train_log.jsonl").read_text().splitlines()[0])
+    assert start["prefix_cache"]["on"] and {s["dtype"] for s in start["prefix_cache"]["stores"]} == {"bfloat16"}

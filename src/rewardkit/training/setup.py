@@ -7,6 +7,7 @@ frozen or wrapped; the scheduler needs the step count; resuming needs the prepar
 
 from __future__ import annotations
 
+import copy
 import math
 import shutil
 import time
@@ -199,8 +200,6 @@ def _inference_model(model, dtype: torch.dtype):
     model.eval()
     if next(model.parameters()).dtype == dtype:
         return model
-    import copy
-
     return copy.deepcopy(model).to(dtype)
 
 
