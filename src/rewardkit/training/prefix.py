@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewardkit.data.batching import pad_right, padded_width, plan_batches
+from rewardkit.data.batching import pad_right, padded_width, plan_batches, to_device
 from rewardkit.models.loading import arch_spec, decoder_layers, run_backbone, unwrap_peft
 from rewardkit.models.tokenization import EncodedPair
 from rewardkit.options import DEFAULT_BATCH_TOKENS
@@ -177,7 +177,7 @@ def fill_prefix(model, store: PrefixStore, items: list[EncodedPair], start: int,
                 ids, _ = pad_right([rows[j] for j in batch], pad_id, multiple=WIDTH_MULTIPLE)
                 captured.clear()
                 try:
-                    run_backbone(model, ids.to(device))
+                    run_backbone(model, to_device(ids, device))
                 except _Captured:
                     pass
                 states = captured[0].to(store.hidden.dtype).cpu()
@@ -215,7 +215,7 @@ def cached_features(model, data, start: int, shared: bool, pad_id: int, *, multi
         for idx in plan_batches(cost, batch_tokens):
             batch = collate([data.items[i] for i in idx], pad_id, multiple=multiple)
             batch["hidden"] = store.batch(idx, shared, multiple)
-            chosen, rejected = pair_ends(model, {k: v.to(device) for k, v in batch.items()}, start)
+            chosen, rejected = pair_ends(model, {k: to_device(v, device) for k, v in batch.items()}, start)
             rows = np.asarray(idx)
             out[2 * rows] = chosen.float().cpu().numpy()
             out[2 * rows + 1] = rejected.float().cpu().numpy()
