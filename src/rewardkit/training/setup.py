@@ -108,7 +108,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     accelerator.gradient_accumulation_steps = accum
     _check_deepspeed_accumulation(accelerator, accum)
     fill_deepspeed_batch(accelerator, cfg.micro_batch_size, accum)
-    cfg, dtype_choice = _resolve_bf16(cfg, accelerator.device)
+    recipe, (cfg, dtype_choice) = cfg, _resolve_bf16(cfg, accelerator.device)  # recipe.yaml keeps bf16 as asked
     bf16_weights = _bf16_weights(cfg, accelerator)
     model, tokenizer, sharing = _setup_model(cfg, accelerator)
     from rewardkit.evaluation.checks import check_max_length
@@ -139,7 +139,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     _resume_or_clear(accelerator, out_dir / "checkpoints", resume)
     log = RunLog(out_dir, enabled=accelerator.is_main_process, resume_step=state.step if resume else None)
     if accelerator.is_main_process:
-        write_text_atomic(out_dir / RECIPE, dump_recipe(cfg))
+        write_text_atomic(out_dir / RECIPE, dump_recipe(recipe))
     log.event("resume" if resume else "start", step=state.step, world_size=accelerator.num_processes,
               accumulation=accum, micro_batch_size=cfg.micro_batch_size, global_batch_size=cfg.global_batch_size,
               total_steps=total_steps, steps_per_epoch=steps_per_epoch, reads=reads,
@@ -184,7 +184,8 @@ def _frozen_passes(cfg: TrainConfig, model, tokenizer, sets, start: int | None, 
 
 def _resolve_bf16(cfg: TrainConfig, device) -> tuple[TrainConfig, dict]:
     """TrainConfig.bf16 None -> what the hardware runs natively (one log line); an explicit value is obeyed.
-    Returns the config with bf16 decided (the resolved recipe.yaml says it) and {dtype, reason}."""
+    Returns the config with bf16 decided and {dtype, reason} (the start event and summary.json say it; the
+    saved recipe keeps what was asked, so a resume on this or another machine decides again)."""
     from rewardkit.models.hardware import auto_dtype, describe
 
     if cfg.bf16 is not None:
