@@ -65,13 +65,47 @@ def accuracy_with_interval(f: list[float]) -> dict:
     return {"accuracy": sum(f) / len(f) if f else None, "ci95": [lo, hi], "pairs": len(f)}
 
 
+NATURAL = "natural"
+"""The row of the pairs read from data, when the held-out set also has constructed ones (rewardkit.hardpairs)."""
+
+
 def _by_source(pairs) -> dict[str, list[int]]:
-    """Source -> indices of its pairs, then "all"."""
+    """Source -> indices of its pairs (a constructed pair's source names its bias type), then "natural"
+    (every read pair) when constructed pairs are present, then "all"."""
+    from rewardkit.hardpairs.config import SOURCE_PREFIX
+
     groups: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(pairs):
         groups[p.source].append(i)
+    natural = [i for i, p in enumerate(pairs) if not p.source.startswith(SOURCE_PREFIX)]
+    if len(natural) < len(pairs):
+        groups[NATURAL] = natural
     groups["all"] = list(range(len(pairs)))
     return groups
+
+
+def prefers_longer(margins: list[float], longer: list[float]) -> list[float]:
+    """Per pair with responses of different lengths: 1 when the scorer ranks the longer response higher,
+    0 when the shorter, ½ on a tie. `longer`: len(chosen) − len(rejected) in characters, never 0 here."""
+    return [0.5 if m == 0 else float((m > 0) == (d > 0)) for m, d in zip(margins, longer)]
+
+
+def length_reliance(pairs, margins: list[float], probe_margins: list[float] | None) -> dict:
+    """{group: {pairs, longer_chosen, model_prefers_longer, probe_prefers_longer?}} over the held-out
+    pairs whose responses differ in length: how often the longer response is the chosen one, beside how
+    often each scorer prefers the longer one. A scorer that ranks by length alone shows 1.0 whatever
+    the data; one that follows the labels shows the data's own share."""
+    out = {}
+    for g, idx in _by_source(pairs).items():
+        idx = [i for i in idx if len(pairs[i].chosen) != len(pairs[i].rejected)]
+        diffs = [len(pairs[i].chosen) - len(pairs[i].rejected) for i in idx]
+        row = {"pairs": len(idx), "longer_chosen": sum(d > 0 for d in diffs) / len(idx) if idx else None}
+        for name, m in (("model", margins), ("probe", probe_margins)):
+            if m is not None:
+                f = prefers_longer([m[i] for i in idx], diffs)
+                row[f"{name}_prefers_longer"] = sum(f) / len(f) if f else None
+        out[g] = row
+    return out
 
 
 def heldout_report(val_set, margins: list[float], probe_margins: list[float] | None) -> dict:
@@ -121,6 +155,16 @@ def format_difference(cell: dict) -> str:
         return f"{100 * cell['diff']:+.1f} (one prompt: no interval)"
     lo, hi = cell["ci95"]
     return f"{100 * cell['diff']:+.1f} ({100 * lo:+.1f}, {100 * hi:+.1f})"
+
+
+def print_length_reliance(reliance: dict) -> None:
+    names = [n for n in ("model", "probe") if f"{n}_prefers_longer" in reliance["all"]]
+    print("length reliance, % of held-out pairs with responses of different lengths")
+    print("  " + " | ".join(["source", "pairs", "longer is chosen", *[f"{n} prefers longer" for n in names]]))
+    pct = lambda x: "—" if x is None else f"{100 * x:.1f}"  # noqa: E731
+    for source, row in reliance.items():
+        cells = [pct(row["longer_chosen"]), *[pct(row[f"{n}_prefers_longer"]) for n in names]]
+        print("  " + " | ".join([source, str(row["pairs"]), *cells]))
 
 
 def print_heldout(report: dict, out_dir: Path, vs_probe: dict | None = None) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from rewardkit.hardpairs.config import HardPairsConfig
 from rewardkit.options import DEFAULT_LOSS, DEFAULT_MODEL, DEFAULT_ON_LONG, HoldOutOptions, OnLong, ReadOptions
 from rewardkit.probing.options import ProbeFit
 from rewardkit.recipe import StrictModel
@@ -46,6 +47,11 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     max_val_pairs: int | None = Field(None, ge=1)
     """Validate on only this many of the held-out pairs (a seeded sample): each validation costs a
     forward pass over all of them."""
+    hard_pairs: HardPairsConfig | None = None
+    """Add bias-targeted pairs built from the data itself (rewardkit.hardpairs; docs/hard-pairs.md):
+    after the hold-out (and the max_pairs / max_val_pairs samples), training pairs are constructed from
+    training prompts only and held-out ones from held-out prompts only; the held-out report gives each
+    bias type its own row. Needs whole prompts held out (val_split: prompt) or val_data."""
     max_length: int = Field(1024, ge=8)
     """Token budget of each conversation (prompt + response) after the chat template."""
     on_long: OnLong = DEFAULT_ON_LONG
@@ -182,6 +188,14 @@ class TrainConfig(ReadOptions, HoldOutOptions):
                              f"({self.loss} accepts: {accepted or 'none'})")
         if self.micro_batch_size > self.global_batch_size:
             raise ValueError(f"micro_batch_size {self.micro_batch_size} > global_batch_size {self.global_batch_size}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_hard_pairs(self) -> TrainConfig:
+        # A held-out prompt's pairs split across both sides would let its responses into training pairs.
+        if self.hard_pairs is not None and not self.val_data and self.val_fraction > 0 and self.val_split != "prompt":
+            raise ValueError("hard_pairs needs val_split: prompt (or val_data): pairs of one prompt on both sides "
+                             "of the hold-out would carry held-out responses into constructed training pairs")
         return self
 
     @model_validator(mode="after")

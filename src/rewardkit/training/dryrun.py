@@ -184,7 +184,7 @@ def _read_data(cfg: TrainConfig, sharing: bool) -> dict[str, Any]:
         raise UserError(f"dry run: the data could not be read here ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''}); give --assume-pairs N") from None
     n = len(pairs)
-    train, val_pairs = split_and_sample(cfg, pairs, val_pairs)
+    train, val_pairs, _ = split_and_sample(cfg, pairs, val_pairs)
     plan = {"source": f"read: {', '.join(cfg.data)}", "pairs": n, "train_pairs": len(train),
             "val_pairs": len(val_pairs)}
     tokens = _mean_pair_tokens(cfg, train, sharing)

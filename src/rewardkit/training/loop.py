@@ -23,7 +23,8 @@ import torch
 
 from rewardkit.data.io import write_json_atomic
 from rewardkit.data.pairs import PreferencePair
-from rewardkit.evaluation.heldout import heldout_report, print_heldout, ranked_right, versus_probe
+from rewardkit.evaluation.heldout import (heldout_report, length_reliance, print_heldout, print_length_reliance,
+                                          ranked_right, versus_probe)
 from rewardkit.errors import UserError
 from rewardkit.training import checkpoint as ckpt
 from rewardkit.training.card import write_cards
@@ -217,6 +218,8 @@ def cleanup(run: Run) -> Path:
         train_seconds_this_process=time.perf_counter() - run.t_start, world_size=run.world,
         train_pairs=run.train_set.counts.as_dict(), val_pairs=run.val_set.counts.as_dict(), dtype=run.dtype,
     )
+    if run.hard_pairs is not None:
+        summary.hard_pairs = run.hard_pairs
     if run.val_set.items:
         margins = run.best_margins if run.best_margins is not None else validate(run)[1]  # resumed: recompute
         report = heldout_report(run.val_set, margins, run.probe_margins)
@@ -224,10 +227,12 @@ def cleanup(run: Run) -> Path:
         vs_probe = None if run.probe_margins is None else versus_probe(run.val_set, margins, run.probe_margins)
         if vs_probe is not None:
             summary.heldout_vs_probe = vs_probe
+        summary.heldout_length_reliance = length_reliance(run.val_set.pairs, margins, run.probe_margins)
         summary.heldout_margins = HeldoutMargins(ids=[p.id for p in run.val_set.pairs], model=margins,
                                                  probe=run.probe_margins)  # per pair, for paired comparisons
         if run.main:
             print_heldout(report, run.out_dir, vs_probe)
+            print_length_reliance(summary.heldout_length_reliance)
     for data in (run.train_set, run.val_set):
         if data.prefix is not None:
             data.prefix.close()

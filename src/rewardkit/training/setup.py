@@ -73,6 +73,8 @@ class Run:
     """The compute dtype and why it was chosen (TrainConfig.bf16)."""
     stages: dict[str, float] = field(default_factory=dict)
     """Seconds per stage of the run (prefix caches, features, probe, validations, training), for summary.json."""
+    hard_pairs: dict | None = None
+    """Bias-targeted pairs built per type (rewardkit.hardpairs.run.built's counts), when the recipe asks."""
 
     @property
     def world(self) -> int:
@@ -114,7 +116,7 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
     from rewardkit.evaluation.checks import check_max_length
 
     check_max_length(tokenizer, cfg.max_length, "max_length")  # a budget that holds no response trains on nothing
-    train_set, val_set, reads = _prepare_data(cfg, tokenizer, train_pairs, val_pairs, out_dir / "quarantine.jsonl")
+    train_set, val_set, reads, hard = _prepare_data(cfg, tokenizer, train_pairs, val_pairs, out_dir / "quarantine.jsonl")
     fingerprint = data_fingerprint([p.id for p in train_set.pairs], [p.id for p in val_set.pairs])
     if resume:
         check_same_data(out_dir, fingerprint, {"train": len(train_set.items), "val": len(val_set.items)})
@@ -150,9 +152,12 @@ def setup(cfg: TrainConfig, out_dir: Path, *, resume: bool, train_pairs, val_pai
               distributed_type=str(accelerator.distributed_type), trainable_parameters=_count_trainable(model))
     if probe_info is not None:
         log.event("probe_head", step=0, **probe_info)
+    if hard is not None:
+        log.event("hard_pairs", step=0, types=hard)
     return Run(cfg, out_dir, accelerator, scorer, tokenizer, optimizer, scheduler, state, train_set, val_set, log,
                total_steps, _pair_losses(cfg, accelerator, scorer, tokenizer, sharing), train_set.lengths(),
-               probe_fitted=probe_info is not None, probe_val_rewards=probe_val, dtype=dtype_choice, stages=stages)
+               probe_fitted=probe_info is not None, probe_val_rewards=probe_val, dtype=dtype_choice, stages=stages,
+               hard_pairs=hard)
 
 
 def _frozen_passes(cfg: TrainConfig, model, tokenizer, sets, start: int | None, sharing: bool, out_dir: Path,
@@ -367,18 +372,25 @@ def _prepare_data(cfg: TrainConfig, tokenizer, train_pairs, val_pairs, quarantin
         train_pairs = _read_all(cfg, cfg.data, quarantine, reads)
         if val_pairs is None and cfg.val_data:
             val_pairs = _read_all(cfg, cfg.val_data, quarantine, reads)
-    train_pairs, val_pairs = split_and_sample(cfg, train_pairs, val_pairs)
+    train_pairs, val_pairs, hard = split_and_sample(cfg, train_pairs, val_pairs)
     encode = partial(encode_pairs, tokenizer=tokenizer, max_length=cfg.max_length, on_long=cfg.on_long,
                      margin_field=cfg.margin_field)
-    return encode(train_pairs), encode(val_pairs), reads
+    return encode(train_pairs), encode(val_pairs), reads, hard
 
 
 def split_and_sample(cfg: TrainConfig, train_pairs: list[PreferencePair], val_pairs: list[PreferencePair] | None):
-    """The recipe's hold-out (when no val_data) and its seeded max_pairs / max_val_pairs samples: what a run
-    trains and validates on (the dry run plans with the same)."""
+    """The recipe's hold-out (when no val_data), its seeded max_pairs / max_val_pairs samples, then the
+    bias-targeted pairs built on each side (cfg.hard_pairs): what a run trains and validates on (the dry
+    run plans with the same). Returns (train, val, hard-pair counts per type or None)."""
     if val_pairs is None:
         train_pairs, val_pairs = split_pairs(train_pairs, cfg.val_fraction, cfg.seed, by=cfg.val_split)
-    return sample_pairs(train_pairs, cfg.max_pairs, cfg.seed), sample_pairs(val_pairs, cfg.max_val_pairs, cfg.seed)
+    train_pairs = sample_pairs(train_pairs, cfg.max_pairs, cfg.seed)
+    val_pairs = sample_pairs(val_pairs, cfg.max_val_pairs, cfg.seed)
+    if cfg.hard_pairs is None:
+        return train_pairs, val_pairs, None
+    from rewardkit.hardpairs.run import for_split
+
+    return for_split(train_pairs, val_pairs, cfg.hard_pairs)
 
 
 def _read_all(cfg: TrainConfig, specs: list[str], quarantine: Path, reads: list[dict]) -> list[PreferencePair]:

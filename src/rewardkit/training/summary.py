@@ -10,7 +10,7 @@ from rewardkit.data.io import write_json_atomic
 from rewardkit.evaluation.heldout import AccuracyCell, ProbeDifference
 from rewardkit.recipe import StrictModel
 
-HELDOUT_FIELDS = {"heldout", "heldout_vs_probe", "heldout_margins"}
+HELDOUT_FIELDS = {"heldout", "heldout_vs_probe", "heldout_length_reliance", "heldout_margins"}
 """The fields a run without held-out pairs leaves out (and the training log's "done" event omits)."""
 
 
@@ -46,7 +46,14 @@ class TrainSummary(StrictModel):
     heldout: dict[str, dict[str, AccuracyCell]] | None = None
     """Source (and "all") -> model, length_baseline and (with a probe head) probe accuracy."""
     heldout_vs_probe: dict[str, ProbeDifference] | None = None
+    heldout_length_reliance: dict[str, dict[str, float | int | None]] | None = None
+    """Source (and "natural", "all") -> pairs with responses of different lengths, the share whose longer
+    response is chosen, and the shares where the model (and probe) prefer the longer one
+    (rewardkit.evaluation.heldout.length_reliance)."""
     heldout_margins: HeldoutMargins | None = None
+    hard_pairs: dict[str, dict[str, float | int | None]] | None = None
+    """Bias type -> constructed pairs: candidates, kept by the judge, used in training and held out
+    (rewardkit.hardpairs.run.built), when the recipe has hard_pairs."""
 
     def write(self, path: str | Path) -> None:
         """As JSON; the held-out fields only when they were set."""

@@ -1,0 +1,118 @@
+"""Bias-targeted pairs for a training run: built after the hold-out, from each side's own prompts.
+
+    train, val, counts = for_split(train_pairs, val_pairs, HardPairsConfig(ratio=0.25))
+
+The training pairs are constructed from training prompts and responses only, the held-out ones from
+held-out prompts only, so no held-out prompt or response reaches training as chosen, rejected or
+neighbour. The same pool and seed give the same pairs (each type draws from its own seeded stream).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from rewardkit.data.pairs import PreferencePair
+from rewardkit.hardpairs.build import CONSTRUCTIONS, Unit
+from rewardkit.hardpairs.config import HardPairsConfig, JudgeConfig
+from rewardkit.hardpairs.pool import band_neighbours, entries
+
+Embed = Callable[[list[str], str], "object"]  # (texts, embedder) -> [n, d] rows of norm 1
+
+
+def _default_embed(texts: list[str], model: str):
+    from rewardkit.hardpairs.embed import embed
+
+    return embed(texts, model)
+
+
+def candidates(pairs: list[PreferencePair], cfg: HardPairsConfig, embed: Embed | None = None,
+               *, side: str = "pool") -> dict[str, list[Unit]]:
+    """Every pair each construction can build on `pairs` (type -> units), a pair built by two
+    constructions credited to the first in config.BIAS_TYPES order. A pool with fewer than two prompts,
+    or none with a neighbour in the band, is an error naming `side`."""
+    pool = entries(pairs)
+    if len(pool) < 2:
+        raise ValueError(f"hard_pairs: the {side} has {len(pool)} distinct prompt(s); a neighbour needs at least 2")
+    nbrs = band_neighbours(pool, (embed or _default_embed)([e.text for e in pool], cfg.embedder), cfg.band)
+    if not any(nbrs):
+        raise ValueError(f"hard_pairs: none of the {side}'s {len(pool)} prompts has a neighbour with similarity "
+                         f"in band {list(cfg.band)}; widen the band or add prompts")
+    seen: set[str] = set()
+    out = {}
+    for bias in sorted(cfg.types, key=list(CONSTRUCTIONS).index):
+        units = CONSTRUCTIONS[bias](pool, nbrs, random.Random(f"hard-pairs-{cfg.seed}-{bias}"))
+        fresh = [u for u in units if not any(p.id in seen for p in u)]
+        seen.update(p.id for u in fresh for p in u)
+        out[bias] = fresh
+    return out
+
+
+def sample_units(units: list[Unit], n: int | None, seed: str) -> list[PreferencePair]:
+    """Whole units in seeded order until at least `n` pairs (None: all), flattened."""
+    order = list(units)
+    random.Random(seed).shuffle(order)
+    out: list[PreferencePair] = []
+    for unit in order:
+        if n is not None and len(out) >= n:
+            break
+        out.extend(unit)
+    return out
+
+
+def for_split(train: list[PreferencePair], val: list[PreferencePair], cfg: HardPairsConfig,
+              embed: Embed | None = None, judge: Callable[[list[PreferencePair]], list[float]] | None = None,
+              ) -> tuple[list[PreferencePair], list[PreferencePair], dict]:
+    """(train + constructed, val + constructed, counts per type). Training gets round(ratio x len(train)
+    / len(types)) pairs per type (fewer when a type has fewer), filtered by `judge` margins when the
+    config has a judge (`judge` defaults to loading cfg.judge.model); held-out gets at most
+    max_val_pairs_per_type per type, never filtered."""
+    per_type = round(cfg.ratio * len(train) / len(cfg.types))
+    counts: dict[str, dict] = {t: {} for t in cfg.types}
+    extra_train: list[PreferencePair] = []
+    if per_type:
+        for bias, units in candidates(train, cfg, embed, side="training pool").items():
+            c = counts[bias]
+            c["train_candidates"] = sum(map(len, units))
+            if cfg.judge is not None:
+                pool = sample_units(units, round(cfg.judge.oversample * per_type), f"judge-{cfg.seed}-{bias}")
+                units, c["judged"] = hard_units(pool, cfg.judge, judge), len(pool)
+                c["kept_by_judge"] = sum(map(len, units))
+                c["kept_share"] = c["kept_by_judge"] / c["judged"] if c["judged"] else None
+            extra_train += (chosen := sample_units(units, per_type, f"train-{cfg.seed}-{bias}"))
+            c["train"] = len(chosen)
+    extra_val: list[PreferencePair] = []
+    if val:
+        for bias, units in candidates(val, cfg, embed, side="held-out pool").items():
+            chosen = sample_units(units, cfg.max_val_pairs_per_type, f"val-{cfg.seed}-{bias}")
+            counts[bias]["val_candidates"], counts[bias]["val"] = sum(map(len, units)), len(chosen)
+            extra_val += chosen
+    return train + extra_train, val + extra_val, counts
+
+
+def hard_units(pairs: list[PreferencePair], cfg: JudgeConfig,
+               judge: Callable[[list[PreferencePair]], list[float]] | None = None) -> list[Unit]:
+    """The units (regrouped: a swapped unit's two mirror pairs stay together) with at least one pair
+    the judge ranks wrong or within cfg.max_margin of a tie."""
+    margins = (judge or _judge_margins(cfg))(pairs)
+    hard = {p.id for p, m in zip(pairs, margins) if m <= cfg.max_margin}
+    return [u for u in regroup(pairs) if any(p.id in hard for p in u)]
+
+
+def regroup(pairs: list[PreferencePair]) -> list[Unit]:
+    """Pairs back into units: a swapped pair and its mirror (same two responses, prompts exchanged)."""
+    units: dict[tuple, Unit] = {}
+    for p in pairs:
+        key = tuple(sorted((p.chosen, p.rejected))) if p.meta.get("bias") == "swapped" else (p.id,)
+        units.setdefault(key, []).append(p)
+    return list(units.values())
+
+
+def _judge_margins(cfg: JudgeConfig) -> Callable[[list[PreferencePair]], list[float]]:
+    def margins(pairs: list[PreferencePair]) -> list[float]:
+        from rewardkit.models.scoring import RewardModel
+
+        rm = RewardModel.load(cfg.model, dtype="bfloat16", seed=0)
+        return [c - r for c, r in rm.score_pairs(pairs, max_length=cfg.max_length)]
+
+    return margins
