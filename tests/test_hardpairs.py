@@ -292,3 +292,36 @@ def test_minilm_embeds_unit_rows_and_a_paraphrase_is_nearer_than_another_topic()
     assert v.shape == (3, 384) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert v[0] @ v[1] > 0.5 > v[0] @ v[2]
     assert np.allclose(embed(["Who won the 1998 World Cup?"])[0], v[2], atol=1e-5)  # batch-independent
+
+
+# ------------------------------------------------------------------ as a curation step
+def test_curation_step_adds_each_type_as_a_source_of_table_1(tmp_path, monkeypatch):
+    from rewardkit.curation.config import CurateConfig
+    from rewardkit.curation.run import curate
+    from rewardkit.data.io import write_pairs
+    from rewardkit.hardpairs import run as hp_run
+
+    monkeypatch.setattr(hp_run, "_default_embed", uniform(0.7))
+    write_pairs(tmp_path / "pool.jsonl", realistic_pool(40))
+    cfg = CurateConfig(sources=[{"name": "Pool", "spec": f"pairs:{tmp_path / 'pool.jsonl'}",
+                                 "steps": [{"hard_pairs": {"ratio": 0.5, "types": ["neighbour", "swapped"]}}]}],
+                       report={"figures": False, "token_sample": 10})
+    results = curate(cfg, tmp_path / "out")
+    counts = json.loads(results["counts"].read_text())
+    assert counts["per_source"]["toy"] == 40 and counts["per_source"][SOURCE_PREFIX + "neighbour"] == 10
+    assert counts["per_source"][SOURCE_PREFIX + "swapped"] == 10  # five mirrored units
+    (step,) = [s for s in counts["steps"] if s["step"] == "hard_pairs"]
+    assert step["seen"] == 40 and step["kept"] == 60 and step["dropped"] == {}
+    assert SOURCE_PREFIX + "neighbour" in (tmp_path / "out" / "report.md").read_text()  # Table 1's row
+
+
+def test_a_hold_out_drawn_from_constructed_pairs_is_refused(tmp_path, monkeypatch):
+    from rewardkit.training import TrainConfig
+    from rewardkit.training.setup import split_and_sample
+
+    pool = realistic_pool(20)
+    built = for_split(pool, [], HardPairsConfig(ratio=1.0, types=["neighbour"]), embed=uniform())[0]
+    with pytest.raises(ValueError, match=r"^train: val_fraction: 20 pairs are constructed \(hard_pairs/\*\), built before"):
+        split_and_sample(TrainConfig(val_fraction=0.2, val_split="prompt"), built, None)
+    train, val, hard = split_and_sample(TrainConfig(val_fraction=0.2), built, pool[:3])  # val_data: fine
+    assert len(train) == 40 and hard is None

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from rewardkit.curation.magpie import DEFAULT_FRACTIONS, DEFAULT_OFFSETS, MAGPIE_SOURCES, OTHER
 from rewardkit.data.stats import TOKEN_SAMPLE
 from rewardkit.decontamination.config import DecontaminateConfig
+from rewardkit.hardpairs.config import HardPairsConfig
 from rewardkit.options import ReadOptions, ScoringOptions
 from rewardkit.recipe import StrictModel, with_default
 from rewardkit.training.config import TrainConfig
@@ -47,6 +48,10 @@ class StepConfig(StrictModel):
     """Keep only pairs whose prompt is adversarial (meta["adversarial"]; WildGuardMix)."""
     rm_agreement: RMAgreementConfig | None = None
     decontaminate: DecontaminateConfig | None = None
+    hard_pairs: HardPairsConfig | None = None
+    """Add bias-targeted pairs built from this stream's pairs (rewardkit.hardpairs, docs/hard-pairs.md):
+    ratio x its pairs, each type its own source in Table 1. No hold-out is drawn here: a curated mix that
+    has them is validated on val_data (training's own `hard_pairs` builds them after its hold-out)."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> StepConfig:

@@ -69,6 +69,10 @@ class Curation:
             # The stage's output set per step: removed.jsonl and table4.json, written when the run ends well.
             return self.stack.enter_context(open_step(c.decontaminate, self.step_dir("decontaminate", label),
                                                       self.cfg.on_bad_row, self.console))
+        if c.kind == "hard_pairs":
+            from rewardkit.hardpairs.run import HardPairsStep
+
+            return HardPairsStep(c.hard_pairs)
         raise AssertionError(c.kind)
 
     def step_dir(self, kind: str, label: str) -> Path:

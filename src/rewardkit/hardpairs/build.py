@@ -215,14 +215,21 @@ def count_mismatch(entries: list[Entry], nbrs: Neighbours, rng: random.Random) -
     return units
 
 
+REQUEST = re.compile(r"\?|^\W*(?:can|could|would|will|how|what|which|who|whom|where|when|why|is|are|do|does|"
+                     r"should|please|tell|give|write|list|name|explain|describe|suggest|show|help|find|make)\b",
+                     re.IGNORECASE)
+"""A turn that asks for something: a question mark, or a question or request word first."""
+
+
 def earlier_turn(entries: list[Entry], nbrs: Neighbours, rng: random.Random) -> list[Unit]:
-    """In a dialogue, the rejected is the assistant's own earlier reply (a seeded pick among them): on
-    topic and well formed, but it answers an earlier request, not the last one (an instruction other
-    than the one to follow, from the same conversation)."""
+    """In a dialogue whose last user turn is a request (REQUEST), the rejected is the assistant's own
+    earlier reply (a seeded pick among them): on topic and well formed, but it answers an earlier request,
+    not the last one. A last turn that asks nothing ("Thanks, I'll check her out.") has no request an
+    earlier reply could miss, so it gets no pair."""
     units = []
     for e in entries:
         earlier = [k for k, m in enumerate(e.prompt) if m["role"] == "assistant"]
-        if not earlier:
+        if not earlier or not REQUEST.search(e.prompt[-1]["content"]):
             continue
         k = rng.choice(earlier)
         pair = constructed("earlier_turn", e, e.best, e.prompt[k]["content"],

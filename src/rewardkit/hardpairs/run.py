@@ -10,7 +10,7 @@ neighbour. The same pool and seed give the same pairs (each type draws from its 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.hardpairs.build import CONSTRUCTIONS, Unit
@@ -116,3 +116,30 @@ def _judge_margins(cfg: JudgeConfig) -> Callable[[list[PreferencePair]], list[fl
         return [c - r for c, r in rm.score_pairs(pairs, max_length=cfg.max_length)]
 
     return margins
+
+
+class HardPairsStep:
+    """The curation step (StepConfig.hard_pairs): every pair of the stream, then the constructed ones
+    (ratio x the stream's pairs, built from it alone). `counts` holds for_split's counts per type."""
+
+    name = "hard_pairs"
+
+    def __init__(self, cfg: HardPairsConfig, embed: Embed | None = None):
+        self.cfg, self.embed, self.counts = cfg, embed, None
+
+    def __call__(self, pairs: Iterator[PreferencePair]) -> Iterator[PreferencePair]:
+        pairs = list(pairs)
+        out, _, self.counts = for_split(pairs, [], self.cfg, self.embed)
+        yield from out
+
+
+def check_no_constructed(pairs: list[PreferencePair], where: str) -> None:
+    """Constructed pairs in data a hold-out is about to be drawn from are an error: they were built
+    before the split, so a held-out prompt's text may sit in a training pair as a neighbour."""
+    from rewardkit.hardpairs.config import SOURCE_PREFIX
+
+    n = sum(p.source.startswith(SOURCE_PREFIX) for p in pairs)
+    if n:
+        raise ValueError(f"{where}: {n} pairs are constructed ({SOURCE_PREFIX}*), built before this hold-out, "
+                         "which would leak held-out text into training; give val_data, or build them with "
+                         "train.hard_pairs, after the hold-out")

@@ -383,6 +383,10 @@ def split_and_sample(cfg: TrainConfig, train_pairs: list[PreferencePair], val_pa
     bias-targeted pairs built on each side (cfg.hard_pairs): what a run trains and validates on (the dry
     run plans with the same). Returns (train, val, hard-pair counts per type or None)."""
     if val_pairs is None:
+        if cfg.val_fraction > 0:
+            from rewardkit.hardpairs.run import check_no_constructed
+
+            check_no_constructed(train_pairs, "train: val_fraction")
         train_pairs, val_pairs = split_pairs(train_pairs, cfg.val_fraction, cfg.seed, by=cfg.val_split)
     train_pairs = sample_pairs(train_pairs, cfg.max_pairs, cfg.seed)
     val_pairs = sample_pairs(val_pairs, cfg.max_val_pairs, cfg.seed)
