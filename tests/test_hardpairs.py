@@ -231,8 +231,14 @@ def test_bad_spec_is_a_one_line_error(spec, message):
 def test_a_pool_too_small_for_a_neighbour_is_a_one_line_error():
     with pytest.raises(ValueError, match=r"^hard_pairs: the training pool has 1 distinct prompt\(s\); a neighbour needs at least 2$"):
         for_split([pair("q", "a", "b")] * 3, [], HardPairsConfig(ratio=1.0), embed=uniform())
-    with pytest.raises(ValueError, match=r"none of the held-out pool's 2 prompts has a neighbour with similarity in band \[0.5, 0.85\]"):
-        for_split([], [pair("q", "a", "b"), pair("r", "c", "d")], HardPairsConfig(), embed=uniform(0.1))
+    two = [pair("q", "a", "b"), pair("r", "c", "d")]
+    with pytest.raises(ValueError, match=r"^hard_pairs: none of the training pool's 2 prompts has a neighbour with similarity in band \[0.5, 0.85\]; widen"):
+        for_split(two * 5, [], HardPairsConfig(ratio=1.0), embed=uniform(0.1))
+    with pytest.raises(ValueError, match=r"^hard_pairs: the held-out pool has 1 distinct prompt"):
+        for_split([], two[:1], HardPairsConfig(), embed=uniform(0.1))
+    # a held-out sample without neighbours builds no neighbour pairs; the run goes on
+    _, val, counts = for_split([], two, HardPairsConfig(), embed=uniform(0.1))
+    assert val == two and counts["neighbour"] == {"val_candidates": 0, "val": 0}
 
 
 def test_hard_pairs_need_whole_prompts_held_out():

@@ -12,30 +12,34 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 
+import numpy as np
+
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.hardpairs.build import CONSTRUCTIONS, Unit
 from rewardkit.hardpairs.config import HardPairsConfig, JudgeConfig
 from rewardkit.hardpairs.pool import band_neighbours, entries
 
-Embed = Callable[[list[str], str], "object"]  # (texts, embedder) -> [n, d] rows of norm 1
+Embed = Callable[[list[str], str], np.ndarray]
+"""(texts, embedder name) -> [n, d], rows of norm 1 (rewardkit.hardpairs.embed.embed)."""
 
 
-def _default_embed(texts: list[str], model: str):
+def _default_embed(texts: list[str], model: str) -> np.ndarray:
     from rewardkit.hardpairs.embed import embed
 
     return embed(texts, model)
 
 
 def candidates(pairs: list[PreferencePair], cfg: HardPairsConfig, embed: Embed | None = None,
-               *, side: str = "pool") -> dict[str, list[Unit]]:
+               *, side: str = "pool", sparse_ok: bool = False) -> dict[str, list[Unit]]:
     """Every pair each construction can build on `pairs` (type -> units), a pair built by two
-    constructions credited to the first in config.BIAS_TYPES order. A pool with fewer than two prompts,
-    or none with a neighbour in the band, is an error naming `side`."""
+    constructions credited to the first in config.BIAS_TYPES order. A pool with fewer than two prompts
+    is an error naming `side`; so is one where no prompt has a neighbour in the band, unless `sparse_ok`
+    (a held-out sample of a few dozen prompts often has none: its neighbour types then build nothing)."""
     pool = entries(pairs)
     if len(pool) < 2:
         raise ValueError(f"hard_pairs: the {side} has {len(pool)} distinct prompt(s); a neighbour needs at least 2")
     nbrs = band_neighbours(pool, (embed or _default_embed)([e.text for e in pool], cfg.embedder), cfg.band)
-    if not any(nbrs):
+    if not any(nbrs) and not sparse_ok:
         raise ValueError(f"hard_pairs: none of the {side}'s {len(pool)} prompts has a neighbour with similarity "
                          f"in band {list(cfg.band)}; widen the band or add prompts")
     seen: set[str] = set()
@@ -66,7 +70,8 @@ def for_split(train: list[PreferencePair], val: list[PreferencePair], cfg: HardP
     """(train + constructed, val + constructed, counts per type). Training gets round(ratio x len(train)
     / len(types)) pairs per type (fewer when a type has fewer), filtered by `judge` margins when the
     config has a judge (`judge` defaults to loading cfg.judge.model); held-out gets at most
-    max_val_pairs_per_type per type, never filtered."""
+    max_val_pairs_per_type per type, never filtered (and none of a neighbour type when no held-out prompt
+    has a neighbour in the band: a held-out pool is a sample, sparser than the training pool)."""
     per_type = round(cfg.ratio * len(train) / len(cfg.types))
     counts: dict[str, dict] = {t: {} for t in cfg.types}
     extra_train: list[PreferencePair] = []
@@ -83,7 +88,7 @@ def for_split(train: list[PreferencePair], val: list[PreferencePair], cfg: HardP
             c["train"] = len(chosen)
     extra_val: list[PreferencePair] = []
     if val:
-        for bias, units in candidates(val, cfg, embed, side="held-out pool").items():
+        for bias, units in candidates(val, cfg, embed, side="held-out pool", sparse_ok=True).items():
             chosen = sample_units(units, cfg.max_val_pairs_per_type, f"val-{cfg.seed}-{bias}")
             counts[bias]["val_candidates"], counts[bias]["val"] = sum(map(len, units)), len(chosen)
             extra_val += chosen
