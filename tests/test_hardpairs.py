@@ -331,3 +331,19 @@ def test_a_hold_out_drawn_from_constructed_pairs_is_refused(tmp_path, monkeypatc
         split_and_sample(TrainConfig(val_fraction=0.2, val_split="prompt"), built, None)
     train, val, hard = split_and_sample(TrainConfig(val_fraction=0.2), built, pool[:3])  # val_data: fine
     assert len(train) == 40 and hard is None
+
+
+def test_a_run_with_max_pairs_builds_from_the_whole_training_side_at_the_ratio_to_the_kept_pairs(monkeypatch):
+    from rewardkit.hardpairs import run as hp_run
+    from rewardkit.training import TrainConfig
+    from rewardkit.training.setup import split_and_sample
+
+    pool = realistic_pool(80)
+    cfg = TrainConfig(val_fraction=0.25, val_split="prompt", max_pairs=20, max_val_pairs=10, seed=3,
+                      hard_pairs={"ratio": 0.5, "types": ["neighbour"], "max_val_pairs_per_type": 7})
+    monkeypatch.setattr(hp_run, "_default_embed", uniform())
+    train, val, counts = split_and_sample(cfg, pool, None)
+    assert counts["neighbour"] == {"train_candidates": 60, "train": 10, "val_candidates": 20, "val": 7}
+    assert len(train) == 30 and len(val) == 17
+    held = {prompt_key(p) for p in val}
+    assert all(prompt_key(p) not in held and p.rejected not in {q.chosen for q in val} for p in train)

@@ -67,16 +67,27 @@ def sample_units(units: list[Unit], n: int | None, seed: str) -> list[Preference
 def for_split(train: list[PreferencePair], val: list[PreferencePair], cfg: HardPairsConfig,
               embed: Embed | None = None, judge: Callable[[list[PreferencePair]], list[float]] | None = None,
               ) -> tuple[list[PreferencePair], list[PreferencePair], dict]:
-    """(train + constructed, val + constructed, counts per type). Training gets round(ratio x len(train)
-    / len(types)) pairs per type (fewer when a type has fewer), filtered by `judge` margins when the
-    config has a judge (`judge` defaults to loading cfg.judge.model); held-out gets at most
-    max_val_pairs_per_type per type, never filtered (and none of a neighbour type when no held-out prompt
-    has a neighbour in the band: a held-out pool is a sample, sparser than the training pool)."""
-    per_type = round(cfg.ratio * len(train) / len(cfg.types))
+    """(train + constructed, val + constructed, counts per type): `built` with the training pairs as
+    both the pool and the count the ratio applies to."""
+    extra_train, extra_val, counts = built(train, val, cfg, len(train), embed, judge)
+    return train + extra_train, val + extra_val, counts
+
+
+def built(train_pool: list[PreferencePair], val_pool: list[PreferencePair], cfg: HardPairsConfig, n_train: int,
+          embed: Embed | None = None, judge: Callable[[list[PreferencePair]], list[float]] | None = None,
+          ) -> tuple[list[PreferencePair], list[PreferencePair], dict]:
+    """(constructed training pairs, constructed held-out pairs, counts per type). Training gets
+    round(ratio x n_train / len(types)) pairs per type (fewer when a type has fewer), built from
+    `train_pool` and filtered by `judge` margins when the config has a judge (`judge` defaults to loading
+    cfg.judge.model); held-out gets at most max_val_pairs_per_type per type from `val_pool`, never
+    filtered (and none of a neighbour type when no held-out prompt has a neighbour in the band: a
+    held-out pool is a sample, sparser than the training pool). The pools may be larger than the
+    natural pairs a run keeps (max_pairs): more prompts, more neighbours, and still one side each."""
+    per_type = round(cfg.ratio * n_train / len(cfg.types))
     counts: dict[str, dict] = {t: {} for t in cfg.types}
     extra_train: list[PreferencePair] = []
     if per_type:
-        for bias, units in candidates(train, cfg, embed, side="training pool").items():
+        for bias, units in candidates(train_pool, cfg, embed, side="training pool").items():
             c = counts[bias]
             c["train_candidates"] = sum(map(len, units))
             if cfg.judge is not None:
@@ -87,12 +98,12 @@ def for_split(train: list[PreferencePair], val: list[PreferencePair], cfg: HardP
             extra_train += (chosen := sample_units(units, per_type, f"train-{cfg.seed}-{bias}"))
             c["train"] = len(chosen)
     extra_val: list[PreferencePair] = []
-    if val:
-        for bias, units in candidates(val, cfg, embed, side="held-out pool", sparse_ok=True).items():
+    if val_pool:
+        for bias, units in candidates(val_pool, cfg, embed, side="held-out pool", sparse_ok=True).items():
             chosen = sample_units(units, cfg.max_val_pairs_per_type, f"val-{cfg.seed}-{bias}")
             counts[bias]["val_candidates"], counts[bias]["val"] = sum(map(len, units)), len(chosen)
             extra_val += chosen
-    return train + extra_train, val + extra_val, counts
+    return extra_train, extra_val, counts
 
 
 def hard_units(pairs: list[PreferencePair], cfg: JudgeConfig,

@@ -388,13 +388,16 @@ def split_and_sample(cfg: TrainConfig, train_pairs: list[PreferencePair], val_pa
 
             check_no_constructed(train_pairs, "train: val_fraction")
         train_pairs, val_pairs = split_pairs(train_pairs, cfg.val_fraction, cfg.seed, by=cfg.val_split)
-    train_pairs = sample_pairs(train_pairs, cfg.max_pairs, cfg.seed)
-    val_pairs = sample_pairs(val_pairs, cfg.max_val_pairs, cfg.seed)
+    train_kept = sample_pairs(train_pairs, cfg.max_pairs, cfg.seed)
+    val_kept = sample_pairs(val_pairs, cfg.max_val_pairs, cfg.seed)
     if cfg.hard_pairs is None:
-        return train_pairs, val_pairs, None
-    from rewardkit.hardpairs.run import for_split
+        return train_kept, val_kept, None
+    from rewardkit.hardpairs.run import built
 
-    return for_split(train_pairs, val_pairs, cfg.hard_pairs)
+    # built from each whole side of the hold-out (a max_pairs sample of a few hundred pairs has few prompts
+    # with a neighbour in the band), at the ratio to the natural pairs kept
+    extra_train, extra_val, counts = built(train_pairs, val_pairs, cfg.hard_pairs, len(train_kept))
+    return train_kept + extra_train, val_kept + extra_val, counts
 
 
 def _read_all(cfg: TrainConfig, specs: list[str], quarantine: Path, reads: list[dict]) -> list[PreferencePair]:
