@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rewardkit.data.split import prompt_key
+from rewardkit.hardpairs.config import SOURCE_PREFIX
 from rewardkit.recipe import StrictModel
 
 Z95 = 1.959963984540054
@@ -72,8 +73,6 @@ NATURAL = "natural"
 def _by_source(pairs) -> dict[str, list[int]]:
     """Source -> indices of its pairs (a constructed pair's source names its bias type), then "natural"
     (every read pair) when constructed pairs are present, then "all"."""
-    from rewardkit.hardpairs.config import SOURCE_PREFIX
-
     groups: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(pairs):
         groups[p.source].append(i)

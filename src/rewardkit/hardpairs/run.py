@@ -16,7 +16,7 @@ import numpy as np
 
 from rewardkit.data.pairs import PreferencePair
 from rewardkit.hardpairs.build import CONSTRUCTIONS, Unit
-from rewardkit.hardpairs.config import HardPairsConfig, JudgeConfig
+from rewardkit.hardpairs.config import SOURCE_PREFIX, HardPairsConfig, JudgeConfig
 from rewardkit.hardpairs.pool import band_neighbours, entries
 
 Embed = Callable[[list[str], str], np.ndarray]
@@ -152,8 +152,6 @@ class HardPairsStep:
 def check_no_constructed(pairs: list[PreferencePair], where: str) -> None:
     """Constructed pairs in data a hold-out is about to be drawn from are an error: they were built
     before the split, so a held-out prompt's text may sit in a training pair as a neighbour."""
-    from rewardkit.hardpairs.config import SOURCE_PREFIX
-
     n = sum(p.source.startswith(SOURCE_PREFIX) for p in pairs)
     if n:
         raise ValueError(f"{where}: {n} pairs are constructed ({SOURCE_PREFIX}*), built before this hold-out, "
