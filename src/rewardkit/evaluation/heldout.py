@@ -85,8 +85,9 @@ def _by_source(pairs) -> dict[str, list[int]]:
 
 def prefers_longer(margins: list[float], longer: list[float]) -> list[float]:
     """Per pair with responses of different lengths: 1 when the scorer ranks the longer response higher,
-    0 when the shorter, ½ on a tie. `longer`: len(chosen) − len(rejected) in characters, never 0 here."""
-    return [0.5 if m == 0 else float((m > 0) == (d > 0)) for m, d in zip(margins, longer)]
+    0 when the shorter, ½ on a tie (`flags` of the longer response's margin over the shorter one).
+    `longer`: len(chosen) − len(rejected) in characters, never 0 here."""
+    return flags([m if d > 0 else -m for m, d in zip(margins, longer)])
 
 
 def length_reliance(pairs, margins: list[float], probe_margins: list[float] | None) -> dict:
