@@ -51,7 +51,8 @@ def write_run(run, stages=("fixtures", "data", "curate", "decontaminate", "train
 
     put("recipe.yaml", yaml.safe_dump({s: {} for s in stages} | {"out_dir": str(run)}))
     if "fixtures" in stages:
-        (run / "fixtures").mkdir(parents=True)
+        for name in ("helpsteer2", "offsetbias", ".rewardkit-output"):  # two sources and the output marker
+            put(f"fixtures/{name}", "")
     if "data" in stages:
         put("data/table1.json", T1)
     if "curate" in stages:
@@ -161,7 +162,7 @@ def test_pipeline_writes_the_report_with_table1_of_its_inputs(tmp_path):
     assert results["report"] == tmp_path / "run" / REPORT
     assert '<section id="table1">' in html and "train: did not run (not in the recipe)" in html
     assert [r["stage"] for r in results["stages"]] == ["data", "report"]  # the stages that ran, in order
-    assert results["stages"][0]["figure"] == "1 inputs, 2 pairs"
+    assert results["stages"][0]["figure"] == "1 input, 2 pairs"
     assert results["stages"][0]["outputs"] == str(tmp_path / "run" / "data")
     assert json.loads((tmp_path / "run" / "stages.json").read_text()).keys() == {"data", "report"}
     # by hand (word-level tokenizer): 2 turns each (one user turn + the response); prompt tokens
@@ -238,7 +239,8 @@ def test_stage_table_has_each_stages_time_figure_and_outputs(tmp_path):
     (run / "stages.json").write_text(json.dumps(seconds))
     rows = {r["stage"]: r for r in stage_rows(read_run(run), seconds)}
     assert list(rows) == list(seconds) and rows["train"]["seconds"] == 125.0
-    assert rows["data"]["figure"] == "1 inputs, 2,299 pairs"  # the Total row is not an input
+    assert rows["fixtures"]["figure"] == "2 sources in their public schemas"  # the marker is not a source
+    assert rows["data"]["figure"] == "1 input, 2,299 pairs"  # the Total row is not an input
     assert rows["curate"]["figure"] == "1,161 pairs in the mix"
     assert rows["decontaminate"]["figure"] == "293 of 486 pairs removed"
     assert rows["train"]["figure"] == "held-out 75.0% [40.9, 92.9] of 8 pairs; probe 62.5; longer wins 50.0"

@@ -48,10 +48,11 @@ def main_figures(out: RunOutputs) -> dict[str, str]:
     figures: dict[str, str] = {}
     fixtures = out.run_dir / "fixtures"
     if fixtures.is_dir():
-        figures["fixtures"] = f"{sum(1 for _ in fixtures.iterdir())} sources in their public schemas"
+        sources = [p for p in fixtures.iterdir() if not p.name.startswith(".")]  # not the output marker
+        figures["fixtures"] = f"{len(sources)} sources in their public schemas"
     if out.data_table1 is not None:
         inputs = [r for r in out.data_table1 if r.get("dataset") != "Total"]
-        figures["data"] = f"{len(inputs)} inputs, {sum(r.get('pairs') or 0 for r in inputs):,} pairs"
+        figures["data"] = f"{len(inputs)} input{'s' * (len(inputs) != 1)}, {sum(r.get('pairs') or 0 for r in inputs):,} pairs"
     if out.counts is not None:
         figures["curate"] = f"{out.counts.total:,} pairs in the mix"
     if out.table4 is not None:
