@@ -86,8 +86,9 @@ def features(n_pairs: int, dtypes: tuple[str, ...]) -> list[dict]:
     pad = tok.pad_token_id
     out = []
 
-    def add(name, seconds, ref=None):
+    def add(name, seconds):
         out.append({"path": name, "seconds": round(seconds, 1), "tokens": tokens, "tokens_per_s": round(tokens / seconds)})
+        print(out[-1], flush=True)  # as it comes: a long run cut short still says what it measured
 
     for dtype in dtypes:
         model = fp32 if dtype == "float32" else copy.deepcopy(fp32).to(torch.bfloat16)
