@@ -6,7 +6,7 @@ Where the CPU recipe's (recipes/cpu-smollm2.yaml) time goes, and the inference p
              score` (RewardModel.score_ids: bf16 weights, inference_mode, length-sorted token-budget
              batches) against the LP feature pass as it runs now (the same, reading pooled features), as it
              ran before (bf16 autocast around fp32 weights), and the frozen-prefix path of train_top_k_layers
-             8 (blocks 0-21 once, then blocks 22-29 from the cache). With --no-native-bf16 the same in a
+             8 (blocks 0-21 once over packed pairs, then blocks 22-29 from the cache). With --no-native-bf16 the same in a
              child process capped at ONEDNN_MAX_CPU_ISA=AVX2 (a CPU without native bf16), bf16 vs fp32.
   training   training steps of the recipe (top 8 blocks, 16 pairs a step, prompt sharing, bf16 weights)
              with and without the frozen-prefix cache: median tokens/s of steps 2.. (step 1 builds kernels).
@@ -111,7 +111,7 @@ def features(n_pairs: int, dtypes: tuple[str, ...]) -> list[dict]:
         freeze_below_top_layers(frozen, TOP_K)
         start = frozen.config.num_hidden_layers - TOP_K
         enc.prefix = PrefixStore.allocate(enc.items, frozen.config.hidden_size, model.dtype, None)
-        _, s1 = timed(lambda: fill_prefix(frozen, enc.prefix, enc.items, start, pad))
+        _, s1 = timed(lambda: fill_prefix(frozen, enc.prefix, enc.items, start, pad, shared=True))
         _, s2 = timed(lambda: cached_features(frozen, enc, start, True, pad))
         add(f"frozen prefix: blocks 0-{start - 1} once ({dtype})", s1)
         add(f"then LP features from it, blocks {start}-{start + TOP_K - 1} ({dtype})", s2)

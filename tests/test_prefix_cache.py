@@ -22,9 +22,10 @@ def step_losses(out):
     return {r["step"]: r["loss"] for r in log if r["event"] == "step"}
 
 
-@pytest.fixture
-def frozen(tiny):
-    """The tiny model in fp32 with its lower block frozen, the encoded toy pairs, and their filled cache."""
+@pytest.fixture(params=[True, False], ids=["packed fill", "row fill"])
+def frozen(tiny, request):
+    """The tiny model in fp32 with its lower block frozen, the encoded toy pairs, and their filled cache
+    (filled from packed pairs with the prompt-sharing mask, or from separate rows: both layouts cut from either)."""
     from rewardkit.models.loading import load_reward_model
     from rewardkit.training.head import freeze_below_top_layers
     from rewardkit.training.prefix import PrefixStore, fill_prefix
@@ -36,7 +37,7 @@ def frozen(tiny):
     assert enc.counts.truncated > 0  # cut prompts included
     freeze_below_top_layers(model, 1)
     store = PrefixStore.allocate(enc.items, model.config.hidden_size, torch.float32, None)
-    fill_prefix(model.eval(), store, enc.items, 1, tok.pad_token_id, batch_tokens=200)  # several batches
+    fill_prefix(model.eval(), store, enc.items, 1, tok.pad_token_id, shared=request.param, batch_tokens=200)  # several batches
     return model, tok, enc, store
 
 

@@ -226,7 +226,7 @@ def test_no_kv_cache_is_built_in_training_scoring_or_feature_forwards(tiny, shar
     np.testing.assert_allclose(feats @ head, in_row_order, atol=1e-5)  # the score head has no bias
     # the frozen-prefix cache: the states entering block 1, then block 1 alone (training and LP features)
     store = PrefixStore.allocate(enc.items, model.config.hidden_size, torch.float32, None)
-    fill_prefix(model, store, enc.items, 1, tok.pad_token_id)
+    fill_prefix(model, store, enc.items, 1, tok.pad_token_id, shared=sharing)
     enc.prefix = store
     with torch.no_grad():
         rc, rr = PairScorer(model, 1)({**collate(enc.items, tok.pad_token_id), "hidden": store.batch(range(4), sharing)})

@@ -175,7 +175,7 @@ def _frozen_passes(cfg: TrainConfig, model, tokenizer, sets, start: int | None, 
     prefix_info, probe_info, probe_val = [], None, None
     if start is not None:
         prefix_info = _fill_prefix_caches(infer, (("train", train_set), ("val", val_set)), start, tokenizer,
-                                          out_dir, stages)
+                                          sharing, out_dir, stages)
     if fit_probe:
         from rewardkit.training.head import fit_probe_head
 
@@ -209,7 +209,7 @@ def _inference_model(model, dtype: torch.dtype):
     return copy.deepcopy(model).to(dtype)
 
 
-def _fill_prefix_caches(infer, sets, start: int, tokenizer, out_dir: Path, stages: dict) -> list[dict]:
+def _fill_prefix_caches(infer, sets, start: int, tokenizer, sharing: bool, out_dir: Path, stages: dict) -> list[dict]:
     """Fill each non-empty set's frozen-prefix store (rewardkit.training.prefix) and say what it holds."""
     from rewardkit.training.prefix import CACHE_DIR, PrefixStore, describe, fill_prefix
 
@@ -220,7 +220,7 @@ def _fill_prefix_caches(infer, sets, start: int, tokenizer, out_dir: Path, stage
             continue
         data.prefix = PrefixStore.allocate(data.items, infer.config.hidden_size, dtype,
                                            out_dir / CACHE_DIR / f"{name}.bin")
-        seconds = fill_prefix(infer, data.prefix, data.items, start, tokenizer.pad_token_id)
+        seconds = fill_prefix(infer, data.prefix, data.items, start, tokenizer.pad_token_id, shared=sharing)
         stages[f"prefix_{name}"] = round(seconds, 1)
         info.append(describe(name, data.prefix, seconds))
         quiet.note(f"prefix cache {name}: {info[-1]['pairs']} pairs, {info[-1]['tokens']:,} tokens, "
