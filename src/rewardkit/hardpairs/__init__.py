@@ -5,5 +5,5 @@ Neighbor construction, OffsetBias's bias types, RRM's swapped pairs): docs/hard-
 - `pool`: prompts with their best and worst responses, and their neighbours within a similarity band;
 - `embed`: the MiniLM sentence embedding of prompts;
 - `build`: the constructions, one pure function per bias type;
-- `run`: `for_split`, which builds them on each side of a training run's hold-out.
+- `run`: `built` / `for_split`, which build them on each side of a training run's hold-out, and the curation step.
 """

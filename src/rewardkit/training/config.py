@@ -49,9 +49,10 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     forward pass over all of them."""
     hard_pairs: HardPairsConfig | None = None
     """Add bias-targeted pairs built from the data itself (rewardkit.hardpairs; docs/hard-pairs.md):
-    after the hold-out (and the max_pairs / max_val_pairs samples), training pairs are constructed from
-    training prompts only and held-out ones from held-out prompts only; the held-out report gives each
-    bias type its own row. Needs whole prompts held out (val_split: prompt) or val_data."""
+    after the hold-out, training pairs are constructed from the training side only and held-out ones
+    from the held-out side only (each side whole, before the max_pairs / max_val_pairs samples); the
+    held-out report gives each bias type its own row. Needs whole prompts held out (val_split: prompt)
+    or val_data."""
     max_length: int = Field(1024, ge=8)
     """Token budget of each conversation (prompt + response) after the chat template."""
     on_long: OnLong = DEFAULT_ON_LONG
