@@ -5,6 +5,7 @@ between its tensors and CPU ones (transformers' own forward cannot run there: it
 
 from __future__ import annotations
 
+import pytest
 import torch
 from tiny_models import VOCAB, tiny_tokenizer, toy_pairs
 
@@ -56,3 +57,18 @@ def test_to_device_keeps_values_and_dtype():
     t = torch.tensor([[1, 2], [3, 4]])
     assert torch.equal(to_device(t, "cpu"), t) and to_device(t, META).device == META
     assert to_device(t, META).dtype == torch.long
+
+
+@pytest.mark.parametrize("major, rocm, native", [(9, False, True),    # H100, H200
+                                                 (8, False, True),    # A100, A10, L4
+                                                 (7, False, False),   # V100 (7.0), T4 (7.5): bf16 emulated
+                                                 (6, False, False),
+                                                 (7, True, True)])    # ROCm reports its own archs
+def test_dtype_auto_takes_bf16_only_on_gpus_with_bf16_tensor_cores(major, rocm, native):
+    """torch.cuda.is_bf16_supported() is True on a T4 (it counts emulation, slower than fp32): dtype auto
+    reads the compute capability instead."""
+    from rewardkit.models.hardware import cuda_native_bf16
+
+    got, why = cuda_native_bf16(major, "GPU-X", rocm=rocm)
+    assert got is native and "GPU-X" in why
+    assert ("emulated" in why) is (not native)

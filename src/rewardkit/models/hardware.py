@@ -3,8 +3,8 @@
     from rewardkit.models.hardware import auto_dtype
     dtype, reason = auto_dtype("cpu")      # (torch.bfloat16, "CPU with avx512_bf16 ...") or (torch.float32, ...)
 
-bf16 is fast only where the matmul units take it: CUDA GPUs that support it, CPUs with AMX or
-avx512_bf16 (oneDNN's AVX512_CORE_BF16 kernels and up). A CPU without them emulates bf16 and runs it
+bf16 is fast only where the matmul units take it: GPUs from Ampere on (compute capability 8.0), CPUs with
+AMX or avx512_bf16 (oneDNN's AVX512_CORE_BF16 kernels and up). A CPU without them emulates bf16 and runs it
 slower than fp32: on an Intel Xeon with AVX-512 but neither AMX nor avx512_bf16, a 2048x2048 matmul ran
 at 158 GFLOP/s in fp32 and 63 GFLOP/s in bf16 (docs/machine-notes.md, "CPUs differ between machines").
 `ONEDNN_MAX_CPU_ISA` caps which kernels oneDNN may use (it can lower the ISA, never raise it), so a cap
@@ -66,13 +66,26 @@ def cpu_native_bf16(flags: list[str], cap: str | None) -> tuple[bool, str]:
     return True, f"CPU with {has}" + (f" (ONEDNN_MAX_CPU_ISA={cap})" if cap else "")
 
 
+FIRST_BF16_CUDA_MAJOR = 8
+"""The first compute capability with bf16 tensor cores (Ampere, 8.0). Older cards (V100 7.0, T4 7.5) run
+bf16 emulated, slower than fp32, though torch.cuda.is_bf16_supported() says True there: it counts emulation."""
+
+
+def cuda_native_bf16(major: int, name: str, rocm: bool = False) -> tuple[bool, str]:
+    """(native bf16?, why) for a GPU of compute capability `major`.x (ROCm GPUs: always). Pure."""
+    if rocm or major >= FIRST_BF16_CUDA_MAJOR:
+        return True, f"GPU {name} runs bf16 natively"
+    return False, (f"GPU {name} (compute capability {major}.x) has no bf16 tensor cores "
+                   f"(bf16 would be emulated, slower than fp32)")
+
+
 def auto_dtype(device: str | torch.device) -> tuple[torch.dtype, str]:
     """(bf16 or fp32, the reason in words) for computing on `device`."""
     device = torch.device(device)
     if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return torch.bfloat16, f"CUDA device {torch.cuda.get_device_name(device)} supports bf16"
-        return torch.float32, f"CUDA device {torch.cuda.get_device_name(device)} lacks bf16"
+        native, why = cuda_native_bf16(torch.cuda.get_device_capability(device)[0],
+                                       torch.cuda.get_device_name(device), rocm=torch.version.hip is not None)
+        return (torch.bfloat16 if native else torch.float32), why
     if device.type != "cpu":
         return torch.float32, f"{device.type} device: fp32 unless a dtype is given"
     native, why = cpu_native_bf16(cpu_bf16_flags(), isa_cap())
