@@ -10,8 +10,9 @@ Where the CPU recipe's (recipes/cpu-smollm2.yaml) time goes, and the inference p
              child process capped at ONEDNN_MAX_CPU_ISA=AVX2 (a CPU without native bf16), bf16 vs fp32.
   training   training steps of the recipe (top 8 blocks, 16 pairs a step, prompt sharing, bf16 weights)
              with and without the frozen-prefix cache: median tokens/s of steps 2.. (step 1 builds kernels).
-  stages     a finished recipe run's stage table from RUN_DIR/train/summary.json, train_log.jsonl and
-             RUN_DIR/evaluate/results.json: seconds and tokens/s per stage.
+  stages     a finished recipe run's stage table from RUN_DIR/train/summary.json, train_log.jsonl,
+             RUN_DIR/evaluate/results.json and RUN_DIR/stages.json: seconds and tokens/s per stage (prefix and
+             feature stages count packed tokens, prompt once per pair; training counts both sequences).
 Every table names the machine (CPU model, AMX or not, cores) and the torch version.
 """
 
@@ -167,7 +168,12 @@ def stages(run: Path) -> list[dict]:
     ev = run / "evaluate" / "results.json"
     if ev.exists():
         res = json.loads(ev.read_text())
-        rows.append({"stage": "evaluate (RewardBench 500 rows)", "seconds": res.get("seconds"), "tokens": None, "tokens/s": None})
+        rows.append({"stage": "evaluate: scoring (RewardBench 500 rows)", "seconds": res.get("seconds"), "tokens": None,
+                     "tokens/s": None})
+    wall = run / "stages.json"  # the pipeline's wall time per stage
+    if wall.exists():
+        rows += [{"stage": f"pipeline: {name}", "seconds": s, "tokens": None, "tokens/s": None}
+                 for name, s in json.loads(wall.read_text()).items()]
     return rows
 
 
