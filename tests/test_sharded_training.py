@@ -159,7 +159,10 @@ def test_fsdp2_lp_ft_probe_head_and_frozen_lower_layers_match_one_process(tiny, 
     weights come out of the sharded run unchanged."""
     from safetensors.torch import load_file
 
-    over = {"head_init": "probe", "train_top_k_layers": 1, "max_steps": 6, "eval_every": 6, "save_every": 100}
+    # the prefix cache is a one-process path (tests/test_prefix_cache.py checks it): here both runs recompute
+    # the frozen block, so the sharding alone is compared
+    over = {"head_init": "probe", "train_top_k_layers": 1, "max_steps": 6, "eval_every": 6, "save_every": 100,
+            "prefix_cache": False}
     one = run([sys.executable, "-m", "rewardkit.cli", "train", str(write_recipe(tmp_path, tiny, "one", **over))])
     assert one.returncode == 0, one.stderr[-3000:]
     two = run(TORCHRUN + ["-m", "rewardkit.cli", "train", str(write_recipe(tmp_path, tiny, "fsdp", **over))],
