@@ -204,3 +204,27 @@ def test_decontamination_as_a_curation_step_gives_the_stages_output_set(tmp_path
     # XSTest pairs are RewardBench's xstest prompts: every one with >= 7 tokens is removed; the rest stay
     assert removed == drops and len(removed) == stage["table4"][-1]["contaminated_pairs"] > 0
     assert res["n_pairs"] + len(removed) == stage["table4"][-1]["pairs"]
+
+
+def test_rm_agreement_trains_its_filter_model_in_an_output_dir_of_its_own(fixtures, tiny_model_dir, tmp_path):
+    """Without a given model, curate trains the filter model on the other sources (paper 3.2.2) under
+    OUT/rm_filter_model, which it creates and marks as its own before writing the model's training pairs:
+    the training's output check must then accept it, and a rerun into the same OUT replaces it."""
+    from rewardkit.curation.run import curate
+    from rewardkit.errors import OWNED_MARKER
+
+    text = recipe_for(fixtures, tiny_model_dir, tmp_path / "out").replace(
+        f'{{model: "{tiny_model_dir}", dtype: float32, max_length: 128}}',
+        f'{{train: {{model: "{tiny_model_dir}", max_steps: 2, global_batch_size: 4, micro_batch_size: 4, '
+        f'max_length: 128, val_fraction: 0.0, eval_every: 2, save_every: 2, bf16: false}}, dtype: float32, '
+        f'max_length: 128}}')
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    for _ in range(2):
+        curate(load_recipe(path, CurateConfig))
+        run_dir = tmp_path / "out" / "rm_filter_model"
+        assert (run_dir / OWNED_MARKER).is_file() and (run_dir / "model" / "config.json").is_file()
+        counts = json.loads((tmp_path / "out" / "counts.json").read_text())
+        assert counts["rm_filter_model"] == str(run_dir / "model")
+        rm = [s for s in counts["steps"] if s["step"] == "rm_agreement"][0]
+        assert rm["seen"] == rm["kept"] + sum(rm["dropped"].values()) > 0

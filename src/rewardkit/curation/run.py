@@ -97,7 +97,7 @@ class Curation:
     def train_rm(self, c: RMAgreementConfig, others: list[PreferencePair]) -> str:
         """Paper 3.2.2: "an early version of our reward model, trained on the other datasets"."""
         t = time.perf_counter()
-        run_dir = self.out_dir / "rm_filter_model"
+        run_dir = own_output_dir(self.out_dir / "rm_filter_model")  # training's out_dir: ours before its data
         data = run_dir / "train_pairs.jsonl"
         write_pairs(data, others)
         cfg = c.train.model_copy(update={"data": [f"pairs:{data}"]})
