@@ -164,7 +164,8 @@ def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
         if not isinstance(row, dict):
             yield i, BadRow(str(path), i, None, "expected a JSON object")
         else:
-            yield i, (_surrogate_row(path, i, text, row) if scan else None) or row
+            where = lone_surrogate(row) if scan else None
+            yield i, BadRow(str(path), i, None, f"{where}: {SURROGATE_REASON}") if where else row
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -86,6 +86,8 @@ def built(train_pool: list[PreferencePair], val_pool: list[PreferencePair], cfg:
     per_type = round(cfg.ratio * n_train / len(cfg.types))
     counts: dict[str, dict] = {t: {} for t in cfg.types}
     extra_train: list[PreferencePair] = []
+    if per_type and cfg.judge is not None and judge is None:
+        judge = _judge_margins(cfg.judge)  # one load for every type
     if per_type:
         for bias, units in candidates(train_pool, cfg, embed, side="training pool").items():
             c = counts[bias]

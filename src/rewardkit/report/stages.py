@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rewardkit.evaluation.tables import pct as _pct
 from rewardkit.report.outputs import RunOutputs, curate_dir
 from rewardkit.training.summary import TrainSummary
-
-
-def _pct(fraction: float | None) -> str:
-    return "—" if fraction is None else f"{100 * fraction:.1f}"
 
 
 def train_figure(summary: TrainSummary) -> str:

@@ -25,6 +25,12 @@ from rewardkit.models.tokenization import EncodedPair
 PROMPT, CHOSEN, REJECTED, PAD = 0, 1, 2, 3
 
 
+def shared_prompt_len(e: EncodedPair) -> int:
+    """The prompt tokens a packed row computes once: both sequences' common prefix as encoded (a sequence
+    cut short inside the prompt shares only what it has)."""
+    return min(e.prompt_len, len(e.chosen_ids), len(e.rejected_ids))
+
+
 def collate_shared(items: list[EncodedPair], pad_id: int, multiple: int = 1) -> dict[str, torch.Tensor]:
     """B pairs -> packed input_ids [B, T], segments [B, T], position_ids [B, T], chosen_end [B],
     rejected_end [B] (T = longest packed row, P + |chosen response| + |rejected response|, rounded up to
@@ -32,7 +38,7 @@ def collate_shared(items: list[EncodedPair], pad_id: int, multiple: int = 1) -> 
     rows, segs, poss, c_end, r_end = [], [], [], [], []
     for e in items:
         c, r = e.chosen_ids, e.rejected_ids
-        p = min(e.prompt_len, len(c), len(r))
+        p = shared_prompt_len(e)
         rows.append(c + r[p:])
         segs.append([PROMPT] * p + [CHOSEN] * (len(c) - p) + [REJECTED] * (len(r) - p))
         poss.append(list(range(len(c))) + list(range(p, len(r))))

@@ -28,6 +28,7 @@ from rewardkit.models.loading import arch_spec, decoder_layers, run_backbone, un
 from rewardkit.models.tokenization import EncodedPair
 from rewardkit.options import DEFAULT_BATCH_TOKENS
 from rewardkit.probing.features import WIDTH_MULTIPLE
+from rewardkit.training.forward import shared_prompt_len
 
 CACHE_DIR = "prefix_cache"
 """Under the run's out_dir: one memory-mapped file per data set."""
@@ -98,7 +99,7 @@ class PrefixStore:
     def allocate(cls, items: list[EncodedPair], hidden_size: int, dtype: torch.dtype, path: Path | None) -> PrefixStore:
         c = [len(e.chosen_ids) for e in items]
         r = [len(e.rejected_ids) for e in items]
-        p = [min(e.prompt_len, a, b) for e, a, b in zip(items, c, r)]  # collate_shared's shared prompt
+        p = [shared_prompt_len(e) for e in items]
         offsets = [0]
         for a, b, q in zip(c, r, p):
             offsets.append(offsets[-1] + a + b - q)

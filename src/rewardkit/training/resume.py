@@ -77,7 +77,8 @@ def check_resume(cfg: BaseModel, out_dir: Path) -> None:
     """Refuse a resume whose recipe alters the run saved in out_dir, naming every changed key."""
     changes = changed_keys(saved_recipe(out_dir), cfg)
     if changes:
-        allowed = ", ".join([*MAY_CHANGE, *(f"{k} (up)" for k in MAY_GROW)][2:])
+        allowed = ", ".join([*(k for k in MAY_CHANGE if k not in ("out_dir", "resume")),
+                             *(f"{k} (up)" for k in MAY_GROW)])
         raise UserError(f"{out_dir}: resume with a recipe that alters the run: {'; '.join(changes)} (a resume "
                         f"may change only {allowed}; start a new run in another out_dir instead)")
 

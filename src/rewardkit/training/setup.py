@@ -27,7 +27,7 @@ from rewardkit.training.config import MODEL_DIR, PROBE_MODEL_DIR, TrainConfig
 from rewardkit.data.batching import to_device
 from rewardkit.data.split import sample_pairs, split_pairs
 from rewardkit.training.data import EncodedSet, collate_concat, encode_pairs
-from rewardkit.models.loading import unwrap_peft
+from rewardkit.models.loading import resolve_dtype, unwrap_peft
 from rewardkit import quiet
 from rewardkit.training.prefix import prefix_block
 from rewardkit.training.forward import PairScorer, check_prompt_sharing, collate_shared, supports_prompt_sharing
@@ -191,12 +191,9 @@ def _resolve_bf16(cfg: TrainConfig, device) -> tuple[TrainConfig, dict]:
     """TrainConfig.bf16 None -> what the hardware runs natively (one log line); an explicit value is obeyed.
     Returns the config with bf16 decided and {dtype, reason} (the start event and summary.json say it; the
     saved recipe keeps what was asked, so a resume on this or another machine decides again)."""
-    from rewardkit.models.hardware import auto_dtype, describe
-
     if cfg.bf16 is not None:
         return cfg, {"dtype": "bfloat16" if cfg.bf16 else "float32", "reason": "set in the recipe (bf16)"}
-    dtype, why = auto_dtype(device)
-    quiet.note(describe(dtype, why))
+    dtype, why = resolve_dtype("auto", device)
     cfg = cfg.model_copy(update={"bf16": dtype == torch.bfloat16})
     return cfg, {"dtype": str(dtype).removeprefix("torch."), "reason": f"auto: {why}"}
 
