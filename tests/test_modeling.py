@@ -165,6 +165,8 @@ def test_shipped_smollm2_bf16_keeps_the_fp32_pair_orderings_within_a_bound(smoll
     from rewardkit.data.sources import read_pairs
     from rewardkit.models.scoring import BF16_BOUND, RewardModel
 
+    assert BF16_BOUND == 0.25  # the promise this test holds the code to, pinned here
+
     pairs = read_pairs(f"rewardbench:{shared_data / 'rewardbench-filtered-first500/reward_bench_filtered_sample.jsonl'}")[0]
     pairs = pairs[::40][:8]
     model, tok = smollm2_fp32
