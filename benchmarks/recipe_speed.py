@@ -8,8 +8,9 @@ Where the CPU recipe's (recipes/cpu-smollm2.yaml) time goes, and the inference p
              ran before (bf16 autocast around fp32 weights), and the frozen-prefix path of train_top_k_layers
              8 (blocks 0-21 once over packed pairs, then blocks 22-29 from the cache). With --no-native-bf16 the same in a
              child process capped at ONEDNN_MAX_CPU_ISA=AVX2 (a CPU without native bf16), bf16 vs fp32.
-  training   training steps of the recipe (top 8 blocks, 16 pairs a step, prompt sharing, bf16 weights)
-             with and without the frozen-prefix cache: median tokens/s of steps 2.. (step 1 builds kernels).
+  training   training steps of the recipe (top 8 blocks, 16 pairs a step, prompt sharing) per --runs
+             DTYPE:CACHE (auto: the default's choice on this CPU; the frozen-prefix cache on or off): median
+             tokens/s of steps 2.. (step 1 builds kernels).
   stages     a finished recipe run's stage table from RUN_DIR/train/summary.json, train_log.jsonl,
              RUN_DIR/evaluate/results.json and RUN_DIR/stages.json: seconds and tokens/s per stage (prefix and
              feature stages count packed tokens, prompt once per pair; training counts both sequences).
@@ -124,26 +125,33 @@ def features(n_pairs: int, dtypes: tuple[str, ...]) -> list[dict]:
     return out
 
 
-def training(n_pairs: int, steps: int) -> list[dict]:
+def training(n_pairs: int, steps: int, runs: tuple[str, ...]) -> list[dict]:
+    """Training steps per run "DTYPE:CACHE" (dtype auto (the default, `bf16: null`), bfloat16 or float32;
+    the prefix cache on or off): median tokens/s of steps 2.. and the speed-up against the first run."""
     from rewardkit.training import TrainConfig, train_from_config
     from rewardkit.data.sources import read_pairs
 
     pairs = [p for spec in TRAIN_SPECS for p in read_pairs(spec, on_bad_row="skip")[0]]
+    bf16 = {"auto": None, "bfloat16": True, "float32": False}
     out = []
-    for cache in (False, True):
+    for run in runs:
+        dtype, cache = run.split(":")
         cfg = TrainConfig(model="smollm2", max_pairs=n_pairs, val_fraction=0.0, max_length=MAX_LENGTH, epochs=1,
-                          max_steps=steps, global_batch_size=16, micro_batch_size=4, lr=3e-5, train_top_k_layers=TOP_K,
-                          eval_every=1000, save_every=1000, seed=42, prefix_cache=cache)
+                          max_steps=steps, global_batch_size=16, micro_batch_size=4, lr=3e-5,
+                          train_top_k_layers=TOP_K, eval_every=1000, save_every=1000, seed=42,
+                          prefix_cache=cache == "on", bf16=bf16[dtype])
         with tempfile.TemporaryDirectory() as d:
             t0 = time.perf_counter()
             train_from_config(cfg, Path(d), train_pairs=pairs)
             wall = time.perf_counter() - t0
             log = [json.loads(x) for x in (Path(d) / "train_log.jsonl").read_text().splitlines()]
         rates = [r["tokens_per_s"] for r in log if r["event"] == "step"][1:]
-        stores = [e for e in log if e["event"] == "start"][0]["prefix_cache"]["stores"]
-        out.append({"prefix cache": "on" if cache else "off", "steps": steps, "median tokens/s": round(statistics.median(rates)),
-                    "cache fill s": sum(s["seconds"] for s in stores), "wall s": round(wall)})
-    out[1]["speed-up"] = round(out[1]["median tokens/s"] / out[0]["median tokens/s"], 2)
+        start = [e for e in log if e["event"] == "start"][0]
+        out.append({"dtype": f"{dtype} ({start['dtype']['dtype']})" if dtype == "auto" else dtype,
+                    "prefix cache": cache, "steps": steps, "median tokens/s": round(statistics.median(rates)),
+                    "cache fill s": sum(s["seconds"] for s in start["prefix_cache"]["stores"]), "wall s": round(wall)})
+        out[-1]["speed-up"] = round(out[-1]["median tokens/s"] / out[0]["median tokens/s"], 2)
+        print(out[-1], flush=True)
     return out
 
 
@@ -191,7 +199,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=200)
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--no-native-bf16", action="store_true", help="features in a child capped at AVX2, bf16 vs fp32")
-    ap.add_argument("--dtypes", default="bfloat16")
+    ap.add_argument("--dtypes", default="bfloat16", help="features: comma-separated bfloat16, float32")
+    ap.add_argument("--runs", default="auto:off,auto:on", help="training: comma-separated DTYPE:CACHE, e.g. "
+                    "bfloat16:off,auto:on (DTYPE auto, bfloat16 or float32; CACHE on or off)")
     args = ap.parse_args()
     if args.no_native_bf16 and "ONEDNN_MAX_CPU_ISA" not in os.environ:
         env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
@@ -201,7 +211,7 @@ def main() -> None:
     if args.what == "features":
         print(markdown(features(args.pairs, tuple(args.dtypes.split(",")))))
     elif args.what == "training":
-        print(markdown(training(args.pairs, args.steps)))
+        print(markdown(training(args.pairs, args.steps, tuple(args.runs.split(",")))))
     else:
         print(markdown(stages(args.run)))
 
