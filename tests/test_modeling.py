@@ -181,6 +181,35 @@ def test_shipped_smollm2_bf16_keeps_the_fp32_pair_orderings_within_a_bound(smoll
     assert all((bf16[i][0] > bf16[i][1]) == (fp32[i][0] > fp32[i][1]) for i in clear)
 
 
+@pytest.mark.slow
+def test_shipped_gemma3_270m_loads_with_its_own_pad_one_bos_and_its_window():
+    """The second named backbone: joined from its four chunk packages into the cache, a Gemma-3 sequence
+    classifier with a pad that is not EOS, one BOS under its chat template, the same fp32 score alone or
+    padded either side, and its sliding window bounding prompt sharing. (The first load on a machine
+    dequantizes the GGUF: ~100 s on 2 cores; later ones read the cached copy.)"""
+    from rewardkit.models.gguf_cache import cache_root
+    from rewardkit.models.loading import ALIASES, base_model_id
+    from rewardkit.training.forward import sliding_window, supports_prompt_sharing
+
+    model, tok = load_reward_model("gemma3-270m", seed=0, dtype="float32")
+    joined = ALIASES["gemma3-270m"]()
+    assert joined.parent == cache_root() / "assembled" and base_model_id("gemma3-270m") == "google/gemma-3-270m"
+    assert not list(joined.parent.glob(".*tmp"))  # joined under a temporary name, renamed into place
+    assert type(model).__name__ == "Gemma3TextForSequenceClassification"
+    assert sum(p.numel() for p in model.parameters()) > 260e6
+    assert tok.pad_token_id != tok.eos_token_id and model.config.pad_token_id == tok.pad_token_id
+    ids = encode_conversation(tok, CONV).ids
+    assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1 and tok.pad_token_id not in ids
+    batch = [ids, encode_conversation(tok, SHORT).ids]
+    with torch.inference_mode():
+        alone = [_single(model, r) for r in batch]
+        left = forward_scores(model, *_pad(batch, tok.pad_token_id, "left")).tolist()
+        right = forward_scores(model, *_pad(batch, tok.pad_token_id, "right")).tolist()
+    assert left == pytest.approx(alone, abs=FP32_BATCH_TOL) and right == pytest.approx(alone, abs=FP32_BATCH_TOL)
+    window = sliding_window(model)
+    assert window == 512 and supports_prompt_sharing(model, 512) and not supports_prompt_sharing(model, 513)
+
+
 def test_reads_through_a_lora_wrapper():
     from peft import LoraConfig, get_peft_model
 

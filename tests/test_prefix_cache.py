@@ -22,22 +22,26 @@ def step_losses(out):
     return {r["step"]: r["loss"] for r in log if r["event"] == "step"}
 
 
-@pytest.fixture(params=[True, False], ids=["packed fill", "row fill"])
-def frozen(tiny, request):
-    """The tiny model in fp32 with its lower block frozen, the encoded toy pairs, and their filled cache
-    (filled from packed pairs with the prompt-sharing mask, or from separate rows: both layouts cut from either)."""
+@pytest.fixture(params=[(True, "llama"), (False, "llama"), (True, "gemma3"), (False, "gemma3")],
+                ids=["packed fill", "row fill", "gemma3 packed fill", "gemma3 row fill"])
+def frozen(request):
+    """The tiny model (Llama, or Gemma-3 with a sliding-window block 0 and scaled embeddings) in fp32 with
+    its lower block frozen, the encoded toy pairs, and their filled cache (filled from packed pairs with
+    the prompt-sharing mask, or from separate rows: both layouts cut from either)."""
     from rewardkit.models.loading import load_reward_model
     from rewardkit.training.head import freeze_below_top_layers
     from rewardkit.training.prefix import PrefixStore, fill_prefix
 
-    model, tok = load_reward_model(str(tiny), dtype="float32", seed=0, attn_implementation="sdpa")
+    packed, backbone = request.param
+    path = request.getfixturevalue("tiny" if backbone == "llama" else "tiny_gemma3")
+    model, tok = load_reward_model(str(path), dtype="float32", seed=0, attn_implementation="sdpa")
     with torch.no_grad():  # a head that tells the pairs apart, so the rewards differ and the check has teeth
         model.score.weight.normal_(0, 1.0, generator=torch.Generator().manual_seed(3))
     enc = encode_pairs(toy_pairs(10, seed=7), tok, max_length=96, on_long="truncate")
     assert enc.counts.truncated > 0  # cut prompts included
     freeze_below_top_layers(model, 1)
     store = PrefixStore.allocate(enc.items, model.config.hidden_size, torch.float32, None)
-    fill_prefix(model.eval(), store, enc.items, 1, tok.pad_token_id, shared=request.param, batch_tokens=200)  # several batches
+    fill_prefix(model.eval(), store, enc.items, 1, tok.pad_token_id, shared=packed, batch_tokens=200)  # several batches
     return model, tok, enc, store
 
 
@@ -187,6 +191,64 @@ def test_architectures_whose_blocks_do_not_take_cached_states_are_off():
     for model in (tiny_gemma2(), tiny_bert()):
         start, why = prefix_block(cfg, model, processes=1, bf16_weights=False)
         assert start is None and "ArchSpec.blocks_take_embeds" in why
+
+
+# ------------------------------------------------------------------ sliding-window layers (Gemma-3)
+def _gemma3_scores(path, max_length: int):
+    """Rewards of 6 toy pairs in the packed (prompt-sharing) layout and as separate sequences."""
+    from rewardkit.models.loading import load_reward_model
+    from rewardkit.training.forward import PairScorer, collate_shared
+
+    model, tok = load_reward_model(str(path), dtype="float32", seed=0, attn_implementation="sdpa")
+    with torch.no_grad():
+        model.score.weight.normal_(0, 1.0, generator=torch.Generator().manual_seed(3))
+    enc = encode_pairs(toy_pairs(6, seed=7), tok, max_length=max_length, on_long="truncate")
+    with torch.no_grad():
+        packed = PairScorer(model)(collate_shared(enc.items, tok.pad_token_id))
+        separate = PairScorer(model)(collate_concat(enc.items, tok.pad_token_id))
+    return model, enc, packed, separate
+
+
+def test_a_sliding_window_shorter_than_max_length_turns_prompt_sharing_off(tiny_gemma3, tmp_path):
+    """A packed row's mask reaches every layer as given, so a sliding-window layer sees past its window
+    there and not in the separate sequence: the rewards differ (the trap), so sharing is refused for
+    max_length beyond the window, and is exact within it."""
+    from tiny_models import chatml_gemma3
+
+    from rewardkit.training.forward import check_prompt_sharing, sliding_window, supports_prompt_sharing
+    from rewardkit.training.prefix import PrefixStore, fill_prefix
+
+    narrow = chatml_gemma3(tmp_path / "narrow", sliding_window=16)
+    model, enc, packed, separate = _gemma3_scores(narrow, 96)
+    assert sliding_window(model) == 16 and max(len(e.chosen_ids) for e in enc.items) > 16
+    assert max((p - s).abs().max().item() for p, s in zip(packed, separate)) > 1e-3  # the trap is real
+    assert not supports_prompt_sharing(model, 96) and supports_prompt_sharing(model, 16)
+    with pytest.raises(ValueError, match="sliding-window layers see 16 tokens back.*max_length 96"):
+        check_prompt_sharing(model, 96)
+    store = PrefixStore.allocate(enc.items, model.config.hidden_size, torch.float32, None)
+    with pytest.raises(ValueError, match="sliding window \\(16 tokens\\)"):
+        fill_prefix(model.eval(), store, enc.items, 1, 0, shared=True)
+
+    wide, _, packed, separate = _gemma3_scores(tiny_gemma3, 96)  # window 128: nothing is windowed
+    assert sliding_window(wide) == 128 and supports_prompt_sharing(wide, 96)
+    for p, s in zip(packed, separate):
+        torch.testing.assert_close(p, s, atol=EXACT, rtol=0)
+
+
+def test_a_gemma3_run_past_its_window_trains_unshared_and_cached(tmp_path):
+    """prompt_sharing unset: off for max_length 96 over a 16-token window, and the cache (filled from
+    separate rows) still gives the run without it; prompt_sharing: true is refused at setup."""
+    from tiny_models import chatml_gemma3
+
+    narrow = chatml_gemma3(tmp_path / "narrow", sliding_window=16)
+    plain = _run(narrow, tmp_path / "plain", prefix_cache=False)
+    cached = _run(narrow, tmp_path / "cached", prefix_cache=True)
+    a, b = step_losses(plain), step_losses(cached)
+    assert len(a) == 6 and max(abs(a[s] - b[s]) for s in a) <= EXACT
+    start = [json.loads(x) for x in (cached / "train_log.jsonl").read_text().splitlines()][0]
+    assert start["event"] == "start" and start["prompt_sharing"] is False and start["prefix_cache"]["on"]
+    with pytest.raises(ValueError, match="sliding-window"):
+        _run(narrow, tmp_path / "shared", prompt_sharing=True)
 
 
 # ------------------------------------------------------------------ dtype: auto

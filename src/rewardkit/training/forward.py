@@ -80,17 +80,36 @@ def mask_for_kernel(allowed: torch.Tensor, attn_implementation: str, dtype: torc
     raise ValueError(f"prompt_sharing needs attn_implementation eager or sdpa, not {attn_implementation!r}")
 
 
-def check_prompt_sharing(model) -> None:
-    """Fail at setup, not mid-run, when a model cannot take packed pairs."""
+def sliding_window(model) -> int | None:
+    """How far back the model's sliding-window layers see (tokens), or None when every layer sees the whole
+    sequence (Llama; Qwen2 with use_sliding_window false: its layer_types say so)."""
+    config = model.config
+    window = getattr(config, "sliding_window", None)
+    types = getattr(config, "layer_types", None)
+    if not window or (types is not None and "sliding_attention" not in types):
+        return None
+    return int(window)
+
+
+def check_prompt_sharing(model, max_length: int | None = None) -> None:
+    """Fail at setup, not mid-run, when a model cannot take packed pairs. A packed row's 4D mask is used by
+    every layer as given, so a sliding-window layer would see the whole packed prompt where the separate
+    sequence it must equal is windowed: exact only while no sequence is longer than the window."""
     if arch_spec(model).readout != "last" or getattr(model, "score", None) is None:
         raise ValueError(f"prompt_sharing needs a decoder with a `score` head; {type(model).__name__} "
                          "reads a pooled first token")
     mask_for_kernel(torch.ones(1, 1, 1, 1, dtype=torch.bool), model.config._attn_implementation, torch.float32)
+    window = sliding_window(model)
+    if window is not None and (max_length is None or max_length > window):
+        raise ValueError(f"prompt_sharing: {model.config.model_type}'s sliding-window layers see {window} tokens "
+                         f"back, and max_length {max_length} lets a sequence run past that, where a packed row "
+                         f"would not be windowed like the separate sequence; use max_length <= {window} or "
+                         "prompt_sharing: false")
 
 
-def supports_prompt_sharing(model) -> bool:
+def supports_prompt_sharing(model, max_length: int | None = None) -> bool:
     try:
-        check_prompt_sharing(model)
+        check_prompt_sharing(model, max_length)
     except ValueError:
         return False
     return True

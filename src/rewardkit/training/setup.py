@@ -259,9 +259,9 @@ def _setup_model(cfg: TrainConfig, accelerator):
                                          seed=cfg.seed, device=accelerator.device)
     sharing = cfg.prompt_sharing
     if sharing is None:
-        sharing = supports_prompt_sharing(model)
+        sharing = supports_prompt_sharing(model, cfg.max_length)
     elif sharing:
-        check_prompt_sharing(model)
+        check_prompt_sharing(model, cfg.max_length)
     return model, tokenizer, sharing
 
 
