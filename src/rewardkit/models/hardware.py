@@ -56,7 +56,7 @@ def isa_cap(environ=None) -> str | None:
 def cpu_native_bf16(flags: list[str], cap: str | None) -> tuple[bool, str]:
     """(native bf16?, why) for a CPU with these BF16_CPU_FLAGS under this oneDNN cap. Pure."""
     if not flags:
-        return False, "CPU without AMX or avx512_bf16 (bf16 would be emulated, slower than fp32)"
+        return False, "CPU without AMX or avx512_bf16: bf16 would be emulated, slower than fp32"
     has = " and ".join(flags)
     if cap is not None:
         if cap not in ONEDNN_ISAS:
@@ -75,8 +75,8 @@ def cuda_native_bf16(major: int, name: str, rocm: bool = False) -> tuple[bool, s
     """(native bf16?, why) for a GPU of compute capability `major`.x (ROCm GPUs: always). Pure."""
     if rocm or major >= FIRST_BF16_CUDA_MAJOR:
         return True, f"GPU {name} runs bf16 natively"
-    return False, (f"GPU {name} (compute capability {major}.x) has no bf16 tensor cores "
-                   f"(bf16 would be emulated, slower than fp32)")
+    return False, (f"GPU {name} (compute capability {major}.x) has no bf16 tensor cores: bf16 would be "
+                   "emulated, slower than fp32")
 
 
 def auto_dtype(device: str | torch.device) -> tuple[torch.dtype, str]:
