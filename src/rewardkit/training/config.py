@@ -126,8 +126,9 @@ class TrainConfig(ReadOptions, HoldOutOptions):
     prompt_sharing: bool | None = None
     """Pack [prompt, chosen response, rejected response] into one sequence so the shared prompt is
     computed once (a 4D mask hides chosen from rejected; same rewards). None (default): on wherever the
-    model supports it (decoders with a score head, eager or sdpa attention), since it trains 1.7x faster
-    on HH-RLHF (BENCHMARKS.md, "Training throughput against TRL"); true: required (error if unsupported); false: off."""
+    model supports it (decoders with a score head, eager or sdpa attention, max_length within any sliding
+    window: the mask reaches every layer unwindowed), since it trains 1.7x faster on HH-RLHF
+    (BENCHMARKS.md, "Training throughput against TRL"); true: required (error if unsupported); false: off."""
     length_grouping: bool = True
     """Batch pairs of similar length (less padding); the order of batches stays random."""
     attn_implementation: str | None = None
