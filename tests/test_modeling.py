@@ -193,7 +193,7 @@ def test_shipped_gemma3_270m_loads_with_its_own_pad_one_bos_and_its_window():
 
     model, tok = load_reward_model("gemma3-270m", seed=0, dtype="float32")
     joined = ALIASES["gemma3-270m"]()
-    assert joined.parent == cache_root() / "assembled" and base_model_id("gemma3-270m") == "google/gemma-3-270m"
+    assert joined.parent.parent == cache_root() / "assembled" and base_model_id("gemma3-270m") == "google/gemma-3-270m"
     assert not list(joined.parent.glob(".*tmp"))  # joined under a temporary name, renamed into place
     assert type(model).__name__ == "Gemma3TextForSequenceClassification"
     assert sum(p.numel() for p in model.parameters()) > 260e6

