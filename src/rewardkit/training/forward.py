@@ -102,7 +102,7 @@ def check_prompt_sharing(model, max_length: int | None = None) -> None:
     window = sliding_window(model)
     if window is not None and (max_length is None or max_length > window):
         raise ValueError(f"prompt_sharing: {model.config.model_type}'s sliding-window layers see {window} tokens "
-                         f"back, and max_length {max_length} lets a sequence run past that, where a packed row "
+                         f"back, and sequences of up to {max_length} tokens run past that, where a packed row "
                          f"would not be windowed like the separate sequence; use max_length <= {window} or "
                          "prompt_sharing: false")
 

@@ -197,12 +197,9 @@ def fill_prefix(model, store: PrefixStore, items: list[EncodedPair], start: int,
 
 
 def _fill_packed(model, store: PrefixStore, items, pad_id: int, batch_tokens: int, states_entering) -> None:
-    from rewardkit.training.forward import collate_shared, mask_for_kernel, shared_mask, sliding_window
+    from rewardkit.training.forward import check_prompt_sharing, collate_shared, mask_for_kernel, shared_mask
 
-    window, longest = sliding_window(model), max([*store.chosen_len, *store.rejected_len], default=0)
-    if window is not None and longest > window:  # a packed row would not be windowed (check_prompt_sharing)
-        raise ValueError(f"a packed prefix fill needs every sequence within the sliding window ({window} tokens); "
-                         f"the longest has {longest}: fill separate rows (shared=False)")
+    check_prompt_sharing(model, max([*store.chosen_len, *store.rejected_len], default=0))  # the rows it packs
     dtype = next(model.parameters()).dtype
     for batch in plan_batches(np.diff(store.offsets).tolist(), batch_tokens):
         packed = collate_shared([items[i] for i in batch], pad_id, multiple=WIDTH_MULTIPLE)
