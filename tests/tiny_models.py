@@ -49,12 +49,16 @@ def tiny_tokenizer(*, template_bos: bool = True, adds_bos: bool = True, pad: str
     return tok
 
 
+TINY_SHAPE = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2)
+"""The one tiny decoder shape (2 layers, width 32, 4 heads, 2 KV heads)."""
+
+
 def llama_config(vocab_size: int, **kw):
-    """The one tiny Llama shape (2 layers, width 32, 4 heads, 2 KV heads); `kw` sets ids and positions."""
+    """A Llama of TINY_SHAPE; `kw` sets ids and positions."""
     from transformers import LlamaConfig
 
-    return LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=2, **kw)
+    return LlamaConfig(vocab_size=vocab_size, **TINY_SHAPE, **kw)
 
 
 def tiny_llama(seed: int = 0, **overrides):
@@ -142,18 +146,24 @@ def chatml_tokenizer():
     return fast
 
 
+def _save_chatml(dest: Path, model_class, make_config, seed: int) -> Path:
+    """A tiny causal backbone (no score head) with `chatml_tokenizer`, saved to `dest`; `make_config(vocab_size,
+    **ids)` builds its config."""
+    dest = Path(dest)
+    fast = chatml_tokenizer()
+    torch.manual_seed(seed)
+    config = make_config(len(fast), max_position_embeddings=1024, eos_token_id=fast.eos_token_id,
+                         pad_token_id=fast.pad_token_id, bos_token_id=None, tie_word_embeddings=False)
+    model_class(config).save_pretrained(dest)
+    fast.save_pretrained(dest)
+    return dest
+
+
 def _chatml_llama(dest: Path, *, seed: int = 0) -> Path:
     """tiny_backbone_dir(dest, "chatml"): a saved tiny causal Llama (no score head) with `chatml_tokenizer`."""
     from transformers import LlamaForCausalLM
 
-    dest = Path(dest)
-    fast = chatml_tokenizer()
-    torch.manual_seed(seed)
-    config = llama_config(len(fast), max_position_embeddings=1024, eos_token_id=fast.eos_token_id,
-                          pad_token_id=fast.pad_token_id, bos_token_id=None, tie_word_embeddings=False)
-    LlamaForCausalLM(config).save_pretrained(dest)
-    fast.save_pretrained(dest)
-    return dest
+    return _save_chatml(dest, LlamaForCausalLM, llama_config, seed)
 
 
 def chatml_gemma3(dest: Path, *, sliding_window: int, seed: int = 0) -> Path:
@@ -161,17 +171,11 @@ def chatml_gemma3(dest: Path, *, sliding_window: int, seed: int = 0) -> Path:
     (`sliding_window` tokens back), block 1 full attention, as Gemma-3 interleaves them."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-    dest = Path(dest)
-    fast = chatml_tokenizer()
-    torch.manual_seed(seed)
-    config = Gemma3TextConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                              num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=1024,
-                              sliding_window=sliding_window, layer_types=["sliding_attention", "full_attention"],
-                              eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, bos_token_id=None,
-                              tie_word_embeddings=False)
-    Gemma3ForCausalLM(config).save_pretrained(dest)
-    fast.save_pretrained(dest)
-    return dest
+    def make_config(vocab_size, **ids):
+        return Gemma3TextConfig(vocab_size=vocab_size, **TINY_SHAPE, head_dim=8, sliding_window=sliding_window,
+                                layer_types=["sliding_attention", "full_attention"], **ids)
+
+    return _save_chatml(dest, Gemma3ForCausalLM, make_config, seed)
 
 
 def toy_pairs(n: int, *, seed: int = 0, max_words: int = 30) -> list:
