@@ -131,17 +131,18 @@ class PrefixStore:
     def batch(self, idx: Sequence[int], shared: bool, multiple: int = 1) -> torch.Tensor:
         """The states of pairs `idx` in the layout and width of collate_shared (`shared`) or collate_concat:
         [B, T, H] or [2B, T, H], zeros at the padding."""
-        if shared:
-            rows = [self.packed(i) for i in idx]
-        else:
-            chosen = [self.packed(i)[:self.chosen_len[i]] for i in idx]
-            rejected = [torch.cat([self.packed(i)[:self.prompt_len[i]], self.packed(i)[self.chosen_len[i]:]])
-                        for i in idx]
-            rows = chosen + rejected
-        width = padded_width(max(len(r) for r in rows), multiple)
-        out = torch.zeros(len(rows), width, self.hidden.shape[1], dtype=self.hidden.dtype)
-        for j, r in enumerate(rows):
-            out[j, :len(r)] = r
+        lengths = ([self.offsets[i + 1] - self.offsets[i] for i in idx] if shared else
+                   [self.chosen_len[i] for i in idx] + [self.rejected_len[i] for i in idx])
+        width = padded_width(max(lengths), multiple)
+        out = torch.zeros(len(lengths), width, self.hidden.shape[1], dtype=self.hidden.dtype)
+        for j, i in enumerate(idx):  # slices of the store copied straight into place, once
+            row, c, p = self.packed(i), self.chosen_len[i], self.prompt_len[i]
+            if shared:
+                out[j, :len(row)] = row
+            else:  # chosen: prompt + chosen response; rejected: prompt + rejected response
+                out[j, :c] = row[:c]
+                out[len(idx) + j, :p] = row[:p]
+                out[len(idx) + j, p:self.rejected_len[i]] = row[c:]
         return out
 
     def close(self) -> None:
