@@ -9,6 +9,11 @@ model prefers the longer response vs share where the longer one is chosen). The 
 
 The held-out constructed pairs do not depend on the ratio (built from the held-out prompts, seeded), so
 the rows compare like with like. The ratio is chosen here, on held-out rows only; RewardBench is not read.
+
+"rejected longer" is every held-out pair whose rejected response is the longer one. A run written before
+summary.json had that row gets it from its per-pair margins (`heldout_margins`) and its held-out pairs,
+built again from the run's recipe.yaml and data the way the run built them (hold-out, then the held-out
+constructions; seeded, so the same pairs: their ids are checked against the margins').
 """
 
 from __future__ import annotations
@@ -23,25 +28,45 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from rewardkit.evaluation.heldout import NATURAL, format_accuracy  # noqa: E402
+from rewardkit.evaluation.heldout import (  # noqa: E402
+    NATURAL, REJECTED_LONGER, accuracy_with_interval, flags, format_accuracy)
 from rewardkit.hardpairs.config import BIAS_TYPES, SOURCE_PREFIX  # noqa: E402
 
 
 def row(run: Path) -> list[str]:
     summary = json.loads((run / "train" / "summary.json").read_text())
-    ratio = yaml.safe_load((run / "train" / "recipe.yaml").read_text())["hard_pairs"]["ratio"]
+    recipe = yaml.safe_load((run / "train" / "recipe.yaml").read_text())
     held, reliance = summary["heldout"], summary["heldout_length_reliance"][NATURAL]
+    if REJECTED_LONGER not in held:
+        held[REJECTED_LONGER] = {"model": rejected_longer(recipe, summary["heldout_margins"])}
     cells = [format_accuracy(held[k]["model"]) if k in held else "—"
-             for k in (NATURAL, *(SOURCE_PREFIX + t for t in BIAS_TYPES))]
-    return [str(ratio), *cells, f"{100 * reliance['model_prefers_longer']:.1f} vs {100 * reliance['longer_chosen']:.1f}"]
+             for k in (NATURAL, *(SOURCE_PREFIX + t for t in BIAS_TYPES), REJECTED_LONGER)]
+    return [str(recipe["hard_pairs"]["ratio"]), *cells,
+            f"{100 * reliance['model_prefers_longer']:.1f} vs {100 * reliance['longer_chosen']:.1f}"]
+
+
+def rejected_longer(recipe: dict, margins: dict) -> dict:
+    """The model's accuracy (Wilson 95%) on the run's held-out pairs whose rejected response is longer."""
+    from rewardkit.data.sources import read_pairs
+    from rewardkit.training import TrainConfig
+    from rewardkit.training.setup import split_and_sample
+
+    cfg = TrainConfig.model_validate(recipe)
+    cfg = cfg.model_copy(update={"hard_pairs": cfg.hard_pairs.model_copy(update={"ratio": 0.0})})  # held-out side only
+    pairs = [p for spec in cfg.data for p in read_pairs(spec, on_bad_row=cfg.on_bad_row)[0]]
+    val = split_and_sample(cfg, pairs, None)[1]
+    if [p.id for p in val] != margins["ids"]:
+        raise SystemExit("the held-out pairs built again differ from the run's: not the same data or code")
+    return accuracy_with_interval([f for p, f in zip(val, flags(margins["model"])) if len(p.rejected) > len(p.chosen)])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("runs", type=Path, nargs="+")
     args = ap.parse_args()
-    print("| ratio | natural | " + " | ".join(BIAS_TYPES) + " | natural: model prefers longer vs longer chosen, % |")
-    print("|---:|" + "---:|" * (len(BIAS_TYPES) + 2))
+    print("| ratio | natural | " + " | ".join(BIAS_TYPES) + f" | {REJECTED_LONGER} | natural: model prefers longer vs "
+          "longer chosen, % |")
+    print("|---:|" + "---:|" * (len(BIAS_TYPES) + 3))
     for run in args.runs:
         print("| " + " | ".join(row(run)) + " |")
 

@@ -260,15 +260,22 @@ def test_heldout_rows_per_type_natural_and_length_reliance_by_hand():
     ps[1].source = SOURCE_PREFIX + "neighbour"
     margins, probe = [1.0, 1.0, -1.0, 0.0], [-1.0, -1.0, 1.0, 2.0]
     report = heldout_report(SimpleNamespace(pairs=ps), margins, probe)
-    assert list(report) == ["toy", SOURCE_PREFIX + "neighbour", "natural", "all"]
+    assert list(report) == ["toy", SOURCE_PREFIX + "neighbour", "natural", "rejected longer", "all"]
     assert report["natural"]["model"]["pairs"] == 3 and report["natural"]["model"]["accuracy"] == pytest.approx(1.5 / 3)
     assert report[SOURCE_PREFIX + "neighbour"]["model"]["accuracy"] == 1.0
+    # rejected longer: pairs 2 and 3, across types; the model gets 2 right and 3 wrong, the probe the
+    # opposite, and "longer wins" neither
+    longer = report["rejected longer"]
+    assert (longer["model"]["pairs"], longer["model"]["accuracy"], longer["probe"]["accuracy"]) == (2, 0.5, 0.5)
+    assert longer["length_baseline"]["accuracy"] == 0.0
     rel = length_reliance(ps, margins, probe)
     # lengths differ in pairs 1 (chosen longer), 2 and 3 (rejected longer); 4 is left out. The model ranks
     # chosen, chosen, rejected: the longer, the shorter, the longer; the probe the opposite each time.
     assert rel["all"] == {"pairs": 3, "longer_chosen": pytest.approx(1 / 3), "model_prefers_longer": pytest.approx(2 / 3),
                           "probe_prefers_longer": pytest.approx(1 / 3)}
     assert rel["natural"] == {"pairs": 2, "longer_chosen": 0.5, "model_prefers_longer": 1.0, "probe_prefers_longer": 0.0}
+    assert rel["rejected longer"] == {"pairs": 2, "longer_chosen": 0.0, "model_prefers_longer": 0.5,
+                                      "probe_prefers_longer": 0.5}
 
 
 def test_training_with_hard_pairs_reports_each_type_and_the_length_figure(tiny, tmp_path, monkeypatch):
@@ -284,7 +291,8 @@ def test_training_with_hard_pairs_reports_each_type_and_the_length_figure(tiny, 
                       hard_pairs={"ratio": 0.5, "types": ["neighbour", "longer_worse"], "max_val_pairs_per_type": 4})
     train_from_config(cfg, tmp_path / "run", train_pairs=pool)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert set(summary["heldout"]) == {"toy", "natural", "all", SOURCE_PREFIX + "neighbour", SOURCE_PREFIX + "longer_worse"}
+    assert set(summary["heldout"]) == {"toy", "natural", "rejected longer", "all", SOURCE_PREFIX + "neighbour",
+                                       SOURCE_PREFIX + "longer_worse"}
     assert summary["heldout"]["natural"]["model"]["pairs"] == 12
     assert summary["heldout"][SOURCE_PREFIX + "neighbour"]["model"]["pairs"] == 4
     assert summary["hard_pairs"]["neighbour"]["train"] == 9  # 0.5 x 36 / 2

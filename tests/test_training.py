@@ -558,8 +558,11 @@ def test_lp_ft_learns_a_learnable_preference_with_an_interval_above_chance(tiny,
     assert margins["ids"] == [p.id for p in val] and len(margins["model"]) == len(margins["probe"]) == 64
     columns = {"model": margins["model"], "probe": margins["probe"],
                "length_baseline": [len(p.chosen) - len(p.rejected) for p in val]}
-    assert set(report) == {"even", "odd", "all"}
-    for source, idx in (("even", range(0, 64, 2)), ("odd", range(1, 64, 2)), ("all", range(64))):
+    groups = {"even": range(0, 64, 2), "odd": range(1, 64, 2), "all": range(64),
+              "rejected longer": [i for i, p in enumerate(val) if len(p.rejected) > len(p.chosen)]}
+    assert groups["rejected longer"]  # the toy pairs have some, so that row is checked too
+    assert set(report) == set(groups)
+    for source, idx in groups.items():
         assert set(report[source]) == set(columns)
         for name, col in columns.items():
             right = sum(1.0 if col[i] > 0 else 0.5 if col[i] == 0 else 0.0 for i in idx)

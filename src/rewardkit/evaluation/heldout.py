@@ -70,15 +70,24 @@ NATURAL = "natural"
 """The row of the pairs read from data, when the held-out set also has constructed ones (rewardkit.hardpairs)."""
 
 
+REJECTED_LONGER = "rejected longer"
+"""The row of every held-out pair, read or constructed, whose rejected response is the longer one: where
+"the longer response wins" is wrong by construction, so a length detector reads 0% there."""
+
+
 def _by_source(pairs) -> dict[str, list[int]]:
     """Source -> indices of its pairs (a constructed pair's source names its bias type), then "natural"
-    (every read pair) when constructed pairs are present, then "all"."""
+    (every read pair) when constructed pairs are present, then "rejected longer" (when any pair's
+    rejected response is longer, in characters), then "all"."""
     groups: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(pairs):
         groups[p.source].append(i)
     natural = [i for i, p in enumerate(pairs) if not p.source.startswith(SOURCE_PREFIX)]
     if len(natural) < len(pairs):
         groups[NATURAL] = natural
+    rejected_longer = [i for i, p in enumerate(pairs) if len(p.rejected) > len(p.chosen)]
+    if rejected_longer:
+        groups[REJECTED_LONGER] = rejected_longer
     groups["all"] = list(range(len(pairs)))
     return groups
 
