@@ -28,8 +28,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from rewardkit.evaluation.heldout import (  # noqa: E402
-    NATURAL, REJECTED_LONGER, accuracy_with_interval, flags, format_accuracy)
+from rewardkit.evaluation.heldout import NATURAL, REJECTED_LONGER, format_accuracy, heldout_report  # noqa: E402
 from rewardkit.hardpairs.config import BIAS_TYPES, SOURCE_PREFIX  # noqa: E402
 
 
@@ -38,7 +37,7 @@ def row(run: Path) -> list[str]:
     recipe = yaml.safe_load((run / "train" / "recipe.yaml").read_text())
     held, reliance = summary["heldout"], summary["heldout_length_reliance"][NATURAL]
     if REJECTED_LONGER not in held:
-        held[REJECTED_LONGER] = {"model": rejected_longer(recipe, summary["heldout_margins"])}
+        held[REJECTED_LONGER] = rejected_longer(recipe, summary["heldout_margins"])
     cells = [format_accuracy(held[k]["model"]) if k in held else "—"
              for k in (NATURAL, *(SOURCE_PREFIX + t for t in BIAS_TYPES), REJECTED_LONGER)]
     return [str(recipe["hard_pairs"]["ratio"]), *cells,
@@ -46,7 +45,10 @@ def row(run: Path) -> list[str]:
 
 
 def rejected_longer(recipe: dict, margins: dict) -> dict:
-    """The model's accuracy (Wilson 95%) on the run's held-out pairs whose rejected response is longer."""
+    """The run's "rejected longer" row of the held-out report (model, probe and "longer wins" cells), from
+    its held-out pairs built again and its saved margins."""
+    from types import SimpleNamespace
+
     from rewardkit.data.sources import read_pairs
     from rewardkit.training import TrainConfig
     from rewardkit.training.setup import split_and_sample
@@ -57,7 +59,7 @@ def rejected_longer(recipe: dict, margins: dict) -> dict:
     val = split_and_sample(cfg, pairs, None)[1]
     if [p.id for p in val] != margins["ids"]:
         raise SystemExit("the held-out pairs built again differ from the run's: not the same data or code")
-    return accuracy_with_interval([f for p, f in zip(val, flags(margins["model"])) if len(p.rejected) > len(p.chosen)])
+    return heldout_report(SimpleNamespace(pairs=val), margins["model"], margins["probe"])[REJECTED_LONGER]
 
 
 def main() -> None:
