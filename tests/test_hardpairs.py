@@ -213,6 +213,20 @@ def test_judge_keeps_the_wrong_and_tied_pairs_and_reports_the_kept_share():
     assert hard_units([], JudgeConfig(model="x"), judge=lambda ps: []) == []
 
 
+def test_the_judge_is_the_model_its_config_names_loaded_at_its_dtype(tiny):
+    from tiny_models import toy_pairs
+
+    from rewardkit.hardpairs.run import _judge_margins
+    from rewardkit.models.scoring import RewardModel
+
+    pairs = toy_pairs(6, seed=3)
+    margins = _judge_margins(JudgeConfig(model=str(tiny), dtype="float32", max_length=64))(pairs)
+    rm = RewardModel.load(str(tiny), dtype="float32", seed=0)
+    assert margins == [c - r for c, r in rm.score_pairs(pairs, max_length=64)]  # same weights, head seed 0
+    reseeded = _judge_margins(JudgeConfig(model=str(tiny), dtype="float32", max_length=64, seed=1))(pairs)
+    assert reseeded != margins  # the head the bare backbone lacks is drawn from the judge's own seed
+
+
 # ------------------------------------------------------------------ bad specs: one line each
 @pytest.mark.parametrize("spec, message", [
     ({"types": ["neighbor"]}, "unknown bias type(s) ['neighbor']"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
+from rewardkit.options import ModelOptions
 from rewardkit.recipe import StrictModel
 
 BIAS_TYPES = ("neighbour", "longer_worse", "swapped", "count_mismatch", "earlier_turn")
@@ -18,10 +19,11 @@ SOURCE_PREFIX = "hard_pairs/"
 each type as a source of its own; natural pairs never carry it."""
 
 
-class JudgeConfig(StrictModel):
+class JudgeConfig(ModelOptions):
     """Keep only constructed training pairs a judge ranks wrong or near a tie (LLMBar, OffsetBias and
     RRM keep what a current judge still gets wrong). Held-out constructed pairs are never filtered: a
-    held-out set chosen by a judge would measure that judge."""
+    held-out set chosen by a judge would measure that judge. The judge loads like any scoring model
+    (ModelOptions: dtype "auto", a seeded head)."""
 
     model: str
     """The judge: a reward model dir (e.g. a run's train/probe_model, the frozen probe), an alias or .gguf."""

@@ -130,7 +130,7 @@ def _judge_margins(cfg: JudgeConfig) -> Callable[[list[PreferencePair]], list[fl
     def margins(pairs: list[PreferencePair]) -> list[float]:
         from rewardkit.models.scoring import RewardModel
 
-        rm = RewardModel.load(cfg.model, dtype="bfloat16", seed=0)
+        rm = RewardModel.load(cfg.model, dtype=cfg.dtype, seed=cfg.seed)
         return [c - r for c, r in rm.score_pairs(pairs, max_length=cfg.max_length)]
 
     return margins
