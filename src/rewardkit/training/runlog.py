@@ -64,7 +64,7 @@ class RunLog:
         for key in ("loss", "accuracy", "margin"):
             self._tb.add_scalar(f"val/{key}", record[key], record["step"])
         print(f"  validation @ {record['step']}: loss {record['loss']:.4f}  accuracy {record['accuracy']:.4f}  "
-              f"margin {record['margin']:.3f}{'  (best)' if record['best'] else ''}", flush=True)
+              f"margin {record['margin']:.3f}{'  (best fine-tuned so far)' if record['best'] else ''}", flush=True)
 
     def close(self) -> None:
         if self.enabled:
