@@ -49,6 +49,13 @@ def rejected_longer(recipe: dict, margins: dict) -> dict:
     its held-out pairs built again and its saved margins."""
     from types import SimpleNamespace
 
+    val = heldout_pairs(recipe, margins["ids"])
+    return heldout_report(SimpleNamespace(pairs=val), margins["model"], margins["probe"])[REJECTED_LONGER]
+
+
+def heldout_pairs(recipe: dict, ids: list[str]) -> list:
+    """A run's held-out pairs (natural and constructed), built again from its recipe.yaml's train section
+    and data the way the run built them; `ids` (the run's `heldout_margins` ids) must match."""
     from rewardkit.data.sources import read_pairs
     from rewardkit.training import TrainConfig
     from rewardkit.training.setup import split_and_sample
@@ -57,9 +64,9 @@ def rejected_longer(recipe: dict, margins: dict) -> dict:
     cfg = cfg.model_copy(update={"hard_pairs": cfg.hard_pairs.model_copy(update={"ratio": 0.0})})  # held-out side only
     pairs = [p for spec in cfg.data for p in read_pairs(spec, on_bad_row=cfg.on_bad_row)[0]]
     val = split_and_sample(cfg, pairs, None)[1]
-    if [p.id for p in val] != margins["ids"]:
+    if [p.id for p in val] != ids:
         raise SystemExit("the held-out pairs built again differ from the run's: not the same data or code")
-    return heldout_report(SimpleNamespace(pairs=val), margins["model"], margins["probe"])[REJECTED_LONGER]
+    return val
 
 
 def main() -> None:
