@@ -1,8 +1,10 @@
-"""python benchmarks/hard_pairs_ratio.py RUN_DIR [RUN_DIR ...]
+"""python benchmarks/hard_pairs_ratio.py RUN_DIR [RUN_DIR ...] [--paired]
 
-The held-out rows of runs that differ in train.hard_pairs.ratio, one line per run: natural pairs and each
-bias type (model accuracy, Wilson 95%), and the length reliance of the natural pairs (share where the
-model prefers the longer response vs share where the longer one is chosen). The runs, e.g.:
+The held-out rows of runs that differ in train.hard_pairs.ratio (or in backbone), one line per run:
+natural pairs and each bias type (model accuracy, Wilson 95%), and the length reliance of the natural
+pairs (share where the model prefers the longer response vs share where the longer one is chosen);
+`--paired` adds each run minus the first, row by row, with a paired interval over held-out prompts. The
+runs, e.g.:
 
     for r in 0 0.1 0.25 0.5; do flock /tmp/rk-heavy.lock rewardkit run recipes/cpu-smollm2.yaml \\
         train.hard_pairs.ratio=$r out_dir=runs/hard-pairs-ratio-$r evaluate=null; done
@@ -28,7 +30,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from rewardkit.evaluation.heldout import NATURAL, REJECTED_LONGER, format_accuracy, heldout_report  # noqa: E402
+from rewardkit.evaluation.heldout import (  # noqa: E402
+    NATURAL,
+    REJECTED_LONGER,
+    format_accuracy,
+    format_difference,
+    heldout_report,
+    versus_probe,
+)
 from rewardkit.hardpairs.config import BIAS_TYPES, SOURCE_PREFIX  # noqa: E402
 
 
@@ -40,7 +49,7 @@ def row(run: Path) -> list[str]:
         held[REJECTED_LONGER] = rejected_longer(recipe, summary["heldout_margins"])
     cells = [format_accuracy(held[k]["model"]) if k in held else "—"
              for k in (NATURAL, *(SOURCE_PREFIX + t for t in BIAS_TYPES), REJECTED_LONGER)]
-    return [str(recipe["hard_pairs"]["ratio"]), *cells,
+    return [run.name, str(recipe.get("model", "smollm2")), str(recipe["hard_pairs"]["ratio"]), *cells,
             f"{100 * reliance['model_prefers_longer']:.1f} vs {100 * reliance['longer_chosen']:.1f}"]
 
 
@@ -69,15 +78,35 @@ def heldout_pairs(recipe: dict, ids: list[str]) -> list:
     return val
 
 
+def paired(base: Path, run: Path) -> list[str]:
+    """`run` minus `base` per row, with the paired 95% interval over held-out prompts (both runs must
+    hold out the same pairs: the same data, seed and constructions, any backbone)."""
+    from types import SimpleNamespace
+
+    a, b = (json.loads((r / "train" / "summary.json").read_text())["heldout_margins"] for r in (base, run))
+    if a["ids"] != b["ids"]:
+        raise SystemExit(f"{base} and {run} hold out different pairs: no paired comparison")
+    val = heldout_pairs(yaml.safe_load((run / "train" / "recipe.yaml").read_text()), b["ids"])
+    diff = versus_probe(SimpleNamespace(pairs=val), b["model"], a["model"])
+    return [f"{run.name} − {base.name}", *(format_difference(diff[k]) if k in diff else "—"
+                                          for k in (NATURAL, *(SOURCE_PREFIX + t for t in BIAS_TYPES), REJECTED_LONGER, "all"))]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("runs", type=Path, nargs="+")
+    ap.add_argument("--paired", action="store_true", help="then each run minus the first, paired over prompts")
     args = ap.parse_args()
-    print("| ratio | natural | " + " | ".join(BIAS_TYPES) + f" | {REJECTED_LONGER} | natural: model prefers longer vs "
-          "longer chosen, % |")
-    print("|---:|" + "---:|" * (len(BIAS_TYPES) + 3))
+    print("| run | model | ratio | natural | " + " | ".join(BIAS_TYPES) + f" | {REJECTED_LONGER} | natural: model "
+          "prefers longer vs longer chosen, % |")
+    print("|---|---|---:|" + "---:|" * (len(BIAS_TYPES) + 3))
     for run in args.runs:
         print("| " + " | ".join(row(run)) + " |")
+    if args.paired:
+        print("\n| difference (paired 95%, prompts) | natural | " + " | ".join(BIAS_TYPES) + f" | {REJECTED_LONGER} | all |")
+        print("|---|" + "---:|" * (len(BIAS_TYPES) + 3))
+        for run in args.runs[1:]:
+            print("| " + " | ".join(paired(args.runs[0], run)) + " |")
 
 
 if __name__ == "__main__":
