@@ -9,9 +9,9 @@ confirms, apart from those it calls a tie or reverses:
     python benchmarks/heldout_reading.py blind runs/hp-r1 /tmp/blind ~/key.json   # A/B files; the key apart
     #   a reader who sees only /tmp/blind writes verdicts_<type>.jsonl there:
     #   {"item": "ne00", "verdict": "A"|"B"|"tie", "why": ...}
-    python benchmarks/heldout_reading.py collect ~/key.json /tmp/blind benchmarks/readings/heldout-seed42.jsonl
+    python benchmarks/heldout_reading.py collect ~/key.json /tmp/blind benchmarks/readings/seed42-constructed-reader1.jsonl
     python benchmarks/heldout_reading.py report runs/hp-r0 runs/hp-r1 --judge runs/hp-r0 \\
-        --readings benchmarks/readings/heldout-seed42.jsonl [a second reader's file]
+        --readings benchmarks/readings/seed42-constructed-reader1.jsonl [a second reader's file]
 
 `report` prints, per bias type and reader verdict (agrees with the label / tie / disagrees), each run's
 model and frozen-probe accuracy (Wilson 95%), and the row's ceiling: the score of a model that sides with
@@ -50,17 +50,31 @@ def _flat(text: str, limit: int) -> str:
     return " ".join(text.split())[:limit]
 
 
-def blind(run: Path, out: Path, key_file: Path, types: list[str], seed: int) -> None:
+NATURAL_LONGER = "natural_rejected_longer"
+"""The read (not constructed) held-out pairs whose rejected response is the longer one, as a type."""
+
+
+def of_type(pairs: list, name: str) -> list:
+    """A run's held-out pairs of one bias type, or NATURAL_LONGER's."""
+    if name == NATURAL_LONGER:
+        return [p for p in pairs if not p.source.startswith(SOURCE_PREFIX) and len(p.rejected) > len(p.chosen)]
+    return [p for p in pairs if p.source == SOURCE_PREFIX + name]
+
+
+def blind(run: Path, out: Path, key_file: Path, types: list[str], seed: int, max_items: int | None = None) -> None:
     """One file per type of A/B items in `out` (the conversation's last turns, then the two responses in
     seeded random order: no label, no score), and `key_file` (kept where the reader cannot look) mapping
-    each item to its pair and the chosen's side."""
+    each item to its pair and the chosen's side. `max_items`: a seeded sample of each type, in run order."""
     margins = _run_margins(run)
     pairs = heldout_pairs(yaml.safe_load((run / "train" / "recipe.yaml").read_text()), margins["ids"])
     out.mkdir(parents=True, exist_ok=True)
     rng, key = random.Random(seed), {}
     for bias in types:
-        lines = []
-        for i, p in enumerate(q for q in pairs if q.source == SOURCE_PREFIX + bias):
+        lines, chosen = [], of_type(pairs, bias)
+        if max_items is not None and len(chosen) > max_items:
+            keep = set(random.Random(f"{seed}-{bias}").sample(range(len(chosen)), max_items))
+            chosen = [p for i, p in enumerate(chosen) if i in keep]
+        for i, p in enumerate(chosen):
             item, swap = f"{bias[:2]}{i:02d}", rng.random() < 0.5
             key[item] = {"id": p.id, "bias": bias, "a_is": "rejected" if swap else "chosen"}
             a, b = (p.rejected, p.chosen) if swap else (p.chosen, p.rejected)
@@ -166,8 +180,10 @@ def main() -> None:
     b.add_argument("run", type=Path)
     b.add_argument("out", type=Path)
     b.add_argument("key", type=Path)
-    b.add_argument("--types", nargs="+", default=["neighbour", "longer_worse"])
+    b.add_argument("--types", nargs="+", default=["neighbour", "longer_worse"],
+                   help=f"bias types, or {NATURAL_LONGER}")
     b.add_argument("--seed", type=int, default=2026)
+    b.add_argument("--max-items", type=int, help="a seeded sample of this many per type")
     c = sub.add_parser("collect")
     c.add_argument("key", type=Path)
     c.add_argument("blind_dir", type=Path)
@@ -178,7 +194,7 @@ def main() -> None:
     r.add_argument("--judge", type=Path)
     args = ap.parse_args()
     if args.cmd == "blind":
-        blind(args.run, args.out, args.key, args.types, args.seed)
+        blind(args.run, args.out, args.key, args.types, args.seed, args.max_items)
     elif args.cmd == "collect":
         collect(args.key, args.blind_dir, args.dest)
     else:

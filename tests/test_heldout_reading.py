@@ -73,3 +73,16 @@ def test_bad_verdicts_and_other_hold_outs_are_refused(reading, tmp_path):
     rows = [{"id": "p0", "bias": "neighbour", "verdict": "agrees"}]
     with pytest.raises(SystemExit, match="1 read pairs are not among its held-out pairs"):
         reading.report([rows], [_run(tmp_path, ["q"], [1.0], [1.0])], judge=None)
+
+
+def test_the_natural_rejected_longer_type_is_read_pairs_whose_rejected_is_longer(reading):
+    from rewardkit.data.pairs import PreferencePair
+
+    def pair(source, chosen, rejected):
+        return PreferencePair(prompt=[{"role": "user", "content": "q"}], chosen=chosen, rejected=rejected,
+                              source=source, source_id="0")
+
+    pairs = [pair("toy", "short", "much longer"), pair("toy", "much longer", "short"),
+             pair("hard_pairs/longer_worse", "short", "much longer"), pair("hard_pairs/neighbour", "a", "b")]
+    assert reading.of_type(pairs, reading.NATURAL_LONGER) == [pairs[0]]
+    assert reading.of_type(pairs, "longer_worse") == [pairs[2]] and reading.of_type(pairs, "neighbour") == [pairs[3]]
