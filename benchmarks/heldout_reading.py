@@ -1,10 +1,11 @@
 """python benchmarks/heldout_reading.py {blind,collect,report} ...
 
-How much of a held-out constructed row is right by construction, measured by reading. The constructions
-(docs/hard-pairs.md) take the data's own chosen response as the better one; where the data's label is
-wrong, or both responses serve the request equally, no model can score 100 on that row. A reader who
-sees neither the label nor any score decides, and each run is then scored on the pairs the reader
-confirms, apart from those it calls a tie or reverses:
+How often a held-out row's labels are right, measured by reading. The constructions (docs/hard-pairs.md)
+take the data's own chosen response as the better one; where the data's label is wrong, or both
+responses serve the request equally, no model can score 100 on that row (natural pairs the same). A
+reader who sees neither the label nor any score decides (the last five turns; responses cut at 1,500
+characters), and each run is then scored on the pairs the reader confirms, apart from those it calls a
+tie or reverses:
 
     python benchmarks/heldout_reading.py blind runs/hp-r1 /tmp/blind ~/key.json   # A/B files; the key apart
     #   a reader who sees only /tmp/blind writes verdicts_<type>.jsonl there:
