@@ -111,14 +111,6 @@ def ceiling(verdicts: list[str]) -> float:
     return sum({"agrees": 1.0, "tie": 0.5, "disagrees": 0.0}[v] for v in verdicts) / len(verdicts)
 
 
-def cohen_kappa(a: list[str], b: list[str]) -> float:
-    """Agreement of two readers beyond chance (Cohen 1960): (p_o − p_e) / (1 − p_e)."""
-    n = len(a)
-    observed = sum(x == y for x, y in zip(a, b)) / n
-    expected = sum((a.count(v) / n) * (b.count(v) / n) for v in VERDICTS)
-    return (observed - expected) / (1 - expected) if expected < 1 else 1.0
-
-
 def merged(readings: list[list[dict]]) -> list[dict]:
     """One row per read pair: id, bias, and each reader's verdict in order; every reader must have read
     the same pairs."""
@@ -134,6 +126,8 @@ def consensus(verdicts: list[str]) -> str:
 
 
 def report(readings: list[list[dict]], runs: list[Path], judge: Path | None) -> None:
+    from sklearn.metrics import cohen_kappa_score  # the bench extra
+
     rows = merged(readings)
     margins = {run: _run_margins(run) for run in runs + ([judge] if judge else [])}
     by_id = {run: dict(zip(m["ids"], zip(m["model"], m["probe"]))) for run, m in margins.items()}
@@ -163,7 +157,8 @@ def report(readings: list[list[dict]], runs: list[Path], judge: Path | None) -> 
         if len(readings) == 2:
             a, b = ([v[i] for v in of_type] for i in (0, 1))
             same = sum(x == y for x, y in zip(a, b))
-            line += f"; the readers give the same verdict on {same} of {len(a)}, kappa {cohen_kappa(a, b):.2f}"
+            kappa = cohen_kappa_score(a, b, labels=list(VERDICTS))  # agreement beyond chance (Cohen 1960)
+            line += f"; the readers give the same verdict on {same} of {len(a)}, kappa {kappa:.2f}"
         print(line)
     if judge:
         print(f"\nLabel confirmed (every reader agrees), by {judge.name}'s model margin (the judge filter keeps <= 0):")

@@ -26,13 +26,8 @@ def test_a_verdict_is_read_against_the_side_the_chosen_was_shown_on(reading):
     assert reading.verdict("tie", "chosen") == reading.verdict("tie", "rejected") == "tie"
 
 
-def test_ceiling_and_kappa_by_hand(reading):
+def test_ceiling_by_hand(reading):
     assert reading.ceiling(["agrees", "tie", "disagrees", "agrees"]) == pytest.approx((1 + 0.5 + 0 + 1) / 4)
-    a = ["agrees", "agrees", "tie", "disagrees"]
-    b = ["agrees", "tie", "tie", "disagrees"]
-    # observed 3/4; chance (2·1 + 1·2 + 1·1)/16 = 5/16; kappa (12/16 − 5/16) / (11/16)
-    assert reading.cohen_kappa(a, b) == pytest.approx(7 / 11)
-    assert reading.cohen_kappa(a, a) == pytest.approx(1.0)
 
 
 def _run(tmp_path, ids, model, probe):
@@ -62,6 +57,15 @@ def test_collect_then_report_scores_the_run_per_verdict(reading, tmp_path, capsy
     assert "| neighbour | tie | 1 | 50.0 [" in out  # a margin of exactly 0 is a tie: ½, never a win
     assert "reader 1 62.5, reader 2 62.5; the readers give the same verdict on 4 of 4, kappa 1.00" in out
     assert "kept (wrong or tied): 1 of 2 (50%)" in out and "dropped (right): 1 of 2 (50%)" in out
+
+    second = [{**r, "verdict": v} for r, v in zip(rows, ["agrees", "tie", "tie", "disagrees"])]
+    reading.report([rows, second], [run], judge=run)
+    out = capsys.readouterr().out
+    # p1 is "agrees" for one reader and "tie" for the other: its own group, out of both
+    assert "| neighbour | agrees | 1 | 100.0 [" in out and "| neighbour | readers differ | 1 | 0.0 [" in out
+    # observed 3/4; chance (2·1 + 1·2 + 1·1)/16 = 5/16; kappa (12/16 − 5/16) / (11/16) = 0.64
+    assert "reader 1 62.5, reader 2 50.0; the readers give the same verdict on 3 of 4, kappa 0.64" in out
+    assert "kept (wrong or tied): 0 of 2 (0%)" in out and "dropped (right): 1 of 2 (50%)" in out
 
 
 def test_bad_verdicts_and_other_hold_outs_are_refused(reading, tmp_path):
